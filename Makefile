@@ -1,0 +1,30 @@
+# sockconf: `make test`, `make list`, `make run`, `make bench`, and `make <case-id>` for every
+# case id. The per-case targets are generated from `sockconf list`, never kept by hand.
+
+CARGO    ?= cargo
+SOCKCONF := target/debug/sockconf
+CASES_MK := target/cases.mk
+
+.PHONY: all build test list run bench
+all: run
+
+build:
+	$(CARGO) build --quiet
+
+test:
+	$(CARGO) test
+
+list: build
+	@$(SOCKCONF) list
+
+run: build
+	$(SOCKCONF) run
+
+# One target per case id, written by the binary itself. Remade (and make restarted) whenever
+# the catalogue's sources change.
+$(CASES_MK): Cargo.toml $(wildcard harness/src/*.rs harness/src/*/*.rs cases/src/*.rs src/*.rs)
+	@mkdir -p $(dir $@)
+	@$(CARGO) build --quiet
+	@$(SOCKCONF) list | awk '{ printf ".PHONY: %s\n%s: build\n\t$$(SOCKCONF) run %s\n", $$1, $$1, $$1 }' > $@
+
+-include $(CASES_MK)

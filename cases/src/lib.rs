@@ -1,0 +1,17 @@
+//! The catalogue: one module per case family. A case is one [`harness::Case`] literal; adding
+//! one touches its family's file (and its family's test file under `tests/`).
+
+pub mod close;
+mod script;
+
+use harness::Case;
+
+/// Every case, in catalogue order (family by family, as declared).
+pub fn all() -> Vec<&'static Case> {
+    [close::CASES].into_iter().flatten().collect()
+}
+
+/// The case with this exact id.
+pub fn by_id(id: &str) -> Option<&'static Case> {
+    all().into_iter().find(|c| c.id == id)
+}

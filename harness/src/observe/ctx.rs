@@ -1,0 +1,101 @@
+//! The side's handle: record facts and meet the peer at barriers.
+
+use super::wire::{Release, Report};
+use super::{Fact, Value};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Which end of the connection a side plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Server,
+    Client,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Server => "server",
+            Role::Client => "client",
+        }
+    }
+}
+
+/// A side's view of the harness. Everything it observes goes through here, in order.
+pub struct Ctx {
+    role: Role,
+    to_runner: File,
+    from_runner: BufReader<File>,
+    pub(crate) sigpipe_handler_runs: Option<Arc<AtomicUsize>>,
+}
+
+impl Ctx {
+    pub(crate) fn new(role: Role, to_runner: OwnedFd, from_runner: OwnedFd) -> Ctx {
+        Ctx {
+            role,
+            to_runner: File::from(to_runner),
+            from_runner: BufReader::new(File::from(from_runner)),
+            sigpipe_handler_runs: None,
+        }
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub(crate) fn report(&mut self, report: &Report) {
+        let mut line = serde_json::to_vec(report).expect("reports serialise");
+        line.push(b'\n');
+        // One write per line: the pipe keeps lines under PIPE_BUF whole. If the runner is gone
+        // there is nobody to tell, and the runner's deadline covers the case.
+        let _ = self.to_runner.write_all(&line);
+    }
+
+    /// Record a fact.
+    pub fn record(&mut self, name: &str, value: Value) {
+        self.report(&Report::Fact(Fact {
+            name: name.to_string(),
+            value,
+        }));
+    }
+
+    /// Announce the call about to be made, so that a hang is reported with its name.
+    pub fn begin(&mut self, call: &str) {
+        self.report(&Report::Begin {
+            call: call.to_string(),
+        });
+    }
+
+    /// Meet the peer at barrier `step`. Both sides must pass the same barriers in the same
+    /// order; the code after it runs in step `step` until the next barrier.
+    pub fn sync(&mut self, step: &str) {
+        self.sync_with(step, 0);
+    }
+
+    /// [`Ctx::sync`], offering a value (a port, say) and returning the peer's.
+    pub fn sync_with(&mut self, step: &str, value: u64) -> u64 {
+        self.report(&Report::Arrive {
+            step: step.to_string(),
+            value,
+        });
+        let mut line = String::new();
+        match self.from_runner.read_line(&mut line) {
+            Ok(n) if n > 0 => {}
+            // The runner is gone: nothing left to do but go.
+            _ => unsafe { libc::_exit(75) },
+        }
+        let release: Release = serde_json::from_str(&line).expect("runner speaks the protocol");
+        release.peer
+    }
+
+    /// How often the counting SIGPIPE handler has run (0 unless the side installed it).
+    pub fn sigpipe_handler_runs(&self) -> u64 {
+        self.sigpipe_handler_runs
+            .as_ref()
+            .map_or(0, |c| c.load(Ordering::SeqCst) as u64)
+    }
+}

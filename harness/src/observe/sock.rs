@@ -1,0 +1,237 @@
+//! Socket steps that record what they saw. Sockets are built with socket2 so that no option is
+//! set behind the case's back (std's `TcpListener::bind` sets SO_REUSEADDR on Unix).
+//!
+//! Setup steps (`listen`, `connect`, `accept`) are not the behaviour under test: if they fail,
+//! the side panics and the harness reports a harness error, not a verdict on the kernel.
+
+use super::{Ctx, Value};
+use nix::errno::Errno;
+use nix::sys::socket::{MsgFlags, Shutdown};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd};
+use std::time::{Duration, Instant};
+
+/// How long a step waits for the kernel to deliver something it is certain to deliver (a RST
+/// or FIN in flight on loopback). Far above loopback latency, far below the step deadline.
+pub const KERNEL_WAIT: Duration = Duration::from_secs(2);
+
+/// The loopback address a case's two sides talk over.
+pub fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
+}
+
+/// A fresh IPv4 TCP socket with no options set.
+pub fn tcp_socket() -> Socket {
+    Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))
+        .expect("socket(AF_INET, SOCK_STREAM)")
+}
+
+/// The port a socket is bound to.
+pub fn local_port(sock: &Socket) -> u16 {
+    sock.local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map_or(0, |a| a.port())
+}
+
+/// poll()'s revents, spelled as the flags' names joined by `|`, or `timeout`.
+pub fn revents_name(revents: libc::c_short) -> String {
+    let mut names = vec![];
+    let known: &[(libc::c_short, &str)] = &[
+        (libc::POLLIN, "POLLIN"),
+        (libc::POLLOUT, "POLLOUT"),
+        (libc::POLLERR, "POLLERR"),
+        (libc::POLLHUP, "POLLHUP"),
+        #[cfg(any(target_os = "linux", target_os = "freebsd"))]
+        (libc::POLLRDHUP, "POLLRDHUP"),
+    ];
+    for (bit, name) in known {
+        if revents & bit != 0 {
+            names.push(*name);
+        }
+    }
+    if names.is_empty() {
+        "timeout".into()
+    } else {
+        names.join("|")
+    }
+}
+
+/// poll() one socket for `events`; the revents, or 0 on timeout.
+pub fn poll_once(sock: &impl AsFd, events: libc::c_short, timeout: Duration) -> libc::c_short {
+    let mut pfd = libc::pollfd {
+        fd: sock.as_fd().as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        // SAFETY: one valid pollfd, for the duration of the call.
+        let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis() as libc::c_int) };
+        if n >= 0 || Errno::last() != Errno::EINTR {
+            return if n > 0 { pfd.revents } else { 0 };
+        }
+    }
+}
+
+impl Ctx {
+    /// A listener on 127.0.0.1, port chosen by the kernel, with no options set.
+    pub fn listen(&mut self, backlog: i32) -> (Socket, u16) {
+        let sock = tcp_socket();
+        self.listen_with(sock, backlog)
+    }
+
+    /// Bind `sock` (options already set by the case) to 127.0.0.1:0 and listen.
+    pub fn listen_with(&mut self, sock: Socket, backlog: i32) -> (Socket, u16) {
+        self.bind_and_listen(sock, 0, backlog)
+    }
+
+    /// Bind `sock` to 127.0.0.1:`port` and listen.
+    pub fn bind_and_listen(&mut self, sock: Socket, port: u16, backlog: i32) -> (Socket, u16) {
+        sock.bind(&SockAddr::from(loopback(port)))
+            .expect("bind(127.0.0.1)");
+        sock.listen(backlog).expect("listen");
+        let port = local_port(&sock);
+        (sock, port)
+    }
+
+    /// Connect a fresh socket to 127.0.0.1:`port`.
+    pub fn connect(&mut self, port: u16) -> Socket {
+        let sock = tcp_socket();
+        self.begin("connect");
+        sock.connect(&SockAddr::from(loopback(port)))
+            .expect("connect(127.0.0.1)");
+        sock
+    }
+
+    /// Accept one connection.
+    pub fn accept(&mut self, listener: &Socket) -> Socket {
+        self.begin("accept");
+        listener.accept().expect("accept").0
+    }
+
+    /// read() up to `len` bytes; records `ok(n)`, `EOF` or the errno.
+    pub fn read(&mut self, name: &str, sock: &Socket, len: usize) -> Value {
+        let mut buf = vec![0u8; len.max(1)];
+        self.begin(name);
+        let value = Value::from_read(nix::unistd::read(sock.as_raw_fd(), &mut buf[..len]));
+        self.record(name, value.clone());
+        value
+    }
+
+    /// Read until EOF or an error; records the total bytes read and then how it ended, as two
+    /// facts `name` (`ok(total)`) and `name.end` (`EOF` or the errno).
+    pub fn read_to_end(&mut self, name: &str, sock: &Socket) -> (usize, Value) {
+        let mut buf = [0u8; 64 * 1024];
+        let mut total = 0usize;
+        self.begin(name);
+        let end = loop {
+            match nix::unistd::read(sock.as_raw_fd(), &mut buf) {
+                Ok(0) => break Value::Eof,
+                Ok(n) => total += n,
+                Err(Errno::EINTR) => {}
+                Err(e) => break Value::errno(e),
+            }
+        };
+        self.record(name, Value::Ok(total as i64));
+        self.record(&format!("{name}.end"), end.clone());
+        (total, end)
+    }
+
+    /// write() `data`; records `ok(n)` or the errno.
+    pub fn write(&mut self, name: &str, sock: &Socket, data: &[u8]) -> Value {
+        self.begin(name);
+        let value = Value::from_ret(nix::unistd::write(sock, data));
+        self.record(name, value.clone());
+        value
+    }
+
+    /// send() `data` with `flags`; records `ok(n)` or the errno.
+    pub fn send(&mut self, name: &str, sock: &Socket, data: &[u8], flags: MsgFlags) -> Value {
+        self.begin(name);
+        let value = Value::from_ret(nix::sys::socket::send(sock.as_raw_fd(), data, flags));
+        self.record(name, value.clone());
+        value
+    }
+
+    /// shutdown(); records `ok(0)` or the errno.
+    pub fn shutdown(&mut self, name: &str, sock: &Socket, how: Shutdown) -> Value {
+        self.begin(name);
+        let value = Value::from_ret(nix::sys::socket::shutdown(sock.as_raw_fd(), how).map(|_| 0));
+        self.record(name, value.clone());
+        value
+    }
+
+    /// close(); records `ok(0)` or the errno. Takes the socket so that it cannot be used again.
+    pub fn close(&mut self, name: &str, sock: Socket) -> Value {
+        self.begin(name);
+        let value = Value::from_ret(nix::unistd::close(sock.into_raw_fd()).map(|_| 0));
+        self.record(name, value.clone());
+        value
+    }
+
+    /// close() and record how long it took, as `name` and `name.ms`.
+    pub fn close_timed(&mut self, name: &str, sock: Socket) -> (Value, Duration) {
+        self.begin(name);
+        let start = Instant::now();
+        let value = Value::from_ret(nix::unistd::close(sock.into_raw_fd()).map(|_| 0));
+        let took = start.elapsed();
+        self.record(name, value.clone());
+        self.record(
+            &format!("{name}.ms"),
+            Value::Millis(took.as_millis() as u64),
+        );
+        (value, took)
+    }
+
+    /// poll() for `events` for at most `timeout`; records the revents or `timeout`.
+    /// Use it to show that something does *not* happen within a bounded wait.
+    pub fn poll(
+        &mut self,
+        name: &str,
+        sock: &impl AsFd,
+        events: libc::c_short,
+        timeout: Duration,
+    ) -> String {
+        self.begin(name);
+        let revents = revents_name(poll_once(sock, events, timeout));
+        self.record(name, Value::Text(revents.clone()));
+        revents
+    }
+
+    /// Wait, unrecorded, until the kernel has delivered what the peer did to `sock`: data, FIN
+    /// or RST make it readable (or errored, or hung up). Bounded by [`KERNEL_WAIT`]; if nothing
+    /// arrives, the step that follows records what the socket is like without it.
+    pub fn await_readable(&mut self, sock: &impl AsFd) {
+        self.begin("await readable");
+        poll_once(sock, libc::POLLIN, KERNEL_WAIT);
+    }
+
+    /// Wait, unrecorded, until a RST has torn the connection down (POLLERR or POLLHUP).
+    pub fn await_reset(&mut self, sock: &impl AsFd) {
+        self.begin("await reset");
+        let deadline = Instant::now() + KERNEL_WAIT;
+        while Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let revents = poll_once(sock, 0, left);
+            if revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+                return;
+            }
+        }
+    }
+
+    /// The TCP state of a socket this side holds; records it.
+    pub fn tcp_state(&mut self, name: &str, sock: &impl AsFd) -> Value {
+        let value = super::tcp_state::of(sock);
+        self.record(name, value.clone());
+        value
+    }
+}
+
+/// SO_LINGER: `Some(secs)` turns lingering on with that timeout, `None` turns it off.
+pub fn set_linger(sock: &Socket, secs: Option<u64>) {
+    sock.set_linger(secs.map(Duration::from_secs))
+        .expect("setsockopt(SO_LINGER)");
+}

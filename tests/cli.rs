@@ -1,0 +1,86 @@
+//! The CLI's surface: list, run, explain, and its exit codes; and that every catalogued case
+//! has its cargo test.
+mod common;
+
+use common::sockconf;
+use harness::report::{RunReport, SCHEMA_VERSION};
+use rstest::rstest;
+use std::process::Command;
+
+fn stdout(mut cmd: Command, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = cmd.args(args).output().expect("start sockconf");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ids(cmd: Command) -> Vec<String> {
+    stdout(cmd, &["list"])
+        .1
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[rstest]
+fn list_prints_one_family_dot_behaviour_id_a_line(sockconf: Command) {
+    let ids = ids(sockconf);
+    assert!(ids.len() >= 8);
+    for id in &ids {
+        let (family, behaviour) = id.split_once('.').expect("family.behaviour");
+        assert!(
+            !family.is_empty() && !behaviour.is_empty() && !behaviour.contains('.'),
+            "{id}"
+        );
+    }
+}
+
+#[rstest]
+fn every_case_has_a_cargo_test_named_by_its_id(sockconf: Command) {
+    for id in ids(sockconf) {
+        let (family, behaviour) = id.split_once('.').expect("family.behaviour");
+        let path = format!("{}/tests/{family}.rs", env!("CARGO_MANIFEST_DIR"));
+        let source = std::fs::read_to_string(&path).unwrap_or_default();
+        let declared = source
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .any(|word| word == behaviour);
+        assert!(declared, "{id} has no test in {path}");
+    }
+}
+
+#[rstest]
+#[case::unknown_id(&["run", "close.fin_than_eof"], "nearest: close.fin_then_eof")]
+#[case::unknown_explain(&["explain", "nope.nothing"], "unknown case 'nope.nothing'")]
+#[case::bad_flag(&["run", "--format", "xml"], "invalid value 'xml'")]
+fn bad_input_is_one_clear_line_and_exit_2(
+    sockconf: Command,
+    #[case] args: &[&str],
+    #[case] says: &str,
+) {
+    let (code, out, err) = stdout(sockconf, args);
+    assert_eq!(code, Some(2), "stdout: {out}\nstderr: {err}");
+    assert!(out.is_empty(), "nothing on stdout: {out}");
+    assert!(err.contains(says), "{err}");
+}
+
+#[rstest]
+fn run_json_holds_environment_and_cases(sockconf: Command) {
+    let (code, out, err) = stdout(sockconf, &["run", "close.fin_then_eof", "--format", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let report: RunReport = serde_json::from_str(&out).expect("a run report");
+    assert_eq!(report.schema_version, SCHEMA_VERSION);
+    assert!(!report.environment.kernel_release.is_empty());
+    assert_eq!(report.cases.len(), 1);
+    assert_eq!(report.cases[0].id, "close.fin_then_eof");
+    assert!(report.cases[0].expectation.is_some());
+}
+
+#[rstest]
+fn explain_prints_doc_source_and_expectations(sockconf: Command) {
+    let (code, out, _) = stdout(sockconf, &["explain", "close.unread_data_sends_rst"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("RFC 2525"), "{out}");
+    assert!(out.contains("Expected on linux"), "{out}");
+}
