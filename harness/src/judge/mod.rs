@@ -1,8 +1,11 @@
 //! Expectations and verdicts: which expectation applies here, and does what was observed match.
 
+pub mod wire;
+
 use crate::observe::Fact;
 pub use crate::platform::Os;
 use serde::Serialize;
+pub use wire::WireFact;
 
 /// A range of kernel releases, `from` inclusive, `before` exclusive, compared on
 /// (major, minor).
@@ -106,6 +109,8 @@ pub struct Expect {
     pub kernel: Kernel,
     pub server: &'static [(&'static str, Matcher)],
     pub client: &'static [(&'static str, Matcher)],
+    /// What the segments must show, where they were captured.
+    pub wire: &'static [WireFact],
 }
 
 impl Expect {
