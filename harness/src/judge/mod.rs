@@ -218,12 +218,14 @@ mod tests {
                 kernel: Kernel::before(6, 0),
                 server: &[],
                 client: &[("old", is("x"))],
+                wire: &[],
             },
             Expect {
                 os: Os::Linux,
                 kernel: Kernel::ANY,
                 server: &[],
                 client: &[],
+                wire: &[],
             },
         ];
         assert_eq!(
