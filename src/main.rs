@@ -1,6 +1,7 @@
 //! `sockconf`: run, explain and compare the catalogue's cases.
 
 mod explain;
+mod matrix;
 mod orchestrate;
 mod render;
 mod select;
@@ -35,9 +36,14 @@ enum Command {
     },
     /// Print a case's specification, source and expectations.
     Explain { id: String },
+    /// Run the suite on this kernel and on Debian kernels booted under qemu, and compare them.
+    Matrix(matrix::MatrixArgs),
     /// Run one case in this process (the runner that `run` and the tests start).
     #[command(hide = true)]
     RunCase { id: String },
+    /// PID 1 of the matrix's VM: mount, run the suite, report over serial, power off.
+    #[command(hide = true)]
+    GuestInit,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -77,6 +83,8 @@ fn main() -> ExitCode {
             }
             Err(message) => usage_error(&message),
         },
+        Command::Matrix(args) => matrix::matrix(&args),
+        Command::GuestInit => matrix::guest::init(),
         Command::RunCase { id } => match select::exact(&id) {
             Ok(case) => orchestrate::run_case_here(case),
             Err(message) => usage_error(&message),

@@ -28,23 +28,7 @@ pub fn run_case_here(case: &Case) -> ExitCode {
 
 /// Run `selected` and print the outcome; exit 0 when nothing failed or timed out, else 1.
 pub fn run(selected: &[&'static Case], format: Format, jobs: Option<usize>) -> ExitCode {
-    let environment_before = Environment::here(vec![]);
-    let cases = run_all(selected, jobs);
-    let mut isolation: Vec<String> = cases
-        .iter()
-        .map(|c| c.isolation.name().to_string())
-        .collect();
-    isolation.sort();
-    isolation.dedup();
-    let report = RunReport {
-        schema_version: SCHEMA_VERSION,
-        environment: Environment {
-            isolation,
-            ..environment_before
-        },
-        summary: Summary::of(&cases),
-        cases,
-    };
+    let report = run_report(selected, jobs);
     match format {
         Format::Json => println!(
             "{}",
@@ -56,6 +40,27 @@ pub fn run(selected: &[&'static Case], format: Format, jobs: Option<usize>) -> E
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Run `selected`, each case in its own runner, and gather one run document.
+pub fn run_report(selected: &[&'static Case], jobs: Option<usize>) -> RunReport {
+    let environment_before = Environment::here(vec![]);
+    let cases = run_all(selected, jobs);
+    let mut isolation: Vec<String> = cases
+        .iter()
+        .map(|c| c.isolation.name().to_string())
+        .collect();
+    isolation.sort();
+    isolation.dedup();
+    RunReport {
+        schema_version: SCHEMA_VERSION,
+        environment: Environment {
+            isolation,
+            ..environment_before
+        },
+        summary: Summary::of(&cases),
+        cases,
     }
 }
 

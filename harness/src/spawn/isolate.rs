@@ -65,7 +65,9 @@ mod imp {
     /// SIOCSIFFLAGS lo |= IFF_UP, with an ioctl rather than the `ip` binary, so that the same
     /// code works as PID 1 of a bare VM.
     pub fn loopback_up() -> nix::Result<()> {
-        // SAFETY: plain ioctls on a socket we own, with an ifreq we initialise.
+        // SAFETY: plain ioctls on a socket we own, with an ifreq we initialise. (`as _`: the
+        // request is an unsigned long in glibc and an int in musl, which the matrix's static
+        // build uses.)
         unsafe {
             let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
             Errno::result(fd)?;
@@ -74,9 +76,9 @@ mod imp {
                 *dst = *src as libc::c_char;
             }
             let result =
-                Errno::result(libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut ifr)).and_then(|_| {
+                Errno::result(libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut ifr)).and_then(|_| {
                     ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-                    Errno::result(libc::ioctl(fd, libc::SIOCSIFFLAGS, &ifr))
+                    Errno::result(libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &ifr))
                 });
             libc::close(fd);
             result.map(|_| ())

@@ -1,0 +1,220 @@
+//! `sockconf matrix`: run the suite on this machine's kernel and on Debian kernels booted
+//! under qemu, keep each run document under `target/matrix/`, and print the table that
+//! compares them.
+//!
+//! Each kernel boots a small initramfs that this binary writes itself: the static sockconf as
+//! /init (`guest-init`), which runs the suite and sends the run document back over a serial
+//! port of its own, between markers.
+
+pub mod guest;
+mod initramfs;
+mod kernel;
+mod table;
+mod vm;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Where the guest finds its modules, and what surrounds the report on the report port.
+pub const MODULES_DIR: &str = "/modules";
+pub const REPORT_BEGIN: &str = "===== sockconf run report begin =====";
+pub const REPORT_END: &str = "===== sockconf run report end =====";
+/// The second serial port: the first is the kernel's console.
+pub const REPORT_PORT: &str = "/dev/ttyS1";
+
+#[derive(clap::Args)]
+pub struct MatrixArgs {
+    /// Debian kernels to boot: a series (`6.1`, `6.12`: the newest apt offers) or a package
+    /// version (`6.1.0-56`, `6.12.117+deb12`).
+    #[arg(long = "kernel", value_name = "VERSION", default_values_t = ["6.1".to_string(), "6.12".to_string()])]
+    kernels: Vec<String>,
+    /// Seconds each VM may take from boot to report before it counts as hung.
+    #[arg(long, default_value_t = 150)]
+    deadline: u64,
+    /// How many VMs boot at once.
+    #[arg(long, default_value_t = 3)]
+    vms: usize,
+    /// Virtual CPUs per VM.
+    #[arg(long, default_value_t = 1)]
+    cpus: u32,
+    /// The static sockconf to boot as init; by default this binary, when it is static.
+    #[arg(long, value_name = "PATH")]
+    guest_binary: Option<PathBuf>,
+    /// Where the downloaded kernels are kept.
+    #[arg(long, default_value = "target/kernels")]
+    cache: PathBuf,
+    /// Where the run documents, initramfs and console logs go.
+    #[arg(long, default_value = "target/matrix")]
+    out: PathBuf,
+    /// Also write the table as markdown to this file.
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+}
+
+/// Exit 0 when every column has a report and no case failed; 1 otherwise; 2 when the matrix
+/// cannot start (no qemu, no static binary).
+pub fn matrix(args: &MatrixArgs) -> ExitCode {
+    let started = Instant::now();
+    let guest = match guest_binary(args.guest_binary.as_deref()) {
+        Ok(path) => path,
+        Err(e) => return fail(&e),
+    };
+    if let Err(e) = vm::check_qemu() {
+        return fail(&e);
+    }
+    if let Err(e) = std::fs::create_dir_all(&args.out) {
+        return fail(&format!("{}: {e}", args.out.display()));
+    }
+
+    let selected = cases::all();
+    let host = crate::orchestrate::run_report(&selected, None);
+    let mut columns = vec![table::Column {
+        heading: "host".into(),
+        outcome: Ok(host),
+    }];
+    columns.extend(boot_all(args, &guest));
+    log(&format!(
+        "matrix done in {} s",
+        started.elapsed().as_secs()
+    ));
+
+    for column in &columns {
+        let path = args.out.join(format!("{}.json", column.heading));
+        let written = match &column.outcome {
+            Ok(report) => std::fs::write(
+                &path,
+                serde_json::to_string_pretty(report).expect("reports serialise"),
+            ),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                std::fs::write(args.out.join(format!("{}.error", column.heading)), e)
+            }
+        };
+        if let Err(e) = written {
+            log(&format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    let (text, _) = table::render(&columns, table::Style::Text);
+    print!("{text}");
+    if let Some(path) = &args.markdown {
+        let (markdown, _) = table::render(&columns, table::Style::Markdown);
+        if let Err(e) = std::fs::write(path, markdown) {
+            log(&format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    let all_good = columns.iter().all(|c| {
+        c.outcome
+            .as_ref()
+            .is_ok_and(|r| r.summary.failed + r.summary.timeout == 0)
+    });
+    if all_good {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Fetch and boot every kernel, `args.vms` at a time; one column each, in the order given.
+fn boot_all(args: &MatrixArgs, guest: &Path) -> Vec<table::Column> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let columns: std::sync::Mutex<Vec<Option<table::Column>>> =
+        std::sync::Mutex::new((0..args.kernels.len()).map(|_| None).collect());
+    // Downloads go one at a time: apt and dpkg share their locks and the bandwidth.
+    let fetching = std::sync::Mutex::new(());
+    std::thread::scope(|s| {
+        for _ in 0..args.vms.clamp(1, args.kernels.len().max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(spec) = args.kernels.get(i) else {
+                    break;
+                };
+                let column = boot_one(args, guest, spec, &fetching);
+                columns.lock().expect("no worker panics")[i] = Some(column);
+            });
+        }
+    });
+    columns
+        .into_inner()
+        .expect("no worker panics")
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+fn boot_one(
+    args: &MatrixArgs,
+    guest: &Path,
+    spec: &str,
+    fetching: &std::sync::Mutex<()>,
+) -> table::Column {
+    let fetched = {
+        let _one_at_a_time = fetching.lock().expect("no worker panics");
+        kernel::resolve(spec).and_then(|v| {
+            log(&format!("kernel {spec}: {}", kernel::package_name(&v)));
+            kernel::fetch(&v, &args.cache)
+        })
+    };
+    let kernel = match fetched {
+        Ok(k) => k,
+        Err(e) => {
+            return table::Column {
+                heading: format!("linux-{spec}"),
+                outcome: Err(e),
+            }
+        }
+    };
+    let heading = format!("linux-{}", kernel.version);
+    let dir = args.out.join(&heading);
+    let boot = vm::Boot {
+        image: kernel.image.clone(),
+        initramfs: dir.join("initramfs.cpio"),
+        console_log: dir.join("console.log"),
+        report_out: dir.join("report.out"),
+        memory_mb: 512,
+        cpus: args.cpus,
+    };
+    let outcome = std::fs::create_dir_all(&dir)
+        .and_then(|()| initramfs::build(guest, &kernel.modules, &boot.initramfs))
+        .map_err(|e| format!("writing {}: {e}", boot.initramfs.display()))
+        .and_then(|()| {
+            let started = Instant::now();
+            let booted = vm::run_best(&boot, Duration::from_secs(args.deadline));
+            if let Ok((_, accel)) = &booted {
+                log(&format!(
+                    "{heading}: report after {} s ({})",
+                    started.elapsed().as_secs(),
+                    accel.name()
+                ));
+            }
+            booted.map(|(report, _)| report)
+        });
+    if let Err(e) = &outcome {
+        log(&format!("{heading}: {e}"));
+    }
+    table::Column { heading, outcome }
+}
+
+/// The binary to boot as init: it must be static, since the initramfs has no libc.
+fn guest_binary(given: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(path) = given {
+        return if path.is_file() {
+            Ok(path.to_path_buf())
+        } else {
+            Err(format!("--guest-binary {}: no such file", path.display()))
+        };
+    }
+    if cfg!(target_feature = "crt-static") {
+        return std::env::current_exe().map_err(|e| format!("own path: {e}"));
+    }
+    Err("this sockconf is dynamically linked and cannot be a VM's init; build a static one (`cargo build --target x86_64-unknown-linux-musl`) and run that, or pass it as --guest-binary; `make matrix` does both".into())
+}
+
+fn log(message: &str) {
+    eprintln!("sockconf matrix: {message}");
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("sockconf matrix: {message}");
+    ExitCode::from(2)
+}

@@ -1,0 +1,194 @@
+//! Boot one kernel with the matrix's initramfs under qemu, within a deadline, and take the run
+//! document from the report port.
+
+use super::{REPORT_BEGIN, REPORT_END};
+use harness::report::RunReport;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const QEMU: &str = "qemu-system-x86_64";
+
+/// How qemu runs the guest's code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+}
+
+/// One boot's files: the console log (kernel messages, init's stderr) and the report port.
+pub struct Boot {
+    pub image: PathBuf,
+    pub initramfs: PathBuf,
+    pub console_log: PathBuf,
+    pub report_out: PathBuf,
+    pub memory_mb: u32,
+    pub cpus: u32,
+}
+
+/// Whether qemu can be started at all: one clear line if not.
+pub fn check_qemu() -> Result<(), String> {
+    match Command::new(QEMU)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(format!("{QEMU} --version failed: {}", out.status)),
+        Err(e) => Err(format!(
+            "cannot start {QEMU} ({e}); install it (Debian: apt-get install qemu-system-x86), or use `make matrix`, which does"
+        )),
+    }
+}
+
+/// A KVM boot that has not printed the kernel's banner by then is taken as KVM not working
+/// for this kernel (here it hangs in the decompressor); TCG takes over.
+const KVM_SIGN_OF_LIFE: Duration = Duration::from_secs(5);
+const BANNER: &str = "Linux version";
+
+/// Whether /dev/kvm can be used at all; whether it really works is seen at boot.
+pub fn kvm_available() -> bool {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok()
+}
+
+/// Boot with KVM when it is there and really works, else with TCG; the accelerator that
+/// produced the report comes with it.
+pub fn run_best(boot: &Boot, deadline: Duration) -> Result<(RunReport, Accel), String> {
+    if kvm_available() {
+        if let Ok(report) = run(boot, Accel::Kvm, deadline) {
+            return Ok((report, Accel::Kvm));
+        }
+    }
+    run(boot, Accel::Tcg, deadline).map(|r| (r, Accel::Tcg))
+}
+
+/// Boot, wait at most `deadline`, and parse the report. The error says what went wrong:
+/// qemu failing, a panic, a hang, or a report that is missing or unreadable, with the end of
+/// the console log.
+pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, String> {
+    for file in [&boot.console_log, &boot.report_out] {
+        let _ = std::fs::remove_file(file);
+    }
+    let started = Instant::now();
+    let mut child = Command::new(QEMU)
+        .args(["-accel", accel.name(), "-machine", "q35", "-nodefaults"])
+        .args(["-display", "none", "-no-reboot"])
+        .args(["-m", &boot.memory_mb.to_string()])
+        .args(["-smp", &boot.cpus.to_string()])
+        .arg("-kernel")
+        .arg(&boot.image)
+        .arg("-initrd")
+        .arg(&boot.initramfs)
+        // ttyS0 is the console; ttyS1 carries nothing but the report, so that kernel messages
+        // cannot land inside it. panic=-1: a panic reboots at once, and -no-reboot ends qemu.
+        .args([
+            "-append",
+            "console=ttyS0 panic=-1 rdinit=/init -- guest-init",
+        ])
+        .arg("-serial")
+        .arg(file_chardev(&boot.console_log))
+        .arg("-serial")
+        .arg(file_chardev(&boot.report_out))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break Some(status);
+        }
+        let no_sign_of_life = accel == Accel::Kvm
+            && started.elapsed() > KVM_SIGN_OF_LIFE
+            && !std::fs::read_to_string(&boot.console_log)
+                .unwrap_or_default()
+                .contains(BANNER);
+        if started.elapsed() > deadline || no_sign_of_life {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let report = std::fs::read_to_string(&boot.report_out).unwrap_or_default();
+    match (status, between_markers(&report)) {
+        (_, Some(json)) => serde_json::from_str(json)
+            .map_err(|e| format!("the report from the VM does not parse: {e}")),
+        (None, None) => Err(format!(
+            "no report within the {} s deadline (the kernel hung or the suite did not finish); console ends:\n{}",
+            deadline.as_secs(),
+            console_tail(&boot.console_log)
+        )),
+        (Some(status), None) => {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+            }
+            let console = std::fs::read_to_string(&boot.console_log).unwrap_or_default();
+            let what = if console.contains("Kernel panic") {
+                "the kernel panicked"
+            } else if !status.success() {
+                "qemu failed"
+            } else {
+                "the VM stopped"
+            };
+            Err(format!(
+                "{what} ({status}) after {} s without a report; qemu: {}; console ends:\n{}",
+                started.elapsed().as_secs(),
+                stderr.trim(),
+                console_tail(&boot.console_log)
+            ))
+        }
+    }
+}
+
+fn file_chardev(path: &Path) -> String {
+    format!("file:{}", path.display())
+}
+
+/// The document between the markers, if both came through.
+pub fn between_markers(text: &str) -> Option<&str> {
+    let start = text.find(REPORT_BEGIN)? + REPORT_BEGIN.len();
+    let len = text[start..].find(REPORT_END)?;
+    Some(text[start..start + len].trim())
+}
+
+fn console_tail(path: &Path) -> String {
+    let console = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = console.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(8)..];
+    if tail.is_empty() {
+        "    (nothing)".into()
+    } else {
+        tail.iter()
+            .map(|l| format!("    {}", l.trim_end()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_is_what_lies_between_the_markers() {
+        let text = format!("noise\r\n{REPORT_BEGIN}\r\n{{\"a\": 1}}\r\n{REPORT_END}\r\nmore");
+        assert_eq!(between_markers(&text), Some("{\"a\": 1}"));
+        let cut = format!("{REPORT_BEGIN}\n{{\"a\":");
+        assert_eq!(between_markers(&cut), None);
+    }
+}
