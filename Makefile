@@ -1,11 +1,11 @@
-# sockconf: `make test`, `make list`, `make run`, `make bench`, and `make <case-id>` for every
-# case id. The per-case targets are generated from `sockconf list`, never kept by hand.
+# sockconf: `make test`, `make list`, `make run`, `make bench`, `make matrix`, and
+# `make <case-id>` for every case id. The per-case targets are generated from `sockconf list`, never kept by hand.
 
 CARGO    ?= cargo
 SOCKCONF := target/debug/sockconf
 CASES_MK := target/cases.mk
 
-.PHONY: all build test list run bench
+.PHONY: all build test list run bench matrix
 all: run
 
 build:
@@ -19,6 +19,25 @@ list: build
 
 run: build
 	$(SOCKCONF) run
+
+# The suite on this kernel and on Debian's kernels under qemu, compared. The VM's init is a
+# static sockconf (musl). As root, what a fresh Debian machine lacks is installed first: qemu,
+# and apt's lists (which the kernels are resolved and downloaded from).
+MUSL        := x86_64-unknown-linux-musl
+STATIC      := target/$(MUSL)/debug/sockconf
+KERNELS     ?= 6.1 6.12
+MATRIX_ARGS ?=
+matrix:
+	@if ! command -v qemu-system-x86_64 >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "make matrix: installing qemu-system-x86"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 >/dev/null; \
+	fi
+	@if [ -z "$$(apt-cache search --names-only '^linux-image-.*-amd64-unsigned$$' 2>/dev/null | head -1)" ] && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq; \
+	fi
+	@rustup target list --installed 2>/dev/null | grep -qx $(MUSL) || rustup target add $(MUSL)
+	$(CARGO) build --quiet --target $(MUSL)
+	$(STATIC) matrix $(addprefix --kernel ,$(KERNELS)) --markdown target/matrix/table.md $(MATRIX_ARGS)
 
 # One target per case id, written by the binary itself. Remade (and make restarted) whenever
 # the catalogue's sources change.

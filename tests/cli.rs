@@ -84,3 +84,30 @@ fn explain_prints_doc_source_and_expectations(sockconf: Command) {
     assert!(out.contains("RFC 2525"), "{out}");
     assert!(out.contains("Expected on linux"), "{out}");
 }
+
+/// The matrix refuses to start, in one line and exit 2, when it cannot boot anything: no
+/// static binary for the VM's init, or no qemu. (Booting kernels is `make matrix`'s and CI's.)
+#[rstest]
+#[case::dynamic_binary(&["matrix"], "dynamically linked")]
+#[case::no_qemu(&["matrix", "--guest-binary", env!("CARGO_BIN_EXE_sockconf")], "cannot start qemu-system-x86_64")]
+fn matrix_without_what_it_needs_is_one_clear_line(
+    mut sockconf: Command,
+    #[case] args: &[&str],
+    #[case] says: &str,
+) {
+    sockconf.env("PATH", "/nonexistent");
+    let (code, out, err) = stdout(sockconf, args);
+    assert_eq!(code, Some(2), "stdout: {out}\nstderr: {err}");
+    assert!(out.is_empty(), "nothing on stdout: {out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(says), "{err}");
+}
+
+/// `guest-init` mounts filesystems and powers the machine off: anywhere but PID 1 of the
+/// matrix's VM it refuses.
+#[rstest]
+fn guest_init_refuses_outside_the_vm(sockconf: Command) {
+    let (code, _, err) = stdout(sockconf, &["guest-init"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("PID 1"), "{err}");
+}

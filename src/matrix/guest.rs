@@ -42,7 +42,13 @@ mod imp {
             ("devtmpfs", "/dev", "devtmpfs"),
         ] {
             let _ = std::fs::create_dir_all(target);
-            if let Err(e) = mount(Some(source), target, Some(fstype), MsFlags::empty(), None::<&str>) {
+            if let Err(e) = mount(
+                Some(source),
+                target,
+                Some(fstype),
+                MsFlags::empty(),
+                None::<&str>,
+            ) {
                 eprintln!("sockconf: mount {fstype} on {target}: {e}");
             }
         }

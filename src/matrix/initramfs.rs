@@ -15,7 +15,13 @@ pub fn build(init: &Path, modules: &[PathBuf], out: &Path) -> std::io::Result<()
         ino += 1;
         Builder::new(name).ino(ino).nlink(1)
     };
-    for dir in ["dev", "proc", "sys", "tmp", MODULES_DIR.trim_start_matches('/')] {
+    for dir in [
+        "dev",
+        "proc",
+        "sys",
+        "tmp",
+        MODULES_DIR.trim_start_matches('/'),
+    ] {
         next(dir)
             .mode(0o755)
             .set_mode_file_type(ModeFileType::Directory)
@@ -86,7 +92,10 @@ mod tests {
         }
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(seen.contains(&("init".into(), 0o100755, 12)), "{seen:?}");
-        assert!(seen.contains(&("dev/console".into(), 0o020600, 0)), "{seen:?}");
+        assert!(
+            seen.contains(&("dev/console".into(), 0o020600, 0)),
+            "{seen:?}"
+        );
         assert!(
             seen.contains(&("modules/00-inet_diag.ko.xz".into(), 0o100644, 14)),
             "{seen:?}"

@@ -22,11 +22,25 @@ const DIAG_MODULES: &[&str] = &[
 pub struct Kernel {
     /// The package's version part: `6.1.0-56`, `6.12.117+deb12`.
     pub version: String,
-    /// What `uname -r` will say: `6.1.0-56-amd64`.
+    /// What `uname -r` will say: `6.1.0-56-amd64` (empty when unknown).
     pub release: String,
     pub image: PathBuf,
     /// The modules to load, in order.
     pub modules: Vec<PathBuf>,
+}
+
+impl Kernel {
+    /// A kernel image given by path: booted without modules, under its file name.
+    pub fn image_only(image: &Path) -> Kernel {
+        Kernel {
+            version: image
+                .file_name()
+                .map_or("image".into(), |n| n.to_string_lossy().into_owned()),
+            release: String::new(),
+            image: image.to_path_buf(),
+            modules: vec![],
+        }
+    }
 }
 
 pub fn package_name(version: &str) -> String {
@@ -52,9 +66,13 @@ pub fn resolve(spec: &str) -> Result<String, String> {
 /// The newest plain (not cloud, not rt) kernel of `series` among package names.
 fn newest_in_series<'a>(series: &str, names: impl Iterator<Item = &'a str>) -> Option<String> {
     names
-        .filter_map(|n| n.strip_prefix("linux-image-")?.strip_suffix("-amd64-unsigned"))
+        .filter_map(|n| {
+            n.strip_prefix("linux-image-")?
+                .strip_suffix("-amd64-unsigned")
+        })
         .filter(|v| {
-            v.chars().all(|c| c.is_ascii_digit() || ".-+deb".contains(c))
+            v.chars()
+                .all(|c| c.is_ascii_digit() || ".-+deb".contains(c))
                 && v.strip_prefix(series)
                     .is_some_and(|rest| rest.starts_with('.'))
         })
@@ -133,10 +151,7 @@ fn keep_what_boots(tree: &Path, dir: &Path) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir.join("modules")).map_err(io)?;
     std::fs::copy(boot.join(&image), dir.join("vmlinuz")).map_err(io)?;
-    let _ = std::fs::copy(
-        boot.join(format!("config-{release}")),
-        dir.join("config"),
-    );
+    let _ = std::fs::copy(boot.join(format!("config-{release}")), dir.join("config"));
     let kernel_dir = tree.join("lib/modules").join(&release).join("kernel");
     for (i, module) in DIAG_MODULES.iter().enumerate() {
         for ext in ["ko", "ko.xz", "ko.zst", "ko.gz"] {

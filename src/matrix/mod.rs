@@ -25,8 +25,8 @@ pub const REPORT_PORT: &str = "/dev/ttyS1";
 
 #[derive(clap::Args)]
 pub struct MatrixArgs {
-    /// Debian kernels to boot: a series (`6.1`, `6.12`: the newest apt offers) or a package
-    /// version (`6.1.0-56`, `6.12.117+deb12`).
+    /// Debian kernels to boot: a series (`6.1`, `6.12`: the newest apt offers), a package
+    /// version (`6.1.0-56`, `6.12.117+deb12`), or the path of a kernel image to boot as it is.
     #[arg(long = "kernel", value_name = "VERSION", default_values_t = ["6.1".to_string(), "6.12".to_string()])]
     kernels: Vec<String>,
     /// Seconds each VM may take from boot to report before it counts as hung.
@@ -74,10 +74,7 @@ pub fn matrix(args: &MatrixArgs) -> ExitCode {
         outcome: Ok(host),
     }];
     columns.extend(boot_all(args, &guest));
-    log(&format!(
-        "matrix done in {} s",
-        started.elapsed().as_secs()
-    ));
+    log(&format!("matrix done in {} s", started.elapsed().as_secs()));
 
     for column in &columns {
         let path = args.out.join(format!("{}.json", column.heading));
@@ -148,7 +145,9 @@ fn boot_one(
     spec: &str,
     fetching: &std::sync::Mutex<()>,
 ) -> table::Column {
-    let fetched = {
+    let fetched = if Path::new(spec).is_file() {
+        Ok(kernel::Kernel::image_only(Path::new(spec)))
+    } else {
         let _one_at_a_time = fetching.lock().expect("no worker panics");
         kernel::resolve(spec).and_then(|v| {
             log(&format!("kernel {spec}: {}", kernel::package_name(&v)));
@@ -187,12 +186,27 @@ fn boot_one(
                     accel.name()
                 ));
             }
-            booted.map(|(report, _)| report)
+            booted.and_then(|(report, _)| same_release(report, &kernel.release))
         });
     if let Err(e) = &outcome {
         log(&format!("{heading}: {e}"));
     }
     table::Column { heading, outcome }
+}
+
+/// A report from another kernel than the one booted would be a column under a false heading.
+fn same_release(
+    report: harness::report::RunReport,
+    release: &str,
+) -> Result<harness::report::RunReport, String> {
+    if release.is_empty() || report.environment.kernel_release == release {
+        Ok(report)
+    } else {
+        Err(format!(
+            "booted {release}, but the report comes from {}",
+            report.environment.kernel_release
+        ))
+    }
 }
 
 /// The binary to boot as init: it must be static, since the initramfs has no libc.

@@ -138,12 +138,10 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
                 let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
             }
             let console = std::fs::read_to_string(&boot.console_log).unwrap_or_default();
-            let what = if console.contains("Kernel panic") {
-                "the kernel panicked"
-            } else if !status.success() {
-                "qemu failed"
-            } else {
-                "the VM stopped"
+            let what = match console.lines().find(|l| l.contains("Kernel panic")) {
+                Some(line) => format!("the kernel panicked ({})", line.trim()),
+                None if !status.success() => "qemu failed".into(),
+                None => "the VM stopped".into(),
             };
             Err(format!(
                 "{what} ({status}) after {} s without a report; qemu: {}; console ends:\n{}",

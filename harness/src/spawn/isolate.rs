@@ -75,8 +75,8 @@ mod imp {
             for (dst, src) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
                 *dst = *src as libc::c_char;
             }
-            let result =
-                Errno::result(libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut ifr)).and_then(|_| {
+            let result = Errno::result(libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut ifr))
+                .and_then(|_| {
                     ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
                     Errno::result(libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &ifr))
                 });
