@@ -189,3 +189,82 @@ fn markdown(header: &[String], body: &[Vec<String>]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harness::report::{Environment, Isolation, Sides, Summary, Verdict};
+
+    fn report(release: &str, client_read: Value, elapsed_ms: u64) -> RunReport {
+        let fact = |name: &str, value| Fact {
+            name: name.into(),
+            value,
+        };
+        let case = |id: &str, client: Vec<Fact>| CaseReport {
+            id: id.into(),
+            verdict: Verdict::Pass,
+            detail: vec![],
+            duration_ms: elapsed_ms,
+            isolation: Isolation::Netns,
+            observations: Sides {
+                server: vec![fact("exit", Value::Exit(0))],
+                client,
+            },
+            expectation: None,
+        };
+        let cases = vec![
+            case("close.a", vec![fact("read", client_read)]),
+            case("close.b", vec![fact("elapsed", Value::Millis(elapsed_ms))]),
+        ];
+        RunReport {
+            schema_version: harness::report::SCHEMA_VERSION,
+            environment: Environment {
+                kernel_release: release.into(),
+                ..Environment::here(vec!["netns".into()])
+            },
+            summary: Summary::of(&cases),
+            cases,
+        }
+    }
+
+    fn column(heading: &str, report: RunReport) -> Column {
+        Column {
+            heading: heading.into(),
+            outcome: Ok(report),
+        }
+    }
+
+    #[test]
+    fn a_differing_observation_is_its_own_row_and_durations_are_not() {
+        let columns = [
+            column("host", report("6.18.0", Value::Eof, 3)),
+            column(
+                "linux-6.1",
+                report("6.1.0", Value::Errno("ECONNRESET".into()), 40),
+            ),
+        ];
+        let (out, differs) = render(&columns, Style::Markdown);
+        assert!(differs);
+        assert!(
+            out.contains("| close.a | pass; client read = EOF | pass; client read = ECONNRESET |"),
+            "{out}"
+        );
+        assert!(!out.contains("close.b"), "{out}");
+    }
+
+    #[test]
+    fn a_column_without_report_shows_its_error_and_the_rest_still_compare() {
+        let columns = [
+            column("host", report("6.18.0", Value::Eof, 3)),
+            Column {
+                heading: "linux-6.1".into(),
+                outcome: Err("the kernel panicked".into()),
+            },
+            column("linux-6.12", report("6.12.0", Value::Eof, 5)),
+        ];
+        let (out, differs) = render(&columns, Style::Text);
+        assert!(!differs, "{out}");
+        assert!(out.contains("same observations"), "{out}");
+        assert!(out.contains("linux-6.1: the kernel panicked"), "{out}");
+    }
+}
