@@ -76,6 +76,18 @@ pub fn poll_once(sock: &impl AsFd, events: libc::c_short, timeout: Duration) -> 
     }
 }
 
+/// Bytes queued for reading (FIONREAD), 0 on error.
+pub fn queued_bytes(sock: &impl AsFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    let rc = unsafe { libc::ioctl(sock.as_fd().as_raw_fd(), libc::FIONREAD, &mut n) };
+    if rc < 0 {
+        0
+    } else {
+        n as usize
+    }
+}
+
 impl Ctx {
     /// A listener on 127.0.0.1, port chosen by the kernel, with no options set.
     pub fn listen(&mut self, backlog: i32) -> (Socket, u16) {
@@ -219,6 +231,18 @@ impl Ctx {
             if revents & (libc::POLLERR | libc::POLLHUP) != 0 {
                 return;
             }
+        }
+    }
+
+    /// Wait, unrecorded, until at least `bytes` bytes are queued for reading (FIONREAD). For
+    /// sockets that poll readable regardless, such as after SHUT_RD. Bounded by [`KERNEL_WAIT`].
+    pub fn await_queued(&mut self, sock: &impl AsFd, bytes: usize) {
+        self.begin("await queued data");
+        let deadline = Instant::now() + KERNEL_WAIT;
+        while queued_bytes(sock) < bytes && Instant::now() < deadline {
+            // No event says "data queued" on a socket that is already readable: poll the
+            // count, at a granularity far below any step deadline.
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 

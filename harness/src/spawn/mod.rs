@@ -20,9 +20,7 @@ pub fn run_case(case: &Case) -> CaseReport {
         verdict: Verdict::Skip,
         detail: vec![],
         duration_ms: 0,
-        isolation: Isolation::Host {
-            why: "not isolated yet".into(),
-        },
+        isolation: None,
         observations: Sides::default(),
         expectation: None,
     };
@@ -37,7 +35,7 @@ pub fn run_case(case: &Case) -> CaseReport {
     if let Some(reason) = unmet_os_need(case, os) {
         return finish(report, Verdict::Skip, vec![reason]);
     }
-    report.isolation = isolate::isolate();
+    report.isolation = Some(isolate::isolate());
     #[cfg(target_os = "linux")]
     // SAFETY: prctl with integer arguments: orphans of the sides come to us to be reaped.
     unsafe {
@@ -45,7 +43,7 @@ pub fn run_case(case: &Case) -> CaseReport {
     }
     for need in case.needs {
         if let Need::Sysctl(path, value) = need {
-            if let Isolation::Host { why } = &report.isolation {
+            if let Some(Isolation::Host { why }) = &report.isolation {
                 let reason = format!("needs sysctl {path}={value}, which is only written inside a private network namespace, and there is none ({why})");
                 return finish(report, Verdict::Skip, vec![reason]);
             }
