@@ -2,7 +2,7 @@
 
 use crate::script::{accept_one, connect_to_server};
 use harness::judge::Kernel;
-use harness::observe::sock::tcp_socket;
+use harness::observe::sock::{tcp_socket, POLL_PEER_CLOSED};
 use harness::{is, Case, Ctx, Expect, Os, Side, SigPipe};
 use nix::sys::socket::Shutdown;
 use std::time::Duration;
@@ -258,12 +258,7 @@ fn rd_server(ctx: &mut Ctx) {
     let (_l, conn) = accept_one(ctx);
     ctx.write("write", &conn, b"hello");
     ctx.sync("shut");
-    ctx.poll(
-        "poll for EOF",
-        &conn,
-        libc::POLLIN | libc::POLLRDHUP,
-        NO_EOF_WATCH,
-    );
+    ctx.poll("poll for EOF", &conn, POLL_PEER_CLOSED, NO_EOF_WATCH);
     ctx.sync("watched");
     ctx.sync("client read");
     ctx.write("write later", &conn, b"later");

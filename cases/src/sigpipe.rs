@@ -196,9 +196,15 @@ fn write_twice_after_reset(ctx: &mut Ctx) {
 
 fn send_nosignal_twice_after_reset(ctx: &mut Ctx) {
     let conn = reset_connection(ctx);
-    ctx.send("send#1", &conn, b"hello", MsgFlags::MSG_NOSIGNAL);
-    ctx.send("send#2", &conn, b"hello", MsgFlags::MSG_NOSIGNAL);
+    ctx.send("send#1", &conn, b"hello", MSG_NOSIGNAL);
+    ctx.send("send#2", &conn, b"hello", MSG_NOSIGNAL);
 }
+
+/// MSG_NOSIGNAL does not exist on macOS; the case's need keeps it from running there.
+#[cfg(not(target_os = "macos"))]
+const MSG_NOSIGNAL: MsgFlags = MsgFlags::MSG_NOSIGNAL;
+#[cfg(target_os = "macos")]
+const MSG_NOSIGNAL: MsgFlags = MsgFlags::empty();
 
 fn so_nosigpipe_client(ctx: &mut Ctx) {
     let conn = reset_connection(ctx);
@@ -210,7 +216,19 @@ fn so_nosigpipe_client(ctx: &mut Ctx) {
 /// SO_NOSIGPIPE exists only on the BSD family; the case's need keeps it from running elsewhere.
 #[cfg(any(target_os = "macos", target_os = "freebsd"))]
 fn set_nosigpipe(sock: &socket2::Socket) {
-    sock.set_nosigpipe(true).expect("setsockopt(SO_NOSIGPIPE)");
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt with a pointer to an int that outlives the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_NOSIGPIPE,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt(SO_NOSIGPIPE)");
 }
 
 #[cfg(not(any(target_os = "macos", target_os = "freebsd")))]

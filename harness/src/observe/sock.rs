@@ -16,6 +16,12 @@ use std::time::{Duration, Instant};
 /// or FIN in flight on loopback). Far above loopback latency, far below the step deadline.
 pub const KERNEL_WAIT: Duration = Duration::from_secs(2);
 
+/// poll() events that report the peer's FIN: POLLRDHUP where it exists, else POLLIN alone.
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
+pub const POLL_PEER_CLOSED: libc::c_short = libc::POLLIN | libc::POLLRDHUP;
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+pub const POLL_PEER_CLOSED: libc::c_short = libc::POLLIN;
+
 /// The loopback address a case's two sides talk over.
 pub fn loopback(port: u16) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
