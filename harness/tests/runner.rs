@@ -164,8 +164,11 @@ fn check(ok: bool, what: String) -> Result<(), String> {
     ok.then_some(()).ok_or(what)
 }
 
+/// A named self-test: Ok, or what went wrong.
+type SelfTest = (&'static str, fn() -> Result<(), String>);
+
 fn main() {
-    let tests: &[(&str, fn() -> Result<(), String>)] = &[
+    let tests: &[SelfTest] = &[
         (
             "a_hung_read_times_out_naming_step_and_call",
             a_hung_read_times_out_naming_step_and_call,
