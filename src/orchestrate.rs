@@ -2,10 +2,11 @@
 //! network namespace), collect their reports, print them.
 
 use crate::{render, Format};
-use harness::report::{
-    CaseReport, Environment, RunReport, Sides, Summary, Verdict, SCHEMA_VERSION,
-};
+use harness::report::{CaseReport, Environment, RunReport, Verdict};
 use harness::Case;
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -26,8 +27,23 @@ pub fn run_case_here(case: &Case) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Run `selected` and print the outcome; exit 0 when nothing failed or timed out, else 1.
-pub fn run(selected: &[&'static Case], format: Format, jobs: Option<usize>) -> ExitCode {
+/// Run `selected` and print the outcome (and write it as JUnit XML to `junit`); exit 0 when
+/// nothing failed or timed out, 1 when something did, 2 when the JUnit file cannot be written.
+pub fn run(
+    selected: &[&'static Case],
+    format: Format,
+    jobs: Option<usize>,
+    junit: Option<&Path>,
+) -> ExitCode {
+    // Opened before the run, so that a bad path fails at once rather than after the suite.
+    let junit_file = match junit.map(|p| (p, File::create(p))) {
+        None => None,
+        Some((_, Ok(f))) => Some(f),
+        Some((p, Err(e))) => {
+            eprintln!("sockconf: --junit {}: {e}", p.display());
+            return ExitCode::from(2);
+        }
+    };
     let environment_before = Environment::here(vec![]);
     let cases = run_all(selected, jobs);
     let mut isolation: Vec<String> = cases
@@ -37,21 +53,25 @@ pub fn run(selected: &[&'static Case], format: Format, jobs: Option<usize>) -> E
         .collect();
     isolation.sort();
     isolation.dedup();
-    let report = RunReport {
-        schema_version: SCHEMA_VERSION,
-        environment: Environment {
+    let report = RunReport::new(
+        Environment {
             isolation,
             ..environment_before
         },
-        summary: Summary::of(&cases),
         cases,
-    };
+    );
     match format {
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("reports serialise")
         ),
         Format::Text => print!("{}", render::text(&report)),
+    }
+    if let (Some(mut file), Some(path)) = (junit_file, junit) {
+        if let Err(e) = file.write_all(crate::junit::junit(&report).as_bytes()) {
+            eprintln!("sockconf: --junit {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
     }
     if report.summary.failed + report.summary.timeout > 0 {
         ExitCode::from(1)
@@ -93,21 +113,18 @@ fn run_in_runner(case: &Case) -> CaseReport {
         .args(["run-case", case.id])
         .stdin(Stdio::null())
         .output();
-    let failure = |detail: String| CaseReport {
-        id: case.id.to_string(),
-        verdict: Verdict::Fail,
-        detail: vec![detail],
-        duration_ms: started.elapsed().as_millis() as u64,
-        isolation: None,
-        observations: Sides::default(),
-        expectation: None,
+    let failure = |why: String| {
+        let mut report = CaseReport::new(case.id);
+        report.conclude(Verdict::Fail, vec![why]);
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        report
     };
     match output {
         Err(e) => failure(format!("harness: cannot start the runner: {e}")),
         Ok(out) => match serde_json::from_slice::<CaseReport>(&out.stdout) {
             Ok(mut report) => {
                 if report.verdict == Verdict::Timeout {
-                    report.detail.insert(0, "step deadline missed".into());
+                    report.failure.insert(0, "step deadline missed".into());
                 }
                 report
             }
@@ -118,7 +135,8 @@ fn run_in_runner(case: &Case) -> CaseReport {
                     started.elapsed().as_secs(),
                     String::from_utf8_lossy(&out.stderr).trim()
                 ));
-                r.verdict = Verdict::Timeout;
+                let why = std::mem::take(&mut r.failure);
+                r.conclude(Verdict::Timeout, why);
                 r
             }
             Err(_) => failure(format!(

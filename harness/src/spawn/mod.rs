@@ -15,18 +15,9 @@ use std::time::Instant;
 /// judge. The process should exit afterwards: it has left the host's network namespace.
 pub fn run_case(case: &Case) -> CaseReport {
     let start = Instant::now();
-    let mut report = CaseReport {
-        id: case.id.to_string(),
-        verdict: Verdict::Skip,
-        detail: vec![],
-        duration_ms: 0,
-        isolation: None,
-        observations: Sides::default(),
-        expectation: None,
-    };
-    let finish = |mut r: CaseReport, verdict: Verdict, detail: Vec<String>| {
-        r.verdict = verdict;
-        r.detail = detail;
+    let mut report = CaseReport::new(case.id);
+    let finish = |mut r: CaseReport, verdict: Verdict, why: Vec<String>| {
+        r.conclude(verdict, why);
         r.duration_ms = start.elapsed().as_millis() as u64;
         r
     };
