@@ -220,6 +220,16 @@ fn environment_rows(reports: &[(String, RunReport)]) -> Vec<Row> {
         fact: format!("sysctl {name}"),
         cells: envs.iter().map(|e| e.sysctls.get(name).cloned()).collect(),
     }));
+    let case_sysctls: BTreeSet<&String> = envs.iter().flat_map(|e| e.case_sysctls.keys()).collect();
+    rows.extend(case_sysctls.into_iter().map(|name| {
+        Row {
+            fact: format!("case sysctl {name}"),
+            cells: envs
+                .iter()
+                .map(|e| e.case_sysctls.get(name).cloned())
+                .collect(),
+        }
+    }));
     rows.retain(|row| row.cells.iter().any(|c| *c != row.cells[0]));
     rows
 }

@@ -55,6 +55,9 @@ enum Command {
     /// Run one case in this process (the runner that `run` and the tests start).
     #[command(hide = true)]
     RunCase { id: String },
+    /// Isolate this process as a case would be and print the sysctls it finds, as JSON.
+    #[command(hide = true)]
+    ProbeSysctls,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
             Ok(case) => orchestrate::run_case_here(case),
             Err(message) => usage_error(&message),
         },
+        Command::ProbeSysctls => orchestrate::probe_sysctls_here(),
     }
 }
 

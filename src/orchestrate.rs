@@ -4,6 +4,7 @@
 use crate::{render, Format};
 use harness::report::{CaseReport, Environment, RunReport, Verdict};
 use harness::Case;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
@@ -27,6 +28,33 @@ pub fn run_case_here(case: &Case) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `sockconf probe-sysctls`: isolate this fresh process the way a case's runner is isolated and
+/// print the sysctls it finds there as JSON. The process should exit afterwards.
+pub fn probe_sysctls_here() -> ExitCode {
+    harness::spawn::isolate::isolate();
+    println!(
+        "{}",
+        serde_json::to_string(&harness::report::read_sysctls()).expect("maps serialise")
+    );
+    ExitCode::SUCCESS
+}
+
+/// The sysctls a case finds before writing its own, from `sockconf probe-sysctls`; empty if
+/// the probe gave none.
+fn case_sysctls() -> BTreeMap<String, String> {
+    let Ok(exe) = std::env::current_exe() else {
+        return BTreeMap::new();
+    };
+    Command::new(exe)
+        .arg("probe-sysctls")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .and_then(|out| serde_json::from_slice(&out.stdout).ok())
+        .unwrap_or_default()
+}
+
 /// Run `selected` and print the outcome (and write it as JUnit XML to `junit`); exit 0 when
 /// nothing failed or timed out, 1 when something did, 2 when the JUnit file cannot be written.
 pub fn run(
@@ -44,7 +72,10 @@ pub fn run(
             return ExitCode::from(2);
         }
     };
-    let environment_before = Environment::here(vec![]);
+    let environment_before = Environment {
+        case_sysctls: case_sysctls(),
+        ..Environment::here(vec![])
+    };
     let cases = run_all(selected, jobs);
     let mut isolation: Vec<String> = cases
         .iter()

@@ -3,6 +3,7 @@
 use crate::judge::{Expect, Matcher, Os};
 use crate::observe::Fact;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The verdict of one case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,7 +171,13 @@ pub struct Environment {
     pub privileges: String,
     /// The host's values of the sysctls that shape teardown, read at start (cases change their
     /// own namespace's copies, never these).
-    pub sysctls: std::collections::BTreeMap<String, String>,
+    pub sysctls: BTreeMap<String, String>,
+    /// The same sysctls as a case finds them before it writes its own: read at start in a fresh
+    /// namespace of the kind the cases get. A new network namespace starts most of them from
+    /// the kernel's defaults, not from the host's values, so these are the ones the cases ran
+    /// under. Empty if they could not be read.
+    #[serde(default)]
+    pub case_sysctls: BTreeMap<String, String>,
 }
 
 /// How many cases ended how.
@@ -332,12 +339,17 @@ impl Environment {
             } else {
                 format!("uid {uid}")
             },
-            sysctls: SYSCTLS_OF_INTEREST
-                .iter()
-                .filter_map(|p| {
-                    crate::spawn::isolate::read_sysctl(p).map(|v| (p.replace('/', "."), v))
-                })
-                .collect(),
+            sysctls: read_sysctls(),
+            case_sysctls: BTreeMap::new(),
         }
     }
+}
+
+/// The values of [`SYSCTLS_OF_INTEREST`] in this process's network namespace, named with dots
+/// (`net.core.somaxconn`).
+pub fn read_sysctls() -> BTreeMap<String, String> {
+    SYSCTLS_OF_INTEREST
+        .iter()
+        .filter_map(|p| crate::spawn::isolate::read_sysctl(p).map(|v| (p.replace('/', "."), v)))
+        .collect()
 }
