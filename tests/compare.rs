@@ -264,3 +264,18 @@ fn junit_to_an_unwritable_place_fails_before_running(sockconf: Command) {
         "{err}"
     );
 }
+
+/// A field added later (say, the captured segments) does not stop this version reading a report.
+#[rstest]
+fn unknown_keys_are_read_past(sockconf: Command) {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("root.json")).unwrap()).unwrap();
+    doc["cases"][0]["segments"] = serde_json::json!([{ "flags": "FIN|ACK" }]);
+    let file = scratch("newer.json", &doc.to_string());
+    let (code, out, err) = run(
+        sockconf,
+        &["compare", &fixture("root.json"), file.to_str().unwrap()],
+    );
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+}
