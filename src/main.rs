@@ -1,6 +1,8 @@
 //! `sockconf`: run, explain and compare the catalogue's cases.
 
+mod compare;
 mod explain;
+mod junit;
 mod matrix;
 mod orchestrate;
 mod render;
@@ -33,6 +35,21 @@ enum Command {
         /// How many cases run at once (each in its own network namespace).
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
+        /// Also write the run as JUnit XML to FILE (for CI dashboards).
+        #[arg(long, value_name = "FILE")]
+        junit: Option<std::path::PathBuf>,
+    },
+    /// Put reports of `run --format json` side by side: one column per report, one row per
+    /// observed fact that differs. Exit 0 if none differs, 1 if some do, 2 on a bad report.
+    Compare {
+        /// Two or more report files.
+        #[arg(required = true, num_args = 2.., value_name = "REPORT.json")]
+        reports: Vec<std::path::PathBuf>,
+        #[arg(long, value_enum, default_value_t = TableFormat::Text)]
+        format: TableFormat,
+        /// Count every difference in durations and timer values, however small.
+        #[arg(long)]
+        strict: bool,
     },
     /// Print a case's specification, source and expectations.
     Explain { id: String },
@@ -41,6 +58,9 @@ enum Command {
     /// Run one case in this process (the runner that `run` and the tests start).
     #[command(hide = true)]
     RunCase { id: String },
+    /// Isolate this process as a case would be and print the sysctls it finds, as JSON.
+    #[command(hide = true)]
+    ProbeSysctls,
     /// PID 1 of the matrix's VM: mount, run the suite, report over serial, power off.
     #[command(hide = true)]
     GuestInit,
@@ -50,6 +70,13 @@ enum Command {
 pub enum Format {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 fn main() -> ExitCode {
@@ -72,10 +99,20 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Run { ids, format, jobs } => match select::select(&ids) {
-            Ok(selected) => orchestrate::run(&selected, format, jobs),
+        Command::Run {
+            ids,
+            format,
+            jobs,
+            junit,
+        } => match select::select(&ids) {
+            Ok(selected) => orchestrate::run(&selected, format, jobs, junit.as_deref()),
             Err(message) => usage_error(&message),
         },
+        Command::Compare {
+            reports,
+            format,
+            strict,
+        } => compare_files(&reports, format, strict),
         Command::Explain { id } => match select::exact(&id) {
             Ok(case) => {
                 print!("{}", explain::explain(case));
@@ -89,6 +126,50 @@ fn main() -> ExitCode {
             Ok(case) => orchestrate::run_case_here(case),
             Err(message) => usage_error(&message),
         },
+        Command::ProbeSysctls => orchestrate::probe_sysctls_here(),
+    }
+}
+
+/// Read every report first, and print nothing but the errors if any is bad.
+fn compare_files(paths: &[std::path::PathBuf], format: TableFormat, strict: bool) -> ExitCode {
+    let mut reports = vec![];
+    let mut errors = vec![];
+    for path in paths {
+        let shown = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Err(e) => errors.push(format!("{shown}: cannot read: {e}")),
+            Ok(text) => match harness::report::RunReport::from_json(&text) {
+                Ok(report) => reports.push((shown, report)),
+                Err(e) => errors.push(format!("{shown}: {e}")),
+            },
+        }
+    }
+    if !errors.is_empty() {
+        for e in errors {
+            eprintln!("sockconf: {e}");
+        }
+        return ExitCode::from(2);
+    }
+    let labelled: Vec<(String, harness::report::RunReport)> = compare::labels(&reports)
+        .into_iter()
+        .zip(reports.into_iter().map(|(_, r)| r))
+        .collect();
+    let tolerance = if strict {
+        compare::Tolerance::STRICT
+    } else {
+        compare::Tolerance::DEFAULT
+    };
+    let table = compare::compare(&labelled, tolerance);
+    let out = match format {
+        TableFormat::Text => compare::text(&table),
+        TableFormat::Json => compare::json(&table),
+        TableFormat::Markdown => compare::markdown(&table),
+    };
+    print!("{out}");
+    if table.differs() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -2,10 +2,12 @@
 //! network namespace), collect their reports, print them.
 
 use crate::{render, Format};
-use harness::report::{
-    CaseReport, Environment, Isolation, RunReport, Sides, Summary, Verdict, SCHEMA_VERSION,
-};
+use harness::report::{CaseReport, Environment, RunReport, Verdict};
 use harness::Case;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -26,8 +28,50 @@ pub fn run_case_here(case: &Case) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Run `selected` and print the outcome; exit 0 when nothing failed or timed out, else 1.
-pub fn run(selected: &[&'static Case], format: Format, jobs: Option<usize>) -> ExitCode {
+/// `sockconf probe-sysctls`: isolate this fresh process the way a case's runner is isolated and
+/// print the sysctls it finds there as JSON. The process should exit afterwards.
+pub fn probe_sysctls_here() -> ExitCode {
+    harness::spawn::isolate::isolate();
+    println!(
+        "{}",
+        serde_json::to_string(&harness::report::read_sysctls()).expect("maps serialise")
+    );
+    ExitCode::SUCCESS
+}
+
+/// The sysctls a case finds before writing its own, from `sockconf probe-sysctls`; empty if
+/// the probe gave none.
+fn case_sysctls() -> BTreeMap<String, String> {
+    let Ok(exe) = std::env::current_exe() else {
+        return BTreeMap::new();
+    };
+    Command::new(exe)
+        .arg("probe-sysctls")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .and_then(|out| serde_json::from_slice(&out.stdout).ok())
+        .unwrap_or_default()
+}
+
+/// Run `selected` and print the outcome (and write it as JUnit XML to `junit`); exit 0 when
+/// nothing failed or timed out, 1 when something did, 2 when the JUnit file cannot be written.
+pub fn run(
+    selected: &[&'static Case],
+    format: Format,
+    jobs: Option<usize>,
+    junit: Option<&Path>,
+) -> ExitCode {
+    // Opened before the run, so that a bad path fails at once rather than after the suite.
+    let junit_file = match junit.map(|p| (p, File::create(p))) {
+        None => None,
+        Some((_, Ok(f))) => Some(f),
+        Some((p, Err(e))) => {
+            eprintln!("sockconf: --junit {}: {e}", p.display());
+            return ExitCode::from(2);
+        }
+    };
     let report = run_report(selected, jobs);
     match format {
         Format::Json => println!(
@@ -35,6 +79,12 @@ pub fn run(selected: &[&'static Case], format: Format, jobs: Option<usize>) -> E
             serde_json::to_string_pretty(&report).expect("reports serialise")
         ),
         Format::Text => print!("{}", render::text(&report)),
+    }
+    if let (Some(mut file), Some(path)) = (junit_file, junit) {
+        if let Err(e) = file.write_all(crate::junit::junit(&report).as_bytes()) {
+            eprintln!("sockconf: --junit {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
     }
     if report.summary.failed + report.summary.timeout > 0 {
         ExitCode::from(1)
@@ -45,23 +95,25 @@ pub fn run(selected: &[&'static Case], format: Format, jobs: Option<usize>) -> E
 
 /// Run `selected`, each case in its own runner, and gather one run document.
 pub fn run_report(selected: &[&'static Case], jobs: Option<usize>) -> RunReport {
-    let environment_before = Environment::here(vec![]);
+    let environment_before = Environment {
+        case_sysctls: case_sysctls(),
+        ..Environment::here(vec![])
+    };
     let cases = run_all(selected, jobs);
     let mut isolation: Vec<String> = cases
         .iter()
-        .map(|c| c.isolation.name().to_string())
+        .filter_map(|c| c.isolation.as_ref())
+        .map(|i| i.name().to_string())
         .collect();
     isolation.sort();
     isolation.dedup();
-    RunReport {
-        schema_version: SCHEMA_VERSION,
-        environment: Environment {
+    RunReport::new(
+        Environment {
             isolation,
             ..environment_before
         },
-        summary: Summary::of(&cases),
         cases,
-    }
+    )
 }
 
 fn run_all(selected: &[&'static Case], jobs: Option<usize>) -> Vec<CaseReport> {
@@ -97,23 +149,18 @@ fn run_in_runner(case: &Case) -> CaseReport {
         .args(["run-case", case.id])
         .stdin(Stdio::null())
         .output();
-    let failure = |detail: String| CaseReport {
-        id: case.id.to_string(),
-        verdict: Verdict::Fail,
-        detail: vec![detail],
-        duration_ms: started.elapsed().as_millis() as u64,
-        isolation: Isolation::Host {
-            why: "runner failed".into(),
-        },
-        observations: Sides::default(),
-        expectation: None,
+    let failure = |why: String| {
+        let mut report = CaseReport::new(case.id);
+        report.conclude(Verdict::Fail, vec![why]);
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        report
     };
     match output {
         Err(e) => failure(format!("harness: cannot start the runner: {e}")),
         Ok(out) => match serde_json::from_slice::<CaseReport>(&out.stdout) {
             Ok(mut report) => {
                 if report.verdict == Verdict::Timeout {
-                    report.detail.insert(0, "step deadline missed".into());
+                    report.failure.insert(0, "step deadline missed".into());
                 }
                 report
             }
@@ -124,7 +171,8 @@ fn run_in_runner(case: &Case) -> CaseReport {
                     started.elapsed().as_secs(),
                     String::from_utf8_lossy(&out.stderr).trim()
                 ));
-                r.verdict = Verdict::Timeout;
+                let why = std::mem::take(&mut r.failure);
+                r.conclude(Verdict::Timeout, why);
                 r
             }
             Err(_) => failure(format!(

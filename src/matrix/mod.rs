@@ -22,6 +22,8 @@ pub const REPORT_BEGIN: &str = "===== sockconf run report begin =====";
 pub const REPORT_END: &str = "===== sockconf run report end =====";
 /// The second serial port: the first is the kernel's console.
 pub const REPORT_PORT: &str = "/dev/ttyS1";
+/// The column of this machine's own kernel, and its report's file name.
+pub const HOST: &str = "host";
 
 #[derive(clap::Args)]
 pub struct MatrixArgs {
@@ -70,7 +72,7 @@ pub fn matrix(args: &MatrixArgs) -> ExitCode {
     let selected = cases::all();
     let host = crate::orchestrate::run_report(&selected, None);
     let mut columns = vec![table::Column {
-        heading: "host".into(),
+        heading: HOST.into(),
         outcome: Ok(host),
     }];
     columns.extend(boot_all(args, &guest));
@@ -92,10 +94,10 @@ pub fn matrix(args: &MatrixArgs) -> ExitCode {
             log(&format!("cannot write {}: {e}", path.display()));
         }
     }
-    let (text, _) = table::render(&columns, table::Style::Text);
+    let text = table::render(&columns, table::Style::Text);
     print!("{text}");
     if let Some(path) = &args.markdown {
-        let (markdown, _) = table::render(&columns, table::Style::Markdown);
+        let markdown = table::render(&columns, table::Style::Markdown);
         if let Err(e) = std::fs::write(path, markdown) {
             log(&format!("cannot write {}: {e}", path.display()));
         }

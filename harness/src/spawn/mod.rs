@@ -15,20 +15,9 @@ use std::time::Instant;
 /// judge. The process should exit afterwards: it has left the host's network namespace.
 pub fn run_case(case: &Case) -> CaseReport {
     let start = Instant::now();
-    let mut report = CaseReport {
-        id: case.id.to_string(),
-        verdict: Verdict::Skip,
-        detail: vec![],
-        duration_ms: 0,
-        isolation: Isolation::Host {
-            why: "not isolated yet".into(),
-        },
-        observations: Sides::default(),
-        expectation: None,
-    };
-    let finish = |mut r: CaseReport, verdict: Verdict, detail: Vec<String>| {
-        r.verdict = verdict;
-        r.detail = detail;
+    let mut report = CaseReport::new(case.id);
+    let finish = |mut r: CaseReport, verdict: Verdict, why: Vec<String>| {
+        r.conclude(verdict, why);
         r.duration_ms = start.elapsed().as_millis() as u64;
         r
     };
@@ -37,7 +26,7 @@ pub fn run_case(case: &Case) -> CaseReport {
     if let Some(reason) = unmet_os_need(case, os) {
         return finish(report, Verdict::Skip, vec![reason]);
     }
-    report.isolation = isolate::isolate();
+    report.isolation = Some(isolate::isolate());
     #[cfg(target_os = "linux")]
     // SAFETY: prctl with integer arguments: orphans of the sides come to us to be reaped.
     unsafe {
@@ -45,7 +34,7 @@ pub fn run_case(case: &Case) -> CaseReport {
     }
     for need in case.needs {
         if let Need::Sysctl(path, value) = need {
-            if let Isolation::Host { why } = &report.isolation {
+            if let Some(Isolation::Host { why }) = &report.isolation {
                 let reason = format!("needs sysctl {path}={value}, which is only written inside a private network namespace, and there is none ({why})");
                 return finish(report, Verdict::Skip, vec![reason]);
             }
