@@ -52,7 +52,7 @@ pub fn check_qemu() -> Result<(), String> {
 
 /// A KVM boot that has not printed the kernel's banner by then is taken as KVM not working
 /// for this kernel (here it hangs in the decompressor); TCG takes over.
-const KVM_SIGN_OF_LIFE: Duration = Duration::from_secs(5);
+const KVM_SIGN_OF_LIFE: Duration = Duration::from_secs(3);
 const BANNER: &str = "Linux version";
 
 /// Whether /dev/kvm can be used at all; whether it really works is seen at boot.
