@@ -71,6 +71,7 @@ pub fn matrix(args: &MatrixArgs) -> ExitCode {
 
     let selected = cases::all();
     let host = crate::orchestrate::run_report(&selected, None);
+    log(&format!("{HOST}: {}", verdicts(&host)));
     let mut columns = vec![table::Column {
         heading: HOST.into(),
         outcome: Ok(host),
@@ -181,11 +182,12 @@ fn boot_one(
         .and_then(|()| {
             let started = Instant::now();
             let booted = vm::run_best(&boot, Duration::from_secs(args.deadline));
-            if let Ok((_, accel)) = &booted {
+            if let Ok((report, accel)) = &booted {
                 log(&format!(
-                    "{heading}: report after {} s ({})",
+                    "{heading}: report after {} s ({}): {}",
                     started.elapsed().as_secs(),
-                    accel.name()
+                    accel.name(),
+                    verdicts(report)
                 ));
             }
             booted.and_then(|(report, _)| same_release(report, &kernel.release))
@@ -224,6 +226,14 @@ fn guest_binary(given: Option<&Path>) -> Result<PathBuf, String> {
         return std::env::current_exe().map_err(|e| format!("own path: {e}"));
     }
     Err("this sockconf is dynamically linked and cannot be a VM's init; build a static one (`cargo build --target x86_64-unknown-linux-musl`) and run that, or pass it as --guest-binary; `make matrix` does both".into())
+}
+
+fn verdicts(report: &harness::report::RunReport) -> String {
+    let s = &report.summary;
+    format!(
+        "{} passed, {} failed, {} skipped, {} timed out",
+        s.passed, s.failed, s.skipped, s.timeout
+    )
 }
 
 fn log(message: &str) {
