@@ -80,15 +80,20 @@ pub fn matrix(args: &MatrixArgs) -> ExitCode {
     log(&format!("matrix done in {} s", started.elapsed().as_secs()));
 
     for column in &columns {
+        // One of the two files per kernel, never a stale other from an earlier run.
         let path = args.out.join(format!("{}.json", column.heading));
+        let error_path = args.out.join(format!("{}.error", column.heading));
         let written = match &column.outcome {
-            Ok(report) => std::fs::write(
-                &path,
-                serde_json::to_string_pretty(report).expect("reports serialise"),
-            ),
+            Ok(report) => {
+                let _ = std::fs::remove_file(&error_path);
+                std::fs::write(
+                    &path,
+                    serde_json::to_string_pretty(report).expect("reports serialise"),
+                )
+            }
             Err(e) => {
                 let _ = std::fs::remove_file(&path);
-                std::fs::write(args.out.join(format!("{}.error", column.heading)), e)
+                std::fs::write(&error_path, e)
             }
         };
         if let Err(e) = written {
