@@ -128,11 +128,15 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "{what}: {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        // apt says the same thing three ways (name, glob, regex), after any warnings: its first
+        // error line is enough.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let said = stderr
+            .lines()
+            .find(|l| l.starts_with("E:"))
+            .or_else(|| stderr.lines().find(|l| !l.trim().is_empty()))
+            .unwrap_or("");
+        Err(format!("{what}: {}: {}", out.status, said.trim()))
     }
 }
 

@@ -143,10 +143,13 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
                 None if !status.success() => "qemu failed".into(),
                 None => "the VM stopped".into(),
             };
+            let qemu_said = match stderr.trim() {
+                "" => String::new(),
+                said => format!("; qemu: {said}"),
+            };
             Err(format!(
-                "{what} ({status}) after {} s without a report; qemu: {}; console ends:\n{}",
+                "{what} ({status}) after {} s without a report{qemu_said}; console ends:\n{}",
                 started.elapsed().as_secs(),
-                stderr.trim(),
                 console_tail(&boot.console_log)
             ))
         }
