@@ -37,6 +37,10 @@ pub struct MatrixArgs {
     /// How many VMs boot at once.
     #[arg(long, default_value_t = 3)]
     vms: usize,
+    /// Memory per VM, in MiB. The kernel sizes some sysctls by it (tcp_rmem, tcp_wmem,
+    /// tcp_max_syn_backlog), which the table's environment section shows.
+    #[arg(long, default_value_t = 512)]
+    memory: u32,
     /// Virtual CPUs per VM.
     #[arg(long, default_value_t = 1)]
     cpus: u32,
@@ -178,7 +182,7 @@ fn boot_one(
         initramfs: dir.join("initramfs.cpio"),
         console_log: dir.join("console.log"),
         report_out: dir.join("report.out"),
-        memory_mb: 512,
+        memory_mb: args.memory,
         cpus: args.cpus,
     };
     let outcome = std::fs::create_dir_all(&dir)
