@@ -102,6 +102,8 @@ fn run_in_runner(case: &Case) -> CaseReport {
         },
         observations: Sides::default(),
         expectation: None,
+        steps: vec![],
+        segments: None,
     };
     match output {
         Err(e) => failure(format!("harness: cannot start the runner: {e}")),

@@ -1,6 +1,7 @@
 //! The documents a case run produces.
 
 use crate::judge::{Expect, Kernel, Matcher, Os};
+use crate::observe::segment::Segment;
 use crate::observe::Fact;
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +64,9 @@ pub struct ExpectationReport {
     pub kernel: String,
     pub server: Vec<(String, String)>,
     pub client: Vec<(String, String)>,
+    /// The wire facts, as `sockconf explain` spells them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wire: Vec<String>,
 }
 
 impl From<&Expect> for ExpectationReport {
@@ -77,6 +81,7 @@ impl From<&Expect> for ExpectationReport {
             kernel: describe_kernel(&e.kernel),
             server: facts(e.server),
             client: facts(e.client),
+            wire: e.wire.iter().map(ToString::to_string).collect(),
         }
     }
 }
@@ -97,6 +102,21 @@ pub struct CaseReport {
     pub isolation: Isolation,
     pub observations: Sides,
     pub expectation: Option<ExpectationReport>,
+    /// When each barrier was released, on the segments' timeline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepMark>,
+    /// Every TCP segment on the case's loopback, in order; absent when nothing was captured
+    /// (the reason is in `detail`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<Vec<Segment>>,
+}
+
+/// The release of one barrier: the moment both sides went on into step `step`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepMark {
+    pub step: String,
+    /// Microseconds from the case's origin.
+    pub at_us: u64,
 }
 
 /// The version of the run document's layout; bumped on any incompatible change.

@@ -6,14 +6,28 @@ mod pair;
 mod side;
 
 use crate::case::{Case, Need};
+use crate::judge::wire::diff_wire;
 use crate::judge::{diff_side, Expect};
+use crate::observe::capture::{Capture, Frame};
+use crate::observe::clock::Origin;
+use crate::observe::segment;
 use crate::platform::{kernel_release, parse_release, Os};
 use crate::report::{CaseReport, Isolation, Sides, Verdict};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// After both sides are done, how long the runner keeps draining the capture for segments
+/// still in flight (a reply the kernel sends from softirq a moment after a process exits),
+/// unless every connection has visibly ended before (reset, or both FINs acknowledged).
+pub const SETTLE_MAX: Duration = Duration::from_millis(100);
 
 /// Run `case` in this process: check its needs, isolate, write its sysctls, fork the pair,
 /// judge. The process should exit afterwards: it has left the host's network namespace.
 pub fn run_case(case: &Case) -> CaseReport {
+    run_case_capturing(case).0
+}
+
+/// [`run_case`], also returning the captured frames (for a pcap file).
+pub fn run_case_capturing(case: &Case) -> (CaseReport, Vec<Frame>) {
     let start = Instant::now();
     let mut report = CaseReport {
         id: case.id.to_string(),
@@ -25,12 +39,14 @@ pub fn run_case(case: &Case) -> CaseReport {
         },
         observations: Sides::default(),
         expectation: None,
+        steps: vec![],
+        segments: None,
     };
     let finish = |mut r: CaseReport, verdict: Verdict, detail: Vec<String>| {
         r.verdict = verdict;
         r.detail = detail;
         r.duration_ms = start.elapsed().as_millis() as u64;
-        r
+        (r, vec![])
     };
 
     let os = Os::current();
@@ -61,21 +77,45 @@ pub fn run_case(case: &Case) -> CaseReport {
     let expect = Expect::select(case.expect, os, parse_release(&release));
     report.expectation = expect.map(Into::into);
 
-    let outcome = pair::run_pair(case);
+    let origin = Origin::now();
+    let mut capture = Capture::open(&report.isolation);
+    let outcome = pair::run_pair(case, origin, capture.as_mut().ok());
     report.observations = Sides {
         server: outcome.server,
         client: outcome.client,
     };
+    report.steps = outcome.steps;
+    // The segments, or why there are none.
+    let wire = capture.map(|mut c| {
+        settle(&mut c, origin);
+        (segment::parse(c.frames(), origin), c)
+    });
+    let wire = match wire {
+        Ok((segs, c)) if c.lost() > 0 => {
+            report.segments = Some(segs);
+            (
+                Err(format!("the capture lost {} frames (buffer full)", c.lost())),
+                c.frames().to_vec(),
+            )
+        }
+        Ok((segs, c)) => {
+            report.segments = Some(segs.clone());
+            (Ok(segs), c.frames().to_vec())
+        }
+        Err(why) => (Err(why), vec![]),
+    };
+    let (segments, frames) = wire;
+    let with_frames = |(r, _): (CaseReport, Vec<Frame>)| (r, frames.clone());
 
     if !outcome.errors.is_empty() {
-        return finish(report, Verdict::Fail, outcome.errors);
+        return with_frames(finish(report, Verdict::Fail, outcome.errors));
     }
     if let Some(hung) = outcome.timeout {
-        return finish(report, Verdict::Timeout, hung);
+        return with_frames(finish(report, Verdict::Timeout, hung));
     }
     let Some(expect) = expect else {
         let reason = format!("no expectation has been confirmed on {} {release} yet; the observations are reported unjudged", os.name());
-        return finish(report, Verdict::Skip, vec![reason]);
+        return with_frames(finish(report, Verdict::Skip, vec![reason]));
     };
     let mut diffs = diff_side("server", &report.observations.server, expect.server);
     diffs.extend(diff_side(
@@ -83,10 +123,33 @@ pub fn run_case(case: &Case) -> CaseReport {
         &report.observations.client,
         expect.client,
     ));
-    if diffs.is_empty() {
-        finish(report, Verdict::Pass, vec![])
+    let mut notes = vec![];
+    match &segments {
+        Ok(segs) => diffs.extend(diff_wire(expect.wire, segs, &report.steps)),
+        Err(why) if !expect.wire.is_empty() => {
+            notes.push(format!("wire facts not judged: {why}"))
+        }
+        Err(_) => {}
+    }
+    let verdict = if diffs.is_empty() {
+        Verdict::Pass
     } else {
-        finish(report, Verdict::Fail, diffs)
+        Verdict::Fail
+    };
+    diffs.extend(notes);
+    with_frames(finish(report, verdict, diffs))
+}
+
+/// Drain the capture until every connection has ended on the wire, or [`SETTLE_MAX`].
+fn settle(capture: &mut Capture, origin: Origin) {
+    let deadline = Instant::now() + SETTLE_MAX;
+    loop {
+        capture.drain();
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || segment::all_ended(&segment::parse(capture.frames(), origin)) {
+            return;
+        }
+        capture.wait(left);
     }
 }
 
