@@ -3,7 +3,8 @@
 
 use crate::script::{abort, accept_one, connect_to_server};
 use harness::judge::Kernel;
-use harness::{is, Case, Ctx, Expect, Os, Side, SigPipe};
+use harness::Role::{Client, Server};
+use harness::{is, Case, Ctx, Expect, Os, Seg, Side, SigPipe, WireFact};
 use nix::sys::signal::{raise, Signal};
 
 pub static CASES: &[Case] = &[
@@ -35,7 +36,13 @@ pub static CASES: &[Case] = &[
                 ("close", is("ok(0)")),
                 ("exit", is("exit 0")),
             ],
-            wire: &[],
+            wire: &[
+                WireFact::Before((Client, Seg::Fin), (Server, Seg::Fin)),
+                WireFact::FinAcked(Client),
+                WireFact::FinAcked(Server),
+                WireFact::Count(Client, Seg::Rst, 0),
+                WireFact::Count(Server, Seg::Rst, 0),
+            ],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
@@ -67,7 +74,11 @@ pub static CASES: &[Case] = &[
                 ("write#2", is("EPIPE")),
                 ("exit", is("exit 0")),
             ],
-            wire: &[],
+            wire: &[
+                WireFact::ResetNotFin(Server),
+                WireFact::Count(Server, Seg::Rst, 1),
+                WireFact::Count(Client, Seg::Fin, 0),
+            ],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
@@ -99,7 +110,14 @@ pub static CASES: &[Case] = &[
                 ("exit", is("exit 0")),
             ],
             client: &[("close", is("ok(0)")), ("exit", is("exit 0"))],
-            wire: &[],
+            wire: &[
+                // Only the first write travels; the client's kernel answers it with RST.
+                WireFact::Before((Client, Seg::Fin), (Server, Seg::Data)),
+                WireFact::Before((Server, Seg::Data), (Client, Seg::Rst)),
+                WireFact::Count(Server, Seg::Data, 1),
+                WireFact::Count(Client, Seg::Rst, 1),
+                WireFact::Count(Server, Seg::Fin, 0),
+            ],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
@@ -127,7 +145,7 @@ pub static CASES: &[Case] = &[
                 ("exit", is("exit 0")),
             ],
             client: &[("close(linger 0)", is("ok(0)")), ("exit", is("exit 0"))],
-            wire: &[],
+            wire: &[WireFact::ResetNotFin(Client)],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
@@ -155,7 +173,7 @@ pub static CASES: &[Case] = &[
                 ("exit", is("exit 0")),
             ],
             client: &[("close(linger 0)", is("ok(0)")), ("exit", is("exit 0"))],
-            wire: &[],
+            wire: &[WireFact::ResetNotFin(Client)],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
@@ -178,7 +196,12 @@ pub static CASES: &[Case] = &[
             kernel: Kernel::ANY,
             server: &[("read", is("EOF")), ("exit", is("exit 0"))],
             client: &[("exit", is("exit 0"))],
-            wire: &[],
+            wire: &[
+                // The kernel closes the dead process's socket with FIN, never RST.
+                WireFact::Before((Client, Seg::Fin), (Server, Seg::Fin)),
+                WireFact::FinAcked(Client),
+                WireFact::Count(Client, Seg::Rst, 0),
+            ],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
@@ -201,7 +224,12 @@ pub static CASES: &[Case] = &[
             kernel: Kernel::ANY,
             server: &[("read", is("EOF")), ("exit", is("exit 0"))],
             client: &[("exit", is("killed by SIGKILL"))],
-            wire: &[],
+            wire: &[
+                // The kernel closes the dead process's socket with FIN, never RST.
+                WireFact::Before((Client, Seg::Fin), (Server, Seg::Fin)),
+                WireFact::FinAcked(Client),
+                WireFact::Count(Client, Seg::Rst, 0),
+            ],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
@@ -230,7 +258,7 @@ pub static CASES: &[Case] = &[
                 ("exit", is("exit 0")),
             ],
             client: &[("exit", is("killed by SIGKILL"))],
-            wire: &[],
+            wire: &[WireFact::ResetNotFin(Client)],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
