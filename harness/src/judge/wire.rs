@@ -65,6 +65,38 @@ pub enum WireFact {
     },
     /// From the first FIN on, the segments are exactly these (sender, flags), none with payload.
     Teardown(&'static [(Role, &'static str)]),
+    /// From the first FIN on, the segments are exactly one of these sequences: for a teardown
+    /// whose shape depends on timing the case cannot control. The report records which.
+    TeardownOneOf(&'static [&'static [(Role, &'static str)]]),
+}
+
+/// `client FIN|ACK, server ACK`
+fn sequence(segs: &[(Role, &str)]) -> String {
+    segs.iter()
+        .map(|(end, flags)| format!("{} {flags}", end.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The segments from the first FIN on, on its connection, spelled as [`WireFact::Teardown`]
+/// spells them (with `len N` where there is payload); empty without a FIN.
+pub fn teardown(segments: &[Segment]) -> Vec<String> {
+    let Some(i) = segments.iter().position(|s| s.flags.has(Flags::FIN)) else {
+        return vec![];
+    };
+    let conn = segments[i].conn;
+    segments[i..]
+        .iter()
+        .filter(|s| s.conn == conn)
+        .map(|s| {
+            let len = if s.len > 0 {
+                format!(" len {}", s.len)
+            } else {
+                String::new()
+            };
+            format!("{} {}{len}", s.from.name(), s.flags)
+        })
+        .collect()
 }
 
 fn kind(end: Role, seg: Seg) -> String {
@@ -94,12 +126,10 @@ impl fmt::Display for WireFact {
             WireFact::Silent { from, to } => {
                 write!(f, "no segment from barrier '{from}' to barrier '{to}'")
             }
-            WireFact::Teardown(segs) => {
-                let list: Vec<String> = segs
-                    .iter()
-                    .map(|(end, flags)| format!("{} {flags}", end.name()))
-                    .collect();
-                write!(f, "from the first FIN on: {}", list.join(", "))
+            WireFact::Teardown(segs) => write!(f, "from the first FIN on: {}", sequence(segs)),
+            WireFact::TeardownOneOf(variants) => {
+                let list: Vec<String> = variants.iter().map(|v| sequence(v)).collect();
+                write!(f, "from the first FIN on, one of: {}", list.join("; or "))
             }
         }
     }
@@ -110,7 +140,8 @@ pub fn diff_wire(facts: &[WireFact], segments: &[Segment], steps: &[StepMark]) -
     facts
         .iter()
         .filter_map(|fact| {
-            judge(fact, segments, steps).map(|observed| format!("wire: expected {fact}; {observed}"))
+            judge(fact, segments, steps)
+                .map(|observed| format!("wire: expected {fact}; {observed}"))
         })
         .collect()
 }
@@ -145,13 +176,12 @@ fn found(segments: &[Segment], i: Option<usize>, end: Role, seg: Seg) -> String 
 fn judge(fact: &WireFact, segments: &[Segment], steps: &[StepMark]) -> Option<String> {
     match *fact {
         WireFact::ResetNotFin(end) => {
-            let (rst, fin) = (count(segments, end, Seg::Rst), count(segments, end, Seg::Fin));
-            (rst == 0 || fin > 0).then(|| {
-                format!(
-                    "observed {} sent {rst} RST and {fin} FIN",
-                    end.name()
-                )
-            })
+            let (rst, fin) = (
+                count(segments, end, Seg::Rst),
+                count(segments, end, Seg::Fin),
+            );
+            (rst == 0 || fin > 0)
+                .then(|| format!("observed {} sent {rst} RST and {fin} FIN", end.name()))
         }
         WireFact::Count(end, seg, n) => {
             let got = count(segments, end, seg);
@@ -208,7 +238,11 @@ fn judge(fact: &WireFact, segments: &[Segment], steps: &[StepMark]) -> Option<St
             let (Some(t0), Some(t1)) = (release(from), release(to)) else {
                 return Some(format!(
                     "the barriers were not both released (released: {})",
-                    steps.iter().map(|m| m.step.as_str()).collect::<Vec<_>>().join(", ")
+                    steps
+                        .iter()
+                        .map(|m| m.step.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             };
             let inside: Vec<String> = segments
@@ -219,29 +253,21 @@ fn judge(fact: &WireFact, segments: &[Segment], steps: &[StepMark]) -> Option<St
                 .collect();
             (!inside.is_empty()).then(|| format!("observed {}", inside.join(", ")))
         }
-        WireFact::Teardown(want) => {
-            let observed: Vec<String> = segments
-                .iter()
-                .position(|s| s.flags.has(Flags::FIN))
-                .map(|i| {
-                    let conn = segments[i].conn;
-                    segments[i..]
-                        .iter()
-                        .filter(|s| s.conn == conn)
-                        .map(|s| {
-                            let len = if s.len > 0 { format!(" len {}", s.len) } else { String::new() };
-                            format!("{} {}{len}", s.from.name(), s.flags)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let expected: Vec<String> = want
-                .iter()
-                .map(|(end, flags)| format!("{} {flags}", end.name()))
-                .collect();
-            (observed != expected).then(|| format!("observed {}", if observed.is_empty() { "no FIN".into() } else { observed.join(", ") }))
-        }
+        WireFact::Teardown(want) => teardown_is_one_of(segments, &[want]),
+        WireFact::TeardownOneOf(variants) => teardown_is_one_of(segments, variants),
     }
+}
+
+fn teardown_is_one_of(segments: &[Segment], variants: &[&[(Role, &str)]]) -> Option<String> {
+    let observed = teardown(segments).join(", ");
+    let matches = variants.iter().any(|v| sequence(v) == observed);
+    (!matches).then(|| {
+        if observed.is_empty() {
+            "observed no FIN".to_string()
+        } else {
+            format!("observed {observed}")
+        }
+    })
 }
 
 #[cfg(test)]
@@ -311,7 +337,10 @@ mod tests {
         let diffs = diff_wire(&facts[6..], &three_segment_close(), &steps());
         assert!(diffs.is_empty(), "{diffs:?}");
         // A FIN cannot lie between itself and itself.
-        assert_eq!(diff_wire(&facts[5..6], &three_segment_close(), &steps()).len(), 1);
+        assert_eq!(
+            diff_wire(&facts[5..6], &three_segment_close(), &steps()).len(),
+            1
+        );
     }
 
     #[test]

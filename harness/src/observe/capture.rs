@@ -124,8 +124,13 @@ mod imp {
         };
         setsockopt(raw, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)
             .map_err(|e| format!("SO_ATTACH_FILTER: {e:?}"))?;
-        setsockopt(raw, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, &1 as &libc::c_int)
-            .map_err(|e| format!("SO_TIMESTAMPNS: {e:?}"))?;
+        setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            &1 as &libc::c_int,
+        )
+        .map_err(|e| format!("SO_TIMESTAMPNS: {e:?}"))?;
         // FORCE needs CAP_NET_ADMIN over the host; unprivileged, rmem_max caps the request.
         if setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &RCVBUF).is_err() {
             let _ = setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, &RCVBUF);

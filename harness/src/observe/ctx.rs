@@ -37,12 +37,7 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub(crate) fn new(
-        role: Role,
-        to_runner: OwnedFd,
-        from_runner: OwnedFd,
-        origin: Origin,
-    ) -> Ctx {
+    pub(crate) fn new(role: Role, to_runner: OwnedFd, from_runner: OwnedFd, origin: Origin) -> Ctx {
         Ctx {
             role,
             to_runner: File::from(to_runner),

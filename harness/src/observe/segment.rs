@@ -318,7 +318,10 @@ mod tests {
         );
         assert_eq!(segs[0].at_us, 1000);
         assert!(all_ended(&segs));
-        assert!(!all_ended(&segs[..6]), "the server's FIN is not acknowledged");
+        assert!(
+            !all_ended(&segs[..6]),
+            "the server's FIN is not acknowledged"
+        );
     }
 
     #[test]

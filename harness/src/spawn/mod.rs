@@ -6,7 +6,7 @@ mod pair;
 mod side;
 
 use crate::case::{Case, Need};
-use crate::judge::wire::diff_wire;
+use crate::judge::wire::{self, diff_wire, WireFact};
 use crate::judge::{diff_side, Expect};
 use crate::observe::capture::{Capture, Frame};
 use crate::observe::clock::Origin;
@@ -94,7 +94,10 @@ pub fn run_case_capturing(case: &Case) -> (CaseReport, Vec<Frame>) {
         Ok((segs, c)) if c.lost() > 0 => {
             report.segments = Some(segs);
             (
-                Err(format!("the capture lost {} frames (buffer full)", c.lost())),
+                Err(format!(
+                    "the capture lost {} frames (buffer full)",
+                    c.lost()
+                )),
                 c.frames().to_vec(),
             )
         }
@@ -125,10 +128,20 @@ pub fn run_case_capturing(case: &Case) -> (CaseReport, Vec<Frame>) {
     ));
     let mut notes = vec![];
     match &segments {
-        Ok(segs) => diffs.extend(diff_wire(expect.wire, segs, &report.steps)),
-        Err(why) if !expect.wire.is_empty() => {
-            notes.push(format!("wire facts not judged: {why}"))
+        Ok(segs) => {
+            diffs.extend(diff_wire(expect.wire, segs, &report.steps));
+            if expect
+                .wire
+                .iter()
+                .any(|f| matches!(f, WireFact::TeardownOneOf(_)))
+            {
+                notes.push(format!(
+                    "wire: the teardown was {}",
+                    wire::teardown(segs).join(", ")
+                ));
+            }
         }
+        Err(why) if !expect.wire.is_empty() => notes.push(format!("wire facts not judged: {why}")),
         Err(_) => {}
     }
     let verdict = if diffs.is_empty() {

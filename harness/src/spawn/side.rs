@@ -1,8 +1,8 @@
 //! What a forked side does: set its SIGPIPE disposition, run its script, report, `_exit`.
 
 use crate::case::{Side, SigPipe};
-use crate::observe::wire::Report;
 use crate::observe::clock::Origin;
+use crate::observe::wire::Report;
 use crate::observe::Role;
 use crate::observe::{Ctx, Value};
 use nix::sys::signal::{signal, SigHandler, Signal};
