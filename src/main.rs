@@ -1,11 +1,13 @@
 //! `sockconf`: run, explain and compare the catalogue's cases.
 
 mod explain;
+mod ladder;
 mod orchestrate;
 mod render;
 mod select;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -32,12 +34,22 @@ enum Command {
         /// How many cases run at once (each in its own network namespace).
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
+        /// Draw each case's captured segments as a ladder diagram, with the sides' calls.
+        #[arg(long, short = 'v')]
+        verbose: bool,
+        /// Write each case's capture to DIR/<id>.pcap.
+        #[arg(long, value_name = "DIR")]
+        pcap: Option<PathBuf>,
     },
     /// Print a case's specification, source and expectations.
     Explain { id: String },
     /// Run one case in this process (the runner that `run` and the tests start).
     #[command(hide = true)]
-    RunCase { id: String },
+    RunCase {
+        id: String,
+        #[arg(long)]
+        pcap: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,8 +78,22 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Command::Run { ids, format, jobs } => match select::select(&ids) {
-            Ok(selected) => orchestrate::run(&selected, format, jobs),
+        Command::Run {
+            ids,
+            format,
+            jobs,
+            verbose,
+            pcap,
+        } => match select::select(&ids) {
+            Ok(selected) => orchestrate::run(
+                &selected,
+                &orchestrate::Options {
+                    format,
+                    jobs,
+                    verbose,
+                    pcap,
+                },
+            ),
             Err(message) => usage_error(&message),
         },
         Command::Explain { id } => match select::exact(&id) {
@@ -77,8 +103,8 @@ fn main() -> ExitCode {
             }
             Err(message) => usage_error(&message),
         },
-        Command::RunCase { id } => match select::exact(&id) {
-            Ok(case) => orchestrate::run_case_here(case),
+        Command::RunCase { id, pcap } => match select::exact(&id) {
+            Ok(case) => orchestrate::run_case_here(case, pcap.as_deref()),
             Err(message) => usage_error(&message),
         },
     }

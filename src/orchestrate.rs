@@ -6,6 +6,7 @@ use harness::report::{
     CaseReport, Environment, Isolation, RunReport, Sides, Summary, Verdict, SCHEMA_VERSION,
 };
 use harness::Case;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -13,12 +14,30 @@ use std::sync::Mutex;
 /// A runner that outlives every step deadline is a harness bug; SIGALRM ends it.
 const RUNNER_BACKSTOP_SECS: u32 = 120;
 
+/// How `sockconf run` runs and shows the cases.
+pub struct Options {
+    pub format: Format,
+    pub jobs: Option<usize>,
+    /// Draw each case's ladder.
+    pub verbose: bool,
+    /// Where each case's pcap file goes.
+    pub pcap: Option<PathBuf>,
+}
+
 /// `sockconf run-case ID`: run one case in this fresh, single-threaded process and print its
-/// report as JSON.
-pub fn run_case_here(case: &Case) -> ExitCode {
+/// report as JSON; with `pcap`, also write its capture to `pcap/<id>.pcap`.
+pub fn run_case_here(case: &Case, pcap: Option<&Path>) -> ExitCode {
     // SAFETY: alarm() has no memory effects; SIGALRM's default action ends this process.
     unsafe { libc::alarm(RUNNER_BACKSTOP_SECS) };
-    let report = harness::spawn::run_case(case);
+    let (mut report, frames) = harness::spawn::run_case_capturing(case);
+    if let Some(dir) = pcap {
+        let path = dir.join(format!("{}.pcap", case.id));
+        if let Err(e) = harness::observe::capture::write_pcap(&path, &frames) {
+            report
+                .detail
+                .push(format!("cannot write {}: {e}", path.display()));
+        }
+    }
     println!(
         "{}",
         serde_json::to_string(&report).expect("reports serialise")
@@ -27,9 +46,15 @@ pub fn run_case_here(case: &Case) -> ExitCode {
 }
 
 /// Run `selected` and print the outcome; exit 0 when nothing failed or timed out, else 1.
-pub fn run(selected: &[&'static Case], format: Format, jobs: Option<usize>) -> ExitCode {
+pub fn run(selected: &[&'static Case], options: &Options) -> ExitCode {
     let environment_before = Environment::here(vec![]);
-    let cases = run_all(selected, jobs);
+    if let Some(dir) = &options.pcap {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("sockconf: cannot create {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+    }
+    let cases = run_all(selected, options.jobs, options.pcap.as_deref());
     let mut isolation: Vec<String> = cases
         .iter()
         .map(|c| c.isolation.name().to_string())
@@ -45,12 +70,12 @@ pub fn run(selected: &[&'static Case], format: Format, jobs: Option<usize>) -> E
         summary: Summary::of(&cases),
         cases,
     };
-    match format {
+    match options.format {
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("reports serialise")
         ),
-        Format::Text => print!("{}", render::text(&report)),
+        Format::Text => print!("{}", render::text(&report, options.verbose)),
     }
     if report.summary.failed + report.summary.timeout > 0 {
         ExitCode::from(1)
@@ -59,7 +84,11 @@ pub fn run(selected: &[&'static Case], format: Format, jobs: Option<usize>) -> E
     }
 }
 
-fn run_all(selected: &[&'static Case], jobs: Option<usize>) -> Vec<CaseReport> {
+fn run_all(
+    selected: &[&'static Case],
+    jobs: Option<usize>,
+    pcap: Option<&Path>,
+) -> Vec<CaseReport> {
     let jobs = jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() * 2))
         .clamp(1, selected.len().max(1));
@@ -70,7 +99,7 @@ fn run_all(selected: &[&'static Case], jobs: Option<usize>) -> Vec<CaseReport> {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(case) = selected.get(i) else { break };
-                let report = run_in_runner(case);
+                let report = run_in_runner(case, pcap);
                 results.lock().expect("no worker panics")[i] = Some(report);
             });
         }
@@ -85,13 +114,15 @@ fn run_all(selected: &[&'static Case], jobs: Option<usize>) -> Vec<CaseReport> {
 
 /// Start `sockconf run-case ID` and read its report. A runner that dies without one is
 /// reported as the case's failure, with how it died.
-fn run_in_runner(case: &Case) -> CaseReport {
+fn run_in_runner(case: &Case, pcap: Option<&Path>) -> CaseReport {
     let exe = std::env::current_exe().expect("own path");
     let started = std::time::Instant::now();
-    let output = Command::new(exe)
-        .args(["run-case", case.id])
-        .stdin(Stdio::null())
-        .output();
+    let mut runner = Command::new(exe);
+    runner.args(["run-case", case.id]);
+    if let Some(dir) = pcap {
+        runner.arg("--pcap").arg(dir);
+    }
+    let output = runner.stdin(Stdio::null()).output();
     let failure = |detail: String| CaseReport {
         id: case.id.to_string(),
         verdict: Verdict::Fail,

@@ -252,3 +252,27 @@ mod imp {
         0
     }
 }
+
+/// Write `frames` as a pcap file (Ethernet link type, nanosecond stamps) that Wireshark and
+/// tshark open.
+pub fn write_pcap(path: &std::path::Path, frames: &[Frame]) -> std::io::Result<()> {
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+    use pcap_file::{DataLink, Endianness, TsResolution};
+    let header = PcapHeader {
+        snaplen: SNAPLEN,
+        datalink: DataLink::ETHERNET,
+        ts_resolution: TsResolution::NanoSecond,
+        endianness: Endianness::native(),
+        ..PcapHeader::default()
+    };
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut writer = PcapWriter::with_header(file, header).map_err(std::io::Error::other)?;
+    for f in frames {
+        let packet = PcapPacket::new(Duration::from_nanos(f.epoch_ns), f.orig_len, &f.data);
+        writer
+            .write_packet(&packet)
+            .map_err(std::io::Error::other)?;
+    }
+    use std::io::Write;
+    writer.into_writer().flush()
+}
