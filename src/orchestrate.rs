@@ -3,7 +3,7 @@
 
 use crate::{render, Format};
 use harness::report::{
-    CaseReport, Environment, Isolation, RunReport, Sides, Summary, Verdict, SCHEMA_VERSION,
+    CaseReport, Environment, RunReport, Sides, Summary, Verdict, SCHEMA_VERSION,
 };
 use harness::Case;
 use std::path::{Path, PathBuf};
@@ -57,7 +57,8 @@ pub fn run(selected: &[&'static Case], options: &Options) -> ExitCode {
     let cases = run_all(selected, options.jobs, options.pcap.as_deref());
     let mut isolation: Vec<String> = cases
         .iter()
-        .map(|c| c.isolation.name().to_string())
+        .filter_map(|c| c.isolation.as_ref())
+        .map(|i| i.name().to_string())
         .collect();
     isolation.sort();
     isolation.dedup();
@@ -128,9 +129,7 @@ fn run_in_runner(case: &Case, pcap: Option<&Path>) -> CaseReport {
         verdict: Verdict::Fail,
         detail: vec![detail],
         duration_ms: started.elapsed().as_millis() as u64,
-        isolation: Isolation::Host {
-            why: "runner failed".into(),
-        },
+        isolation: None,
         observations: Sides::default(),
         expectation: None,
         steps: vec![],

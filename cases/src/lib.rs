@@ -3,12 +3,17 @@
 
 pub mod close;
 mod script;
+pub mod shutdown;
+pub mod sigpipe;
 
 use harness::Case;
 
 /// Every case, in catalogue order (family by family, as declared).
 pub fn all() -> Vec<&'static Case> {
-    [close::CASES].into_iter().flatten().collect()
+    [close::CASES, shutdown::CASES, sigpipe::CASES]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// The case with this exact id.

@@ -99,7 +99,8 @@ pub struct CaseReport {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub detail: Vec<String>,
     pub duration_ms: u64,
-    pub isolation: Isolation,
+    /// None when the case was skipped before it was isolated.
+    pub isolation: Option<Isolation>,
     pub observations: Sides,
     pub expectation: Option<ExpectationReport>,
     /// When each barrier was released, on the segments' timeline.

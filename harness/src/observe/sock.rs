@@ -16,6 +16,12 @@ use std::time::{Duration, Instant};
 /// or FIN in flight on loopback). Far above loopback latency, far below the step deadline.
 pub const KERNEL_WAIT: Duration = Duration::from_secs(2);
 
+/// poll() events that report the peer's FIN: POLLRDHUP where it exists, else POLLIN alone.
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
+pub const POLL_PEER_CLOSED: libc::c_short = libc::POLLIN | libc::POLLRDHUP;
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+pub const POLL_PEER_CLOSED: libc::c_short = libc::POLLIN;
+
 /// The loopback address a case's two sides talk over.
 pub fn loopback(port: u16) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
@@ -73,6 +79,18 @@ pub fn poll_once(sock: &impl AsFd, events: libc::c_short, timeout: Duration) -> 
         if n >= 0 || Errno::last() != Errno::EINTR {
             return if n > 0 { pfd.revents } else { 0 };
         }
+    }
+}
+
+/// Bytes queued for reading (FIONREAD), 0 on error.
+pub fn queued_bytes(sock: &impl AsFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    let rc = unsafe { libc::ioctl(sock.as_fd().as_raw_fd(), libc::FIONREAD, &mut n) };
+    if rc < 0 {
+        0
+    } else {
+        n as usize
     }
 }
 
@@ -229,6 +247,18 @@ impl Ctx {
         self.begin(&format!("await {want}"));
         let deadline = Instant::now() + KERNEL_WAIT;
         while Instant::now() < deadline && super::tcp_state::of(sock).to_string() != want {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Wait, unrecorded, until at least `bytes` bytes are queued for reading (FIONREAD). For
+    /// sockets that poll readable regardless, such as after SHUT_RD. Bounded by [`KERNEL_WAIT`].
+    pub fn await_queued(&mut self, sock: &impl AsFd, bytes: usize) {
+        self.begin("await queued data");
+        let deadline = Instant::now() + KERNEL_WAIT;
+        while queued_bytes(sock) < bytes && Instant::now() < deadline {
+            // No event says "data queued" on a socket that is already readable: poll the
+            // count, at a granularity far below any step deadline.
             std::thread::sleep(Duration::from_millis(1));
         }
     }

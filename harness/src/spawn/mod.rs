@@ -34,9 +34,7 @@ pub fn run_case_capturing(case: &Case) -> (CaseReport, Vec<Frame>) {
         verdict: Verdict::Skip,
         detail: vec![],
         duration_ms: 0,
-        isolation: Isolation::Host {
-            why: "not isolated yet".into(),
-        },
+        isolation: None,
         observations: Sides::default(),
         expectation: None,
         steps: vec![],
@@ -53,7 +51,7 @@ pub fn run_case_capturing(case: &Case) -> (CaseReport, Vec<Frame>) {
     if let Some(reason) = unmet_os_need(case, os) {
         return finish(report, Verdict::Skip, vec![reason]);
     }
-    report.isolation = isolate::isolate();
+    report.isolation = Some(isolate::isolate());
     #[cfg(target_os = "linux")]
     // SAFETY: prctl with integer arguments: orphans of the sides come to us to be reaped.
     unsafe {
@@ -61,7 +59,7 @@ pub fn run_case_capturing(case: &Case) -> (CaseReport, Vec<Frame>) {
     }
     for need in case.needs {
         if let Need::Sysctl(path, value) = need {
-            if let Isolation::Host { why } = &report.isolation {
+            if let Some(Isolation::Host { why }) = &report.isolation {
                 let reason = format!("needs sysctl {path}={value}, which is only written inside a private network namespace, and there is none ({why})");
                 return finish(report, Verdict::Skip, vec![reason]);
             }
@@ -78,36 +76,28 @@ pub fn run_case_capturing(case: &Case) -> (CaseReport, Vec<Frame>) {
     report.expectation = expect.map(Into::into);
 
     let origin = Origin::now();
-    let mut capture = Capture::open(&report.isolation);
+    let mut capture = match &report.isolation {
+        Some(isolation) => Capture::open(isolation),
+        None => Err("not isolated".to_string()),
+    };
     let outcome = pair::run_pair(case, origin, capture.as_mut().ok());
     report.observations = Sides {
         server: outcome.server,
         client: outcome.client,
     };
     report.steps = outcome.steps;
-    // The segments, or why there are none.
-    let wire = capture.map(|mut c| {
+    // The segments to judge, or why there are none; the report carries whatever was seen.
+    let mut frames = vec![];
+    let segments = capture.and_then(|mut c| {
         settle(&mut c, origin);
-        (segment::parse(c.frames(), origin), c)
+        let segs = segment::parse(c.frames(), origin);
+        report.segments = Some(segs.clone());
+        frames = c.frames().to_vec();
+        match c.lost() {
+            0 => Ok(segs),
+            lost => Err(format!("the capture lost {lost} frames (its buffer was full)")),
+        }
     });
-    let wire = match wire {
-        Ok((segs, c)) if c.lost() > 0 => {
-            report.segments = Some(segs);
-            (
-                Err(format!(
-                    "the capture lost {} frames (buffer full)",
-                    c.lost()
-                )),
-                c.frames().to_vec(),
-            )
-        }
-        Ok((segs, c)) => {
-            report.segments = Some(segs.clone());
-            (Ok(segs), c.frames().to_vec())
-        }
-        Err(why) => (Err(why), vec![]),
-    };
-    let (segments, frames) = wire;
     let with_frames = |(r, _): (CaseReport, Vec<Frame>)| (r, frames.clone());
 
     if !outcome.errors.is_empty() {

@@ -1,0 +1,296 @@
+//! shutdown(): half-closing a connection, in either direction, and what each end sees.
+
+use crate::script::{accept_one, connect_to_server};
+use harness::judge::Kernel;
+use harness::observe::sock::{tcp_socket, POLL_PEER_CLOSED};
+use harness::{is, Case, Ctx, Expect, Os, Side, SigPipe};
+use nix::sys::socket::Shutdown;
+use std::time::Duration;
+
+/// How long a side watches for an EOF that must not come.
+const NO_EOF_WATCH: Duration = Duration::from_millis(200);
+
+/// The reply of `shutdown.wr_half_close`: larger than one segment and than the default socket
+/// buffers' first window, so that it really streams after the client's FIN.
+const REPLY_LEN: usize = 100_000;
+
+pub static CASES: &[Case] = &[
+    Case {
+        id: "shutdown.wr_half_close",
+        doc: "The client sends a request and shutdown(SHUT_WR)s. The server reads the request, \
+              then EOF, and only then writes its 100000-byte reply and closes. The client, \
+              which can no longer send, still reads the whole reply, then EOF: a half-closed \
+              connection carries data the other way until the other side closes too.",
+        source: "RFC 9293 §3.6 (half-close: CLOSE means 'I have no more to send'); shutdown(2); \
+                 Linux tcp_shutdown() -> tcp_send_fin()",
+        needs: &[],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: wr_half_close_server,
+        },
+        client: Side {
+            sigpipe: SigPipe::Ignore,
+            run: wr_half_close_client,
+        },
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[
+                ("read request", is("ok(7)")),
+                ("read#2", is("EOF")),
+                ("state after EOF", is("CLOSE_WAIT")),
+                ("write reply", is("ok(100000)")),
+                ("close", is("ok(0)")),
+                ("exit", is("exit 0")),
+            ],
+            client: &[
+                ("write request", is("ok(7)")),
+                ("shutdown(SHUT_WR)", is("ok(0)")),
+                ("read reply", is("ok(100000)")),
+                ("read reply.end", is("EOF")),
+                ("exit", is("exit 0")),
+            ],
+            wire: &[],
+        }],
+        step_deadline: Case::STEP_DEADLINE,
+    },
+    Case {
+        id: "shutdown.wr_then_write",
+        doc: "After its own shutdown(SHUT_WR), a write fails with EPIPE (SIGPIPE is ignored \
+              here; see sigpipe.after_own_shutdown for SIG_DFL). The peer reads EOF.",
+        source: "shutdown(2); POSIX send(): EPIPE 'the socket is shut down for writing'; Linux \
+                 tcp_sendmsg_locked(): SEND_SHUTDOWN -> -EPIPE",
+        needs: &[],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: read_eof_server,
+        },
+        client: Side {
+            sigpipe: SigPipe::Ignore,
+            run: wr_then_write_client,
+        },
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[("read", is("EOF")), ("exit", is("exit 0"))],
+            client: &[
+                ("shutdown(SHUT_WR)", is("ok(0)")),
+                ("write", is("EPIPE")),
+                ("exit", is("exit 0")),
+            ],
+            wire: &[],
+        }],
+        step_deadline: Case::STEP_DEADLINE,
+    },
+    Case {
+        id: "shutdown.wr_with_unread_data_sends_fin",
+        doc: "The client has 5 unread bytes queued and shutdown(SHUT_WR)s. Unlike close() with \
+              unread data, this is an orderly FIN: the server reads EOF, not ECONNRESET, and the \
+              client can still read its 5 bytes afterwards.",
+        source: "shutdown(2); RFC 2525 §2.17 concerns close() only; Linux tcp_shutdown() sends \
+                 FIN without looking at the receive queue",
+        needs: &[],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: wr_unread_server,
+        },
+        client: Side {
+            sigpipe: SigPipe::Ignore,
+            run: wr_unread_client,
+        },
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[
+                ("write", is("ok(5)")),
+                ("read", is("EOF")),
+                ("exit", is("exit 0")),
+            ],
+            client: &[
+                ("shutdown(SHUT_WR)", is("ok(0)")),
+                ("read", is("ok(5)")),
+                ("exit", is("exit 0")),
+            ],
+            wire: &[],
+        }],
+        step_deadline: Case::STEP_DEADLINE,
+    },
+    Case {
+        id: "shutdown.rd_sends_nothing",
+        doc: "The client shutdown(SHUT_RD)s with 5 bytes queued. Nothing goes to the peer: the \
+              server sees no EOF within 200 ms. Locally, Linux still returns the queued bytes, \
+              then EOF; and data the server sends afterwards is still accepted and readable \
+              (Linux only marks the socket; the BSDs discard queued and later data instead).",
+        source: "shutdown(2); RFC 9293 has no receive-side shutdown; Linux inet_shutdown() sets \
+                 RCV_SHUTDOWN and tcp_shutdown() acts only on SEND_SHUTDOWN; FreeBSD \
+                 soshutdown() -> sorflush()",
+        needs: &[],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: rd_server,
+        },
+        client: Side {
+            sigpipe: SigPipe::Ignore,
+            run: rd_client,
+        },
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[
+                ("write", is("ok(5)")),
+                ("poll for EOF", is("timeout")),
+                ("write later", is("ok(5)")),
+                ("exit", is("exit 0")),
+            ],
+            client: &[
+                ("shutdown(SHUT_RD)", is("ok(0)")),
+                ("read#1", is("ok(5)")),
+                ("read#2", is("EOF")),
+                ("read after peer wrote", is("ok(5)")),
+                ("exit", is("exit 0")),
+            ],
+            wire: &[],
+        }],
+        step_deadline: Case::STEP_DEADLINE,
+    },
+    Case {
+        id: "shutdown.rdwr",
+        doc: "The client shutdown(SHUT_RDWR)s. The server reads EOF (a FIN went out); the client \
+              reads EOF and its write fails with EPIPE (SIGPIPE ignored).",
+        source: "shutdown(2); Linux inet_shutdown() with SHUTDOWN_MASK",
+        needs: &[],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: read_eof_server,
+        },
+        client: Side {
+            sigpipe: SigPipe::Ignore,
+            run: rdwr_client,
+        },
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[("read", is("EOF")), ("exit", is("exit 0"))],
+            client: &[
+                ("shutdown(SHUT_RDWR)", is("ok(0)")),
+                ("read", is("EOF")),
+                ("write", is("EPIPE")),
+                ("exit", is("exit 0")),
+            ],
+            wire: &[],
+        }],
+        step_deadline: Case::STEP_DEADLINE,
+    },
+    Case {
+        id: "shutdown.unconnected",
+        doc: "shutdown() on a TCP socket that was never connected fails with ENOTCONN, in every \
+              direction.",
+        source: "POSIX shutdown(): ENOTCONN 'the socket is not connected'; Linux inet_shutdown(): \
+                 TCP_CLOSE -> -ENOTCONN",
+        needs: &[],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: idle_server,
+        },
+        client: Side {
+            sigpipe: SigPipe::Ignore,
+            run: unconnected_client,
+        },
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[("exit", is("exit 0"))],
+            client: &[
+                ("shutdown(SHUT_RD)", is("ENOTCONN")),
+                ("shutdown(SHUT_WR)", is("ENOTCONN")),
+                ("shutdown(SHUT_RDWR)", is("ENOTCONN")),
+                ("exit", is("exit 0")),
+            ],
+            wire: &[],
+        }],
+        step_deadline: Case::STEP_DEADLINE,
+    },
+];
+
+fn wr_half_close_server(ctx: &mut Ctx) {
+    let (_l, conn) = accept_one(ctx);
+    ctx.read("read request", &conn, 64);
+    ctx.read("read#2", &conn, 64);
+    ctx.tcp_state("state after EOF", &conn);
+    ctx.write("write reply", &conn, &[b'r'; REPLY_LEN]);
+    ctx.close("close", conn);
+}
+
+fn wr_half_close_client(ctx: &mut Ctx) {
+    let conn = connect_to_server(ctx);
+    ctx.write("write request", &conn, b"request");
+    ctx.shutdown("shutdown(SHUT_WR)", &conn, Shutdown::Write);
+    ctx.read_to_end("read reply", &conn);
+}
+
+fn read_eof_server(ctx: &mut Ctx) {
+    let (_l, conn) = accept_one(ctx);
+    ctx.read("read", &conn, 64);
+}
+
+fn wr_then_write_client(ctx: &mut Ctx) {
+    let conn = connect_to_server(ctx);
+    ctx.shutdown("shutdown(SHUT_WR)", &conn, Shutdown::Write);
+    ctx.write("write", &conn, b"hello");
+}
+
+fn wr_unread_server(ctx: &mut Ctx) {
+    let (_l, conn) = accept_one(ctx);
+    ctx.write("write", &conn, b"hello");
+    ctx.read("read", &conn, 64);
+    ctx.sync("server read");
+}
+
+fn wr_unread_client(ctx: &mut Ctx) {
+    let conn = connect_to_server(ctx);
+    ctx.await_queued(&conn, 5);
+    ctx.shutdown("shutdown(SHUT_WR)", &conn, Shutdown::Write);
+    ctx.sync("server read");
+    ctx.read("read", &conn, 64);
+}
+
+fn rd_server(ctx: &mut Ctx) {
+    let (_l, conn) = accept_one(ctx);
+    ctx.write("write", &conn, b"hello");
+    ctx.sync("shut");
+    ctx.poll("poll for EOF", &conn, POLL_PEER_CLOSED, NO_EOF_WATCH);
+    ctx.sync("watched");
+    ctx.sync("client read");
+    ctx.write("write later", &conn, b"later");
+    ctx.sync("sent later");
+}
+
+fn rd_client(ctx: &mut Ctx) {
+    let conn = connect_to_server(ctx);
+    ctx.await_queued(&conn, 5);
+    ctx.shutdown("shutdown(SHUT_RD)", &conn, Shutdown::Read);
+    ctx.sync("shut");
+    ctx.sync("watched");
+    ctx.read("read#1", &conn, 64);
+    ctx.read("read#2", &conn, 64);
+    ctx.sync("client read");
+    ctx.sync("sent later");
+    ctx.await_queued(&conn, 5);
+    ctx.read("read after peer wrote", &conn, 64);
+}
+
+fn rdwr_client(ctx: &mut Ctx) {
+    let conn = connect_to_server(ctx);
+    ctx.shutdown("shutdown(SHUT_RDWR)", &conn, Shutdown::Both);
+    ctx.read("read", &conn, 64);
+    ctx.write("write", &conn, b"hello");
+}
+
+fn idle_server(_ctx: &mut Ctx) {}
+
+fn unconnected_client(ctx: &mut Ctx) {
+    let sock = tcp_socket();
+    ctx.shutdown("shutdown(SHUT_RD)", &sock, Shutdown::Read);
+    ctx.shutdown("shutdown(SHUT_WR)", &sock, Shutdown::Write);
+    ctx.shutdown("shutdown(SHUT_RDWR)", &sock, Shutdown::Both);
+}
