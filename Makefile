@@ -5,7 +5,7 @@ CARGO    ?= cargo
 SOCKCONF := target/debug/sockconf
 CASES_MK := target/cases.mk
 
-.PHONY: all build test list run bench
+.PHONY: all build test list run bench bench-capture
 all: run
 
 build:
@@ -19,6 +19,10 @@ list: build
 
 run: build
 	$(SOCKCONF) run
+
+# What the wire capture adds per case: medians of interleaved runs with and without it.
+bench-capture:
+	bash bench/capture.sh
 
 # One target per case id, written by the binary itself. Remade (and make restarted) whenever
 # the catalogue's sources change.

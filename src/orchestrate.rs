@@ -6,8 +6,9 @@ use harness::report::{
     CaseReport, Environment, RunReport, Sides, Summary, Verdict, SCHEMA_VERSION,
 };
 use harness::Case;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -29,10 +30,13 @@ pub struct Options {
 pub fn run_case_here(case: &Case, pcap: Option<&Path>) -> ExitCode {
     // SAFETY: alarm() has no memory effects; SIGALRM's default action ends this process.
     unsafe { libc::alarm(RUNNER_BACKSTOP_SECS) };
-    let (mut report, frames) = harness::spawn::run_case_capturing(case);
-    if let Some(dir) = pcap {
+    let harness::spawn::CaseRun {
+        mut report,
+        capture,
+    } = harness::spawn::run_case_capturing(case);
+    if let (Some(dir), Some(capture)) = (pcap, &capture) {
         let path = dir.join(format!("{}.pcap", case.id));
-        if let Err(e) = harness::observe::capture::write_pcap(&path, &frames) {
+        if let Err(e) = harness::observe::capture::write_pcap(&path, capture.frames()) {
             report
                 .detail
                 .push(format!("cannot write {}: {e}", path.display()));
@@ -42,6 +46,15 @@ pub fn run_case_here(case: &Case, pcap: Option<&Path>) -> ExitCode {
         "{}",
         serde_json::to_string(&report).expect("reports serialise")
     );
+    // Hand the report over (EOF on our stdout and stderr) before the capture's slow close,
+    // so that `sockconf run` can go on while this process finishes.
+    let _ = std::io::stdout().flush();
+    // SAFETY: closing our own standard descriptors; nothing writes to them after this.
+    unsafe {
+        libc::close(libc::STDOUT_FILENO);
+        libc::close(libc::STDERR_FILENO);
+    }
+    drop(capture);
     ExitCode::SUCCESS
 }
 
@@ -95,16 +108,22 @@ fn run_all(
         .clamp(1, selected.len().max(1));
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<CaseReport>>> = Mutex::new(vec![None; selected.len()]);
+    // Runners that have reported but not yet exited, reaped once all cases have run.
+    let finishing: Mutex<Vec<Child>> = Mutex::new(vec![]);
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(case) = selected.get(i) else { break };
-                let report = run_in_runner(case, pcap);
+                let (report, runner) = run_in_runner(case, pcap);
                 results.lock().expect("no worker panics")[i] = Some(report);
+                finishing.lock().expect("no worker panics").extend(runner);
             });
         }
     });
+    for mut runner in finishing.into_inner().expect("no worker panics") {
+        let _ = runner.wait();
+    }
     results
         .into_inner()
         .expect("no worker panics")
@@ -114,8 +133,9 @@ fn run_all(
 }
 
 /// Start `sockconf run-case ID` and read its report. A runner that dies without one is
-/// reported as the case's failure, with how it died.
-fn run_in_runner(case: &Case, pcap: Option<&Path>) -> CaseReport {
+/// reported as the case's failure, with how it died. A runner that reported is returned
+/// still running (it closes its capture last) for the caller to reap.
+fn run_in_runner(case: &Case, pcap: Option<&Path>) -> (CaseReport, Option<Child>) {
     let exe = std::env::current_exe().expect("own path");
     let started = std::time::Instant::now();
     let mut runner = Command::new(exe);
@@ -123,7 +143,11 @@ fn run_in_runner(case: &Case, pcap: Option<&Path>) -> CaseReport {
     if let Some(dir) = pcap {
         runner.arg("--pcap").arg(dir);
     }
-    let output = runner.stdin(Stdio::null()).output();
+    let spawned = runner
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
     let failure = |detail: String| CaseReport {
         id: case.id.to_string(),
         verdict: Verdict::Fail,
@@ -135,30 +159,47 @@ fn run_in_runner(case: &Case, pcap: Option<&Path>) -> CaseReport {
         steps: vec![],
         segments: None,
     };
-    match output {
-        Err(e) => failure(format!("harness: cannot start the runner: {e}")),
-        Ok(out) => match serde_json::from_slice::<CaseReport>(&out.stdout) {
-            Ok(mut report) => {
-                if report.verdict == Verdict::Timeout {
-                    report.detail.insert(0, "step deadline missed".into());
-                }
-                report
-            }
-            Err(_) if out.status.code().is_none() => {
-                let mut r = failure(format!(
-                    "harness: the runner was killed ({:?}) after {} s; stderr: {}",
-                    out.status,
-                    started.elapsed().as_secs(),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-                r.verdict = Verdict::Timeout;
-                r
-            }
-            Err(_) => failure(format!(
-                "harness: the runner gave no report ({}); stderr: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )),
-        },
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            return (
+                failure(format!("harness: cannot start the runner: {e}")),
+                None,
+            )
+        }
+    };
+    // The runner writes little to stderr (a panic message), so reading stdout first cannot
+    // leave it blocked on a full stderr pipe.
+    let (mut stdout, mut stderr) = (vec![], vec![]);
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_end(&mut stdout);
     }
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_end(&mut stderr);
+    }
+    if let Ok(mut report) = serde_json::from_slice::<CaseReport>(&stdout) {
+        if report.verdict == Verdict::Timeout {
+            report.detail.insert(0, "step deadline missed".into());
+        }
+        return (report, Some(child));
+    }
+    let status = child.wait();
+    let stderr = String::from_utf8_lossy(&stderr);
+    let report = match status {
+        Err(e) => failure(format!("harness: cannot wait for the runner: {e}")),
+        Ok(status) if status.code().is_none() => {
+            let mut r = failure(format!(
+                "harness: the runner was killed ({status:?}) after {} s; stderr: {}",
+                started.elapsed().as_secs(),
+                stderr.trim()
+            ));
+            r.verdict = Verdict::Timeout;
+            r
+        }
+        Ok(status) => failure(format!(
+            "harness: the runner gave no report ({status}); stderr: {}",
+            stderr.trim()
+        )),
+    };
+    (report, None)
 }

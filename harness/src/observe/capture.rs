@@ -15,6 +15,10 @@ use crate::report::Isolation;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
+/// Set to `off` to run without a capture (to measure what it costs); wire facts are then
+/// skipped with that reason.
+pub const CAPTURE_ENV: &str = "SOCKCONF_CAPTURE";
+
 /// The most of a frame that is kept; loopback frames are at most 64 KiB.
 pub const SNAPLEN: u32 = 65535;
 
@@ -38,6 +42,9 @@ pub struct Capture {
 impl Capture {
     /// Open the capture, or say why there is none.
     pub fn open(isolation: &Isolation) -> Result<Capture, String> {
+        if std::env::var(CAPTURE_ENV).as_deref() == Ok("off") {
+            return Err(format!("the capture is turned off ({CAPTURE_ENV}=off)"));
+        }
         if let Isolation::Host { why } = isolation {
             return Err(format!(
                 "the capture needs the case's own network namespace, and there is none ({why})"

@@ -8,7 +8,7 @@ mod side;
 use crate::case::{Case, Need};
 use crate::judge::wire::{self, diff_wire, WireFact};
 use crate::judge::{diff_side, Expect};
-use crate::observe::capture::{Capture, Frame};
+use crate::observe::capture::Capture;
 use crate::observe::clock::Origin;
 use crate::observe::segment;
 use crate::platform::{kernel_release, parse_release, Os};
@@ -23,11 +23,20 @@ pub const SETTLE_MAX: Duration = Duration::from_millis(100);
 /// Run `case` in this process: check its needs, isolate, write its sysctls, fork the pair,
 /// judge. The process should exit afterwards: it has left the host's network namespace.
 pub fn run_case(case: &Case) -> CaseReport {
-    run_case_capturing(case).0
+    run_case_capturing(case).report
 }
 
-/// [`run_case`], also returning the captured frames (for a pcap file).
-pub fn run_case_capturing(case: &Case) -> (CaseReport, Vec<Frame>) {
+/// A case's outcome, with its capture still open.
+pub struct CaseRun {
+    pub report: CaseReport,
+    /// The capture and its frames (for a pcap file). Closing an AF_PACKET socket waits out an
+    /// RCU grace period (`packet_release()` -> `synchronize_net()`, about 10 ms here), so a
+    /// runner drops it only after it has handed its report over.
+    pub capture: Option<Capture>,
+}
+
+/// [`run_case`], also returning the open capture.
+pub fn run_case_capturing(case: &Case) -> CaseRun {
     let start = Instant::now();
     let mut report = CaseReport {
         id: case.id.to_string(),
@@ -44,12 +53,15 @@ pub fn run_case_capturing(case: &Case) -> (CaseReport, Vec<Frame>) {
         r.verdict = verdict;
         r.detail = detail;
         r.duration_ms = start.elapsed().as_millis() as u64;
-        (r, vec![])
+        r
     };
 
     let os = Os::current();
     if let Some(reason) = unmet_os_need(case, os) {
-        return finish(report, Verdict::Skip, vec![reason]);
+        return CaseRun {
+            report: finish(report, Verdict::Skip, vec![reason]),
+            capture: None,
+        };
     }
     report.isolation = Some(isolate::isolate());
     #[cfg(target_os = "linux")]
@@ -61,12 +73,18 @@ pub fn run_case_capturing(case: &Case) -> (CaseReport, Vec<Frame>) {
         if let Need::Sysctl(path, value) = need {
             if let Some(Isolation::Host { why }) = &report.isolation {
                 let reason = format!("needs sysctl {path}={value}, which is only written inside a private network namespace, and there is none ({why})");
-                return finish(report, Verdict::Skip, vec![reason]);
+                return CaseRun {
+                    report: finish(report, Verdict::Skip, vec![reason]),
+                    capture: None,
+                };
             }
             if let Err(e) = isolate::write_sysctl(path, value) {
                 let reason =
                     format!("cannot set sysctl {path}={value} in the case's namespace: {e}");
-                return finish(report, Verdict::Skip, vec![reason]);
+                return CaseRun {
+                    report: finish(report, Verdict::Skip, vec![reason]),
+                    capture: None,
+                };
             }
         }
     }
@@ -87,28 +105,45 @@ pub fn run_case_capturing(case: &Case) -> (CaseReport, Vec<Frame>) {
     };
     report.steps = outcome.steps;
     // The segments to judge, or why there are none; the report carries whatever was seen.
-    let mut frames = vec![];
-    let segments = capture.and_then(|mut c| {
-        settle(&mut c, origin);
-        let segs = segment::parse(c.frames(), origin);
-        report.segments = Some(segs.clone());
-        frames = c.frames().to_vec();
-        match c.lost() {
-            0 => Ok(segs),
-            lost => Err(format!("the capture lost {lost} frames (its buffer was full)")),
+    let segments = match &mut capture {
+        Ok(c) => {
+            settle(c, origin);
+            let segs = segment::parse(c.frames(), origin);
+            report.segments = Some(segs.clone());
+            match c.lost() {
+                0 => Ok(segs),
+                lost => Err(format!(
+                    "the capture lost {lost} frames (its buffer was full)"
+                )),
+            }
         }
-    });
-    let with_frames = |(r, _): (CaseReport, Vec<Frame>)| (r, frames.clone());
-
-    if !outcome.errors.is_empty() {
-        return with_frames(finish(report, Verdict::Fail, outcome.errors));
+        Err(why) => Err(why.clone()),
+    };
+    let (verdict, detail) = judge(&report, expect, &outcome.errors, outcome.timeout, &segments);
+    CaseRun {
+        report: finish(report, verdict, detail),
+        capture: capture.ok(),
     }
-    if let Some(hung) = outcome.timeout {
-        return with_frames(finish(report, Verdict::Timeout, hung));
+}
+
+/// The verdict on what the pair did, and its detail lines.
+fn judge(
+    report: &CaseReport,
+    expect: Option<&Expect>,
+    errors: &[String],
+    timeout: Option<Vec<String>>,
+    segments: &Result<Vec<segment::Segment>, String>,
+) -> (Verdict, Vec<String>) {
+    if !errors.is_empty() {
+        return (Verdict::Fail, errors.to_vec());
+    }
+    if let Some(hung) = timeout {
+        return (Verdict::Timeout, hung);
     }
     let Some(expect) = expect else {
-        let reason = format!("no expectation has been confirmed on {} {release} yet; the observations are reported unjudged", os.name());
-        return with_frames(finish(report, Verdict::Skip, vec![reason]));
+        let os = Os::current();
+        let reason = format!("no expectation has been confirmed on {} {} yet; the observations are reported unjudged", os.name(), kernel_release());
+        return (Verdict::Skip, vec![reason]);
     };
     let mut diffs = diff_side("server", &report.observations.server, expect.server);
     diffs.extend(diff_side(
@@ -117,7 +152,7 @@ pub fn run_case_capturing(case: &Case) -> (CaseReport, Vec<Frame>) {
         expect.client,
     ));
     let mut notes = vec![];
-    match &segments {
+    match segments {
         Ok(segs) => {
             diffs.extend(diff_wire(expect.wire, segs, &report.steps));
             if expect
@@ -140,7 +175,7 @@ pub fn run_case_capturing(case: &Case) -> (CaseReport, Vec<Frame>) {
         Verdict::Fail
     };
     diffs.extend(notes);
-    with_frames(finish(report, verdict, diffs))
+    (verdict, diffs)
 }
 
 /// Drain the capture until every connection has ended on the wire, or [`SETTLE_MAX`].
