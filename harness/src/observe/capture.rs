@@ -87,8 +87,12 @@ mod imp {
     use std::io::IoSliceMut;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-    /// linux/filter.h: classic BPF opcodes and the ancillary offset of the packet type.
-    const BPF_LD_B_ABS: u16 = 0x00 | 0x10 | 0x20;
+    /// linux/filter.h: classic BPF opcodes (class | size | mode) and the ancillary offset of
+    /// the packet type.
+    const BPF_LD: u16 = 0x00;
+    const BPF_B: u16 = 0x10;
+    const BPF_ABS: u16 = 0x20;
+    const BPF_LD_B_ABS: u16 = BPF_LD | BPF_B | BPF_ABS;
     const BPF_JEQ_K: u16 = 0x05 | 0x10;
     const BPF_RET_K: u16 = 0x06;
     const SKF_AD_PKTTYPE: u32 = (-0x1000i32 + 4) as u32;
