@@ -317,6 +317,14 @@ pub fn expected(facts: &[WireFact]) -> String {
                     nodes[i].what = format!("{} ×{n}", seg.name());
                 }
             }
+            WireFact::AfterStep((end, seg), step) => {
+                add(&mut nodes, node(end, seg));
+                remarks.push(format!(
+                    "the {} {} only after barrier '{step}'",
+                    end.name(),
+                    seg.name()
+                ));
+            }
             WireFact::Silent { from, to } => remarks.push(format!(
                 "no segment from barrier '{from}' to barrier '{to}'"
             )),

@@ -57,6 +57,9 @@ pub enum WireFact {
     },
     /// This end's first FIN is acknowledged by the other end.
     FinAcked(Role),
+    /// The first segment of the kind travels after the release of barrier `step`: what the
+    /// sides did before it did not send one.
+    AfterStep((Role, Seg), &'static str),
     /// No segment at all travels from the release of barrier `from` to the release of
     /// barrier `to`: what the sides did in between put nothing on the wire.
     Silent {
@@ -123,6 +126,13 @@ impl fmt::Display for WireFact {
                 kind(b, sb)
             ),
             WireFact::FinAcked(end) => write!(f, "{} FIN is acknowledged", end.name()),
+            WireFact::AfterStep((end, seg), step) => {
+                write!(
+                    f,
+                    "the first {} comes after barrier '{step}'",
+                    kind(end, seg)
+                )
+            }
             WireFact::Silent { from, to } => {
                 write!(f, "no segment from barrier '{from}' to barrier '{to}'")
             }
@@ -258,6 +268,19 @@ fn judge(fact: &WireFact, segments: &[Segment], steps: &[StepMark]) -> Option<St
     }
 }
 
+/// When barrier `step` was first released.
+fn release(steps: &[StepMark], step: &str) -> Option<u64> {
+    steps.iter().find(|m| m.step == step).map(|m| m.at_us)
+}
+
+fn unreleased(steps: &[StepMark]) -> String {
+    let released: Vec<&str> = steps.iter().map(|m| m.step.as_str()).collect();
+    format!(
+        "the barriers were not all released (released: {})",
+        released.join(", ")
+    )
+}
+
 fn teardown_is_one_of(segments: &[Segment], variants: &[&[(Role, &str)]]) -> Option<String> {
     let observed = teardown(segments).join(", ");
     let matches = variants.iter().any(|v| sequence(v) == observed);
@@ -368,8 +391,20 @@ mod tests {
                 "wire: expected client FIN comes before server FIN; observed no client FIN and no server FIN",
                 "wire: expected server sends RST and no FIN; observed server sent 0 RST and 0 FIN",
                 "wire: expected from the first FIN on: client FIN|ACK; observed no FIN",
-                "wire: expected no segment from barrier 'closed' to barrier 'gone'; the barriers were not both released (released: sent, closed)",
+                "wire: expected no segment from barrier 'closed' to barrier 'gone'; the barriers were not all released (released: sent, closed)",
             ]
+        );
+    }
+
+    #[test]
+    fn a_fin_after_a_barrier() {
+        let after = |step| WireFact::AfterStep((Client, Seg::Fin), step);
+        assert!(diff_wire(&[after("closed")], &three_segment_close(), &steps()).is_empty());
+        let mut early = steps();
+        early[1].at_us = 31;
+        assert_eq!(
+            diff_wire(&[after("closed")], &three_segment_close(), &early),
+            ["wire: expected the first client FIN comes after barrier 'closed'; observed #5 client FIN|ACK at 30 µs, before the barrier at 31 µs"]
         );
     }
 
