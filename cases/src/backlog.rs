@@ -179,7 +179,8 @@ pub static CASES: &[Case] = &[
               when the handshake's last ACK finds the queue full: a client whose ACK is held back \
               (TCP_DEFER_ACCEPT on the connecting socket delays it until data is sent) completes \
               its connect, the queue fills behind it, and its first data gets RST: the read \
-              fails with ECONNRESET. Without the setting that ACK would be dropped and retried.",
+              fails with ECONNRESET. (With the setting at 0 the same ACK is dropped silently and \
+              that read blocks: tried here, it is what the setting changes.)",
         source: "tcp(7) tcp_abort_on_overflow; Linux tcp_check_req(): listen overflow -> \
                  embryonic_reset only if sysctl_tcp_abort_on_overflow; tcp_rcv_synsent_state_process() \
                  delays the ACK when rskq_defer_accept is set",
