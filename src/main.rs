@@ -1,5 +1,6 @@
 //! `sockconf`: run, explain and compare the catalogue's cases.
 
+mod bench;
 mod explain;
 mod orchestrate;
 mod render;
@@ -29,7 +30,8 @@ enum Command {
         ids: Vec<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
-        /// How many cases run at once (each in its own network namespace).
+        /// How many cases run at once (each in its own network namespace); by default 16 per
+        /// core, since cases mostly wait (see `make bench`).
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
     },
@@ -38,6 +40,16 @@ enum Command {
     /// Run one case in this process (the runner that `run` and the tests start).
     #[command(hide = true)]
     RunCase { id: String },
+    /// Measure the harness's cost per case and the suite's wall time (`make bench`).
+    #[command(hide = true)]
+    Bench {
+        /// Runs per measurement; medians are reported.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Job counts to time the suite at (the default job count is always added).
+        #[arg(long, value_delimiter = ',', default_value = "2,4,8,16,32,64")]
+        jobs: Vec<usize>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -77,6 +89,9 @@ fn main() -> ExitCode {
             }
             Err(message) => usage_error(&message),
         },
+        // The benchmark's no-op case is not in the catalogue; only its runner needs to find it.
+        Command::RunCase { id } if id == bench::NOOP.id => orchestrate::run_case_here(&bench::NOOP),
+        Command::Bench { runs, jobs } => bench::bench(runs, &jobs),
         Command::RunCase { id } => match select::exact(&id) {
             Ok(case) => orchestrate::run_case_here(case),
             Err(message) => usage_error(&message),

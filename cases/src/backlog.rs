@@ -233,7 +233,9 @@ fn listen_overflows() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/net/netstat").ok()?;
     let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
     let (names, values) = (lines.next()?, lines.next()?);
-    let at = names.split_whitespace().position(|n| n == "ListenOverflows")?;
+    let at = names
+        .split_whitespace()
+        .position(|n| n == "ListenOverflows")?;
     values.split_whitespace().nth(at)?.parse().ok()
 }
 
@@ -364,7 +366,10 @@ fn twelve_connects_client(ctx: &mut Ctx) {
 fn small_backlogs_server(ctx: &mut Ctx) {
     let (one, one_port) = ctx.listen(1);
     let (four, four_port) = ctx.listen(4);
-    ctx.sync_with("listening", u64::from(one_port) << 16 | u64::from(four_port));
+    ctx.sync_with(
+        "listening",
+        u64::from(one_port) << 16 | u64::from(four_port),
+    );
     ctx.sync("connected");
     record_queue(ctx, "listen(1) ", &one);
     record_queue(ctx, "listen(4) ", &four);
@@ -407,7 +412,9 @@ fn overflow_after_accept_client(ctx: &mut Ctx) {
     poll_once(&third, libc::POLLOUT, Duration::from_secs(3));
     let took = started.elapsed();
     let outcome = match third.take_error() {
-        Ok(None) if harness::observe::tcp_state::of(&third) == Value::State("ESTABLISHED".into()) => {
+        Ok(None)
+            if harness::observe::tcp_state::of(&third) == Value::State("ESTABLISHED".into()) =>
+        {
             Value::Ok(0)
         }
         Ok(None) => harness::observe::tcp_state::of(&third),

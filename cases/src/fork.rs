@@ -243,7 +243,9 @@ impl Holder {
     /// Have the child do `order` and record its outcome as `name`.
     fn ask(&mut self, ctx: &mut Ctx, name: &str, order: Order) -> Value {
         ctx.begin(name);
-        self.orders.write_all(&[order as u8]).expect("order the holder");
+        self.orders
+            .write_all(&[order as u8])
+            .expect("order the holder");
         let mut answer = [0u8; 8];
         self.answers
             .read_exact(&mut answer)
@@ -346,7 +348,12 @@ fn child_exit_keeps_server(ctx: &mut Ctx) {
 fn child_exit_keeps_client(ctx: &mut Ctx) {
     let conn = connect_to_server(ctx);
     ctx.sync("child gone");
-    ctx.poll("poll after child exit", &conn, libc::POLLIN, NOTHING_ARRIVES);
+    ctx.poll(
+        "poll after child exit",
+        &conn,
+        libc::POLLIN,
+        NOTHING_ARRIVES,
+    );
     ctx.sync("polled");
     ctx.read("read", &conn, 64);
     ctx.write("write", &conn, b"hello");

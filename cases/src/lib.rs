@@ -11,7 +11,10 @@ use harness::Case;
 
 /// Every case, in catalogue order (family by family, as declared).
 pub fn all() -> Vec<&'static Case> {
-    [close::CASES, linger::CASES, backlog::CASES, fork::CASES].into_iter().flatten().collect()
+    [close::CASES, linger::CASES, backlog::CASES, fork::CASES]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// The case with this exact id.
