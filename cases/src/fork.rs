@@ -293,9 +293,9 @@ fn holder_child(conn: RawFd, orders: RawFd, answers: RawFd) -> ! {
     }
 }
 
-fn close_one_holder_server(ctx: &mut Ctx) {
-    let (_listener, conn) = accept_one(ctx);
-    let mut child = Holder::fork(ctx, &conn);
+/// Server: the parent closes its descriptor; once the client has watched, the child closes the
+/// last one and is reaped. Barriers: `parent closed`, `polled`, `child closed`.
+fn parent_then_child_close(ctx: &mut Ctx, conn: Socket, mut child: Holder) {
     ctx.close("parent close", conn);
     ctx.sync("parent closed");
     ctx.sync("polled");
@@ -304,16 +304,23 @@ fn close_one_holder_server(ctx: &mut Ctx) {
     ctx.sync("child closed");
 }
 
+/// Client: after barrier `after`, watch for [`NOTHING_ARRIVES`] that no FIN, RST or data
+/// arrives (recorded as `name`: `timeout` when nothing did). Barriers: `after`, `polled`.
+fn watch_for_nothing(ctx: &mut Ctx, conn: &Socket, after: &str, name: &str) {
+    ctx.sync(after);
+    ctx.poll(name, conn, libc::POLLIN, NOTHING_ARRIVES);
+    ctx.sync("polled");
+}
+
+fn close_one_holder_server(ctx: &mut Ctx) {
+    let (_listener, conn) = accept_one(ctx);
+    let child = Holder::fork(ctx, &conn);
+    parent_then_child_close(ctx, conn, child);
+}
+
 fn close_one_holder_client(ctx: &mut Ctx) {
     let conn = connect_to_server(ctx);
-    ctx.sync("parent closed");
-    ctx.poll(
-        "poll after parent close",
-        &conn,
-        libc::POLLIN,
-        NOTHING_ARRIVES,
-    );
-    ctx.sync("polled");
+    watch_for_nothing(ctx, &conn, "parent closed", "poll after parent close");
     ctx.sync("child closed");
     ctx.await_readable(&conn);
     ctx.read("read", &conn, 64);
@@ -347,14 +354,7 @@ fn child_exit_keeps_server(ctx: &mut Ctx) {
 
 fn child_exit_keeps_client(ctx: &mut Ctx) {
     let conn = connect_to_server(ctx);
-    ctx.sync("child gone");
-    ctx.poll(
-        "poll after child exit",
-        &conn,
-        libc::POLLIN,
-        NOTHING_ARRIVES,
-    );
-    ctx.sync("polled");
+    watch_for_nothing(ctx, &conn, "child gone", "poll after child exit");
     ctx.read("read", &conn, 64);
     ctx.write("write", &conn, b"hello");
 }
@@ -374,14 +374,7 @@ fn dup_refcount_server(ctx: &mut Ctx) {
 
 fn dup_refcount_client(ctx: &mut Ctx) {
     let conn = connect_to_server(ctx);
-    ctx.sync("original closed");
-    ctx.poll(
-        "poll after close(original)",
-        &conn,
-        libc::POLLIN,
-        NOTHING_ARRIVES,
-    );
-    ctx.sync("polled");
+    watch_for_nothing(ctx, &conn, "original closed", "poll after close(original)");
     ctx.sync("dup closed");
     ctx.await_readable(&conn);
     ctx.read("read#1", &conn, 64);
@@ -393,27 +386,15 @@ fn last_holder_unread_server(ctx: &mut Ctx) {
     let (_listener, conn) = accept_one(ctx);
     ctx.sync("sent");
     ctx.await_readable(&conn);
-    let mut child = Holder::fork(ctx, &conn);
-    ctx.close("parent close", conn);
-    ctx.sync("parent closed");
-    ctx.sync("polled");
-    child.ask(ctx, "child close", Order::Close);
-    child.exit(ctx);
-    ctx.sync("child closed");
+    let child = Holder::fork(ctx, &conn);
+    parent_then_child_close(ctx, conn, child);
 }
 
 fn last_holder_unread_client(ctx: &mut Ctx) {
     let conn = connect_to_server(ctx);
     ctx.write("write", &conn, b"hello");
     ctx.sync("sent");
-    ctx.sync("parent closed");
-    ctx.poll(
-        "poll after parent close",
-        &conn,
-        libc::POLLIN,
-        NOTHING_ARRIVES,
-    );
-    ctx.sync("polled");
+    watch_for_nothing(ctx, &conn, "parent closed", "poll after parent close");
     ctx.sync("child closed");
     ctx.await_reset(&conn);
     ctx.read("read", &conn, 64);
