@@ -36,7 +36,7 @@ pub static CASES: &[Case] = &[
         doc: "With somaxconn = 8, listen(1024) is silently cut to 8: TCP_INFO reports a limit of \
               8. Of 12 connects nobody accepts, 9 complete: Linux's queue is full only when it \
               holds more than the backlog (sk_acceptq_is_full() compares with >), so it takes \
-              backlog + 1. The other 3 SYNs are dropped, and those connects stay in SYN_SENT.",
+              backlog + 1. The other 3 SYNs are dropped silently.",
         source: "listen(2) (\"If the backlog argument is greater than the value in \
                  /proc/sys/net/core/somaxconn, then it is silently capped\"); Linux __sys_listen(); \
                  sk_acceptq_is_full(); tcp_conn_request() drops on a full accept queue",
@@ -101,11 +101,13 @@ pub static CASES: &[Case] = &[
     },
     Case {
         id: "backlog.negative_means_max",
-        doc: "listen(-1) is not an error: the backlog is taken as unsigned, so -1 is larger than \
-              any limit and is capped to somaxconn (8 here). TCP_INFO reports 8, and 9 of 12 \
-              connects complete.",
-        source: "listen(2); POSIX listen() (\"a backlog argument of 0 may allow ... \", negative \
-                 values unspecified); Linux __sys_listen(): (unsigned int)backlog > somaxconn",
+        doc: "listen(-1) is not an error, and it does not mean a queue of 0 as the Single UNIX \
+              Specification's listen() has it: Linux takes the backlog as unsigned, so -1 is \
+              larger than any limit and is capped to somaxconn (8 here). TCP_INFO reports 8, and \
+              9 of 12 connects complete. (FreeBSD also reads a negative backlog as the maximum.)",
+        source: "SUSv2/XNS listen() (\"less than 0 ... sets the length of the socket's listen \
+                 queue to 0\"); listen(2); Linux __sys_listen(): (unsigned int)backlog > somaxconn \
+                 -> somaxconn",
         needs: &[SOMAXCONN, SYNCOOKIES],
         server: Side {
             sigpipe: SigPipe::Ignore,
