@@ -30,7 +30,7 @@ enum Command {
         ids: Vec<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
-        /// How many cases run at once (each in its own network namespace); by default 16 per
+        /// How many cases run at once (each in its own network namespace); by default 8 per
         /// core, since cases mostly wait (see `make bench`).
         #[arg(long, short = 'j')]
         jobs: Option<usize>,

@@ -60,12 +60,13 @@ pub fn run(selected: &[&'static Case], format: Format, jobs: Option<usize>) -> E
 }
 
 /// Cases run at once per core, unless `--jobs` says otherwise. Cases mostly wait (linger and
-/// retransmission timers, barriers) and cost a few ms of the harness's time each, so far more
-/// run at once than there are cores. `make bench` on 2 busy cores, the catalogue x3 (69 cases):
-/// wall time / longest case = 2.50 at 4 jobs, 1.51 at 8, 1.25 at 16, 1.15 at 32, 1.06 at 64;
-/// but at 64 the longest case itself stretched by a fifth (1230 ms against 1033 ms at 2
-/// jobs), eating into the cases' timing tolerances. 32 on 2 cores is where the gain flattens.
-const JOBS_PER_CORE: usize = 16;
+/// retransmission timers, barriers) and cost the harness about 3 ms each, so far more run at
+/// once than there are cores. `make bench` on 2 cores shared with other work (load 15), the
+/// catalogue x3 (69 cases, 6 of them waiting 1 s), wall time / longest case: 2.56 at 4 jobs,
+/// 1.58 at 8, 1.25 at 16, 1.18 at 32, 1.09 at 64 (but 1536 ms wall there). Past 16 the wall
+/// time hardly moves while contention stretches every case: the summed case time goes from
+/// 10.8 s at 16 jobs to 15.9 s at 32 and 26.9 s at 64, eating into the timing tolerances.
+const JOBS_PER_CORE: usize = 8;
 
 /// How many cases run at once by default: [`JOBS_PER_CORE`] per core, no more than there are
 /// cases.
