@@ -20,6 +20,11 @@ list: build
 run: build
 	$(SOCKCONF) run
 
+# The harness's cost per case (a no-op case) and the suite's wall time against its longest case
+# at several job counts: medians of 5 runs. A debug build, like `make run`.
+bench: build
+	$(SOCKCONF) bench --runs 5
+
 # One target per case id, written by the binary itself. Remade (and make restarted) whenever
 # the catalogue's sources change.
 $(CASES_MK): Cargo.toml $(wildcard harness/src/*.rs harness/src/*/*.rs cases/src/*.rs src/*.rs)

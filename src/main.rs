@@ -1,5 +1,6 @@
 //! `sockconf`: run, explain and compare the catalogue's cases.
 
+mod bench;
 mod compare;
 mod explain;
 mod junit;
@@ -31,7 +32,8 @@ enum Command {
         ids: Vec<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
-        /// How many cases run at once (each in its own network namespace).
+        /// How many cases run at once (each in its own network namespace); by default 8 per
+        /// core, since cases mostly wait (see `make bench`).
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
         /// Also write the run as JUnit XML to FILE (for CI dashboards).
@@ -58,6 +60,16 @@ enum Command {
     /// Isolate this process as a case would be and print the sysctls it finds, as JSON.
     #[command(hide = true)]
     ProbeSysctls,
+    /// Measure the harness's cost per case and the suite's wall time (`make bench`).
+    #[command(hide = true)]
+    Bench {
+        /// Runs per measurement; medians are reported.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Job counts to time the suite at (the default job count is always added).
+        #[arg(long, value_delimiter = ',', default_value = "2,4,8,16,32,64")]
+        jobs: Vec<usize>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -114,6 +126,9 @@ fn main() -> ExitCode {
             }
             Err(message) => usage_error(&message),
         },
+        // The benchmark's no-op case is not in the catalogue; only its runner needs to find it.
+        Command::RunCase { id } if id == bench::NOOP.id => orchestrate::run_case_here(&bench::NOOP),
+        Command::Bench { runs, jobs } => bench::bench(runs, &jobs),
         Command::RunCase { id } => match select::exact(&id) {
             Ok(case) => orchestrate::run_case_here(case),
             Err(message) => usage_error(&message),

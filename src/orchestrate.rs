@@ -111,9 +111,25 @@ pub fn run(
     }
 }
 
-fn run_all(selected: &[&'static Case], jobs: Option<usize>) -> Vec<CaseReport> {
+/// Cases run at once per core, unless `--jobs` says otherwise. Cases mostly wait (linger and
+/// retransmission timers, barriers) and cost the harness about 3 ms each, so far more run at
+/// once than there are cores. `make bench` on 2 cores shared with other work (load 15), the
+/// catalogue x3 (69 cases, 6 of them waiting 1 s), wall time / longest case: 2.56 at 4 jobs,
+/// 1.58 at 8, 1.25 at 16, 1.18 at 32, 1.09 at 64 (but 1536 ms wall there). Past 16 the wall
+/// time hardly moves while contention stretches every case: the summed case time goes from
+/// 10.8 s at 16 jobs to 15.9 s at 32 and 26.9 s at 64, eating into the timing tolerances.
+const JOBS_PER_CORE: usize = 8;
+
+/// How many cases run at once by default: [`JOBS_PER_CORE`] per core, no more than there are
+/// cases.
+pub fn default_jobs(cases: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cores * JOBS_PER_CORE).clamp(1, cases.max(1))
+}
+
+pub(crate) fn run_all(selected: &[&'static Case], jobs: Option<usize>) -> Vec<CaseReport> {
     let jobs = jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() * 2))
+        .unwrap_or_else(|| default_jobs(selected.len()))
         .clamp(1, selected.len().max(1));
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<CaseReport>>> = Mutex::new(vec![None; selected.len()]);
@@ -137,7 +153,7 @@ fn run_all(selected: &[&'static Case], jobs: Option<usize>) -> Vec<CaseReport> {
 
 /// Start `sockconf run-case ID` and read its report. A runner that dies without one is
 /// reported as the case's failure, with how it died.
-fn run_in_runner(case: &Case) -> CaseReport {
+pub(crate) fn run_in_runner(case: &Case) -> CaseReport {
     let exe = std::env::current_exe().expect("own path");
     let started = std::time::Instant::now();
     let output = Command::new(exe)
