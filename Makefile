@@ -20,8 +20,14 @@ list: build
 run: build
 	$(SOCKCONF) run
 
-# What the wire capture adds per case: medians of interleaved runs with and without it.
-bench-capture:
+# The harness's cost per case (a no-op case) and the suite's wall time against its longest case
+# at several job counts: medians of 5 runs. A debug build, like `make run`.
+bench: build
+	$(SOCKCONF) bench --runs 5
+
+# What the wire capture adds per case: runner wall time and `sockconf run -j1` time, with and
+# without it, interleaved; medians of 15 rounds.
+bench-capture: build
 	bash bench/capture.sh
 
 # One target per case id, written by the binary itself. Remade (and make restarted) whenever

@@ -1,13 +1,15 @@
 //! `sockconf`: run, explain and compare the catalogue's cases.
 
+mod bench;
+mod compare;
 mod explain;
+mod junit;
 mod ladder;
 mod orchestrate;
 mod render;
 mod select;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -31,15 +33,31 @@ enum Command {
         ids: Vec<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
-        /// How many cases run at once (each in its own network namespace).
+        /// How many cases run at once (each in its own network namespace); by default 8 per
+        /// core, since cases mostly wait (see `make bench`).
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
+        /// Also write the run as JUnit XML to FILE (for CI dashboards).
+        #[arg(long, value_name = "FILE")]
+        junit: Option<std::path::PathBuf>,
         /// Draw each case's captured segments as a ladder diagram, with the sides' calls.
         #[arg(long, short = 'v')]
         verbose: bool,
         /// Write each case's capture to DIR/<id>.pcap.
         #[arg(long, value_name = "DIR")]
-        pcap: Option<PathBuf>,
+        pcap: Option<std::path::PathBuf>,
+    },
+    /// Put reports of `run --format json` side by side: one column per report, one row per
+    /// observed fact that differs. Exit 0 if none differs, 1 if some do, 2 on a bad report.
+    Compare {
+        /// Two or more report files.
+        #[arg(required = true, num_args = 2.., value_name = "REPORT.json")]
+        reports: Vec<std::path::PathBuf>,
+        #[arg(long, value_enum, default_value_t = TableFormat::Text)]
+        format: TableFormat,
+        /// Count every difference in durations and timer values, however small.
+        #[arg(long)]
+        strict: bool,
     },
     /// Print a case's specification, source and expectations.
     Explain { id: String },
@@ -47,8 +65,22 @@ enum Command {
     #[command(hide = true)]
     RunCase {
         id: String,
-        #[arg(long)]
-        pcap: Option<PathBuf>,
+        /// Write the case's capture to DIR/<id>.pcap.
+        #[arg(long, value_name = "DIR")]
+        pcap: Option<std::path::PathBuf>,
+    },
+    /// Isolate this process as a case would be and print the sysctls it finds, as JSON.
+    #[command(hide = true)]
+    ProbeSysctls,
+    /// Measure the harness's cost per case and the suite's wall time (`make bench`).
+    #[command(hide = true)]
+    Bench {
+        /// Runs per measurement; medians are reported.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Job counts to time the suite at (the default job count is always added).
+        #[arg(long, value_delimiter = ',', default_value = "2,4,8,16,32,64")]
+        jobs: Vec<usize>,
     },
 }
 
@@ -56,6 +88,13 @@ enum Command {
 pub enum Format {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 fn main() -> ExitCode {
@@ -82,6 +121,7 @@ fn main() -> ExitCode {
             ids,
             format,
             jobs,
+            junit,
             verbose,
             pcap,
         } => match select::select(&ids) {
@@ -90,12 +130,18 @@ fn main() -> ExitCode {
                 &orchestrate::Options {
                     format,
                     jobs,
+                    junit,
                     verbose,
                     pcap,
                 },
             ),
             Err(message) => usage_error(&message),
         },
+        Command::Compare {
+            reports,
+            format,
+            strict,
+        } => compare_files(&reports, format, strict),
         Command::Explain { id } => match select::exact(&id) {
             Ok(case) => {
                 print!("{}", explain::explain(case));
@@ -103,10 +149,59 @@ fn main() -> ExitCode {
             }
             Err(message) => usage_error(&message),
         },
+        // The benchmark's no-op case is not in the catalogue; only its runner needs to find it.
+        Command::RunCase { id, pcap } if id == bench::NOOP.id => {
+            orchestrate::run_case_here(&bench::NOOP, pcap.as_deref())
+        }
+        Command::Bench { runs, jobs } => bench::bench(runs, &jobs),
         Command::RunCase { id, pcap } => match select::exact(&id) {
             Ok(case) => orchestrate::run_case_here(case, pcap.as_deref()),
             Err(message) => usage_error(&message),
         },
+        Command::ProbeSysctls => orchestrate::probe_sysctls_here(),
+    }
+}
+
+/// Read every report first, and print nothing but the errors if any is bad.
+fn compare_files(paths: &[std::path::PathBuf], format: TableFormat, strict: bool) -> ExitCode {
+    let mut reports = vec![];
+    let mut errors = vec![];
+    for path in paths {
+        let shown = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Err(e) => errors.push(format!("{shown}: cannot read: {e}")),
+            Ok(text) => match harness::report::RunReport::from_json(&text) {
+                Ok(report) => reports.push((shown, report)),
+                Err(e) => errors.push(format!("{shown}: {e}")),
+            },
+        }
+    }
+    if !errors.is_empty() {
+        for e in errors {
+            eprintln!("sockconf: {e}");
+        }
+        return ExitCode::from(2);
+    }
+    let labelled: Vec<(String, harness::report::RunReport)> = compare::labels(&reports)
+        .into_iter()
+        .zip(reports.into_iter().map(|(_, r)| r))
+        .collect();
+    let tolerance = if strict {
+        compare::Tolerance::STRICT
+    } else {
+        compare::Tolerance::DEFAULT
+    };
+    let table = compare::compare(&labelled, tolerance);
+    let out = match format {
+        TableFormat::Text => compare::text(&table),
+        TableFormat::Json => compare::json(&table),
+        TableFormat::Markdown => compare::markdown(&table),
+    };
+    print!("{out}");
+    if table.differs() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -2,10 +2,10 @@
 //! network namespace), collect their reports, print them.
 
 use crate::{render, Format};
-use harness::report::{
-    CaseReport, Environment, RunReport, Sides, Summary, Verdict, SCHEMA_VERSION,
-};
+use harness::report::{CaseReport, Environment, RunReport, Verdict};
 use harness::Case;
+use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -19,6 +19,8 @@ const RUNNER_BACKSTOP_SECS: u32 = 120;
 pub struct Options {
     pub format: Format,
     pub jobs: Option<usize>,
+    /// Also write the run as JUnit XML here.
+    pub junit: Option<PathBuf>,
     /// Draw each case's ladder.
     pub verbose: bool,
     /// Where each case's pcap file goes.
@@ -38,7 +40,7 @@ pub fn run_case_here(case: &Case, pcap: Option<&Path>) -> ExitCode {
         let path = dir.join(format!("{}.pcap", case.id));
         if let Err(e) = harness::observe::capture::write_pcap(&path, capture.frames()) {
             report
-                .detail
+                .notes
                 .push(format!("cannot write {}: {e}", path.display()));
         }
     }
@@ -58,12 +60,53 @@ pub fn run_case_here(case: &Case, pcap: Option<&Path>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Run `selected` and print the outcome; exit 0 when nothing failed or timed out, else 1.
+/// `sockconf probe-sysctls`: isolate this fresh process the way a case's runner is isolated and
+/// print the sysctls it finds there as JSON. The process should exit afterwards.
+pub fn probe_sysctls_here() -> ExitCode {
+    harness::spawn::isolate::isolate();
+    println!(
+        "{}",
+        serde_json::to_string(&harness::report::read_sysctls()).expect("maps serialise")
+    );
+    ExitCode::SUCCESS
+}
+
+/// The sysctls a case finds before writing its own, from `sockconf probe-sysctls`; empty if
+/// the probe gave none.
+fn case_sysctls() -> BTreeMap<String, String> {
+    let Ok(exe) = std::env::current_exe() else {
+        return BTreeMap::new();
+    };
+    Command::new(exe)
+        .arg("probe-sysctls")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .and_then(|out| serde_json::from_slice(&out.stdout).ok())
+        .unwrap_or_default()
+}
+
+/// Run `selected` and print the outcome (and write it as JUnit XML to `junit`); exit 0 when
+/// nothing failed or timed out, 1 when something did, 2 when the JUnit file cannot be written.
 pub fn run(selected: &[&'static Case], options: &Options) -> ExitCode {
-    let environment_before = Environment::here(vec![]);
+    let junit = options.junit.as_deref();
+    // Opened before the run, so that a bad path fails at once rather than after the suite.
+    let junit_file = match junit.map(|p| (p, File::create(p))) {
+        None => None,
+        Some((_, Ok(f))) => Some(f),
+        Some((p, Err(e))) => {
+            eprintln!("sockconf: --junit {}: {e}", p.display());
+            return ExitCode::from(2);
+        }
+    };
+    let environment_before = Environment {
+        case_sysctls: case_sysctls(),
+        ..Environment::here(vec![])
+    };
     if let Some(dir) = &options.pcap {
         if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!("sockconf: cannot create {}: {e}", dir.display());
+            eprintln!("sockconf: --pcap {}: {e}", dir.display());
             return ExitCode::from(2);
         }
     }
@@ -75,21 +118,25 @@ pub fn run(selected: &[&'static Case], options: &Options) -> ExitCode {
         .collect();
     isolation.sort();
     isolation.dedup();
-    let report = RunReport {
-        schema_version: SCHEMA_VERSION,
-        environment: Environment {
+    let report = RunReport::new(
+        Environment {
             isolation,
             ..environment_before
         },
-        summary: Summary::of(&cases),
         cases,
-    };
+    );
     match options.format {
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("reports serialise")
         ),
         Format::Text => print!("{}", render::text(&report, options.verbose)),
+    }
+    if let (Some(mut file), Some(path)) = (junit_file, junit) {
+        if let Err(e) = file.write_all(crate::junit::junit(&report).as_bytes()) {
+            eprintln!("sockconf: --junit {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
     }
     if report.summary.failed + report.summary.timeout > 0 {
         ExitCode::from(1)
@@ -98,13 +145,30 @@ pub fn run(selected: &[&'static Case], options: &Options) -> ExitCode {
     }
 }
 
-fn run_all(
+/// Cases run at once per core, unless `--jobs` says otherwise. Cases mostly wait (linger and
+/// retransmission timers, barriers) and cost the harness about 3 ms each, so far more run at
+/// once than there are cores. `make bench` on 2 cores shared with other work (load 15), the
+/// catalogue x3 (69 cases, 6 of them waiting 1 s), wall time / longest case: 2.56 at 4 jobs,
+/// 1.58 at 8, 1.25 at 16, 1.18 at 32, 1.09 at 64 (but 1536 ms wall there). Past 16 the wall
+/// time hardly moves while contention stretches every case: the summed case time goes from
+/// 10.8 s at 16 jobs to 15.9 s at 32 and 26.9 s at 64, eating into the timing tolerances.
+const JOBS_PER_CORE: usize = 8;
+
+/// How many cases run at once by default: [`JOBS_PER_CORE`] per core, no more than there are
+/// cases.
+pub fn default_jobs(cases: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cores * JOBS_PER_CORE).clamp(1, cases.max(1))
+}
+
+/// Run `selected`, `jobs` at a time, each in its own runner (writing its pcap to `pcap`).
+pub(crate) fn run_all(
     selected: &[&'static Case],
     jobs: Option<usize>,
     pcap: Option<&Path>,
 ) -> Vec<CaseReport> {
     let jobs = jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() * 2))
+        .unwrap_or_else(|| default_jobs(selected.len()))
         .clamp(1, selected.len().max(1));
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<CaseReport>>> = Mutex::new(vec![None; selected.len()]);
@@ -115,7 +179,7 @@ fn run_all(
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(case) = selected.get(i) else { break };
-                let (report, runner) = run_in_runner(case, pcap);
+                let (report, runner) = report_of_runner(case, pcap);
                 results.lock().expect("no worker panics")[i] = Some(report);
                 finishing.lock().expect("no worker panics").extend(runner);
             });
@@ -132,10 +196,19 @@ fn run_all(
         .collect()
 }
 
-/// Start `sockconf run-case ID` and read its report. A runner that dies without one is
-/// reported as the case's failure, with how it died. A runner that reported is returned
-/// still running (it closes its capture last) for the caller to reap.
-fn run_in_runner(case: &Case, pcap: Option<&Path>) -> (CaseReport, Option<Child>) {
+/// Start `sockconf run-case ID`, read its report and wait for it to exit. A runner that dies
+/// without a report is reported as the case's failure, with how it died.
+pub(crate) fn run_in_runner(case: &Case) -> CaseReport {
+    let (report, runner) = report_of_runner(case, None);
+    if let Some(mut runner) = runner {
+        let _ = runner.wait();
+    }
+    report
+}
+
+/// [`run_in_runner`], returning a runner that reported still running (it closes its capture
+/// last), for the caller to reap.
+fn report_of_runner(case: &Case, pcap: Option<&Path>) -> (CaseReport, Option<Child>) {
     let exe = std::env::current_exe().expect("own path");
     let started = std::time::Instant::now();
     let mut runner = Command::new(exe);
@@ -148,24 +221,17 @@ fn run_in_runner(case: &Case, pcap: Option<&Path>) -> (CaseReport, Option<Child>
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
-    let failure = |detail: String| CaseReport {
-        id: case.id.to_string(),
-        verdict: Verdict::Fail,
-        detail: vec![detail],
-        duration_ms: started.elapsed().as_millis() as u64,
-        isolation: None,
-        observations: Sides::default(),
-        expectation: None,
-        steps: vec![],
-        segments: None,
+    let failure = |verdict: Verdict, why: String| {
+        let mut report = CaseReport::new(case.id);
+        report.conclude(verdict, vec![why]);
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        report
     };
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
-            return (
-                failure(format!("harness: cannot start the runner: {e}")),
-                None,
-            )
+            let why = format!("harness: cannot start the runner: {e}");
+            return (failure(Verdict::Fail, why), None);
         }
     };
     // The runner writes little to stderr (a panic message), so reading stdout first cannot
@@ -179,27 +245,31 @@ fn run_in_runner(case: &Case, pcap: Option<&Path>) -> (CaseReport, Option<Child>
     }
     if let Ok(mut report) = serde_json::from_slice::<CaseReport>(&stdout) {
         if report.verdict == Verdict::Timeout {
-            report.detail.insert(0, "step deadline missed".into());
+            report.failure.insert(0, "step deadline missed".into());
         }
         return (report, Some(child));
     }
-    let status = child.wait();
     let stderr = String::from_utf8_lossy(&stderr);
-    let report = match status {
-        Err(e) => failure(format!("harness: cannot wait for the runner: {e}")),
-        Ok(status) if status.code().is_none() => {
-            let mut r = failure(format!(
+    let report = match child.wait() {
+        Err(e) => failure(
+            Verdict::Fail,
+            format!("harness: cannot wait for the runner: {e}"),
+        ),
+        Ok(status) if status.code().is_none() => failure(
+            Verdict::Timeout,
+            format!(
                 "harness: the runner was killed ({status:?}) after {} s; stderr: {}",
                 started.elapsed().as_secs(),
                 stderr.trim()
-            ));
-            r.verdict = Verdict::Timeout;
-            r
-        }
-        Ok(status) => failure(format!(
-            "harness: the runner gave no report ({status}); stderr: {}",
-            stderr.trim()
-        )),
+            ),
+        ),
+        Ok(status) => failure(
+            Verdict::Fail,
+            format!(
+                "harness: the runner gave no report ({status}); stderr: {}",
+                stderr.trim()
+            ),
+        ),
     };
     (report, None)
 }

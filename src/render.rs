@@ -74,7 +74,10 @@ fn case_text(out: &mut String, case: &CaseReport) {
         Verdict::Pass => "",
         _ => "!",
     };
-    for line in &case.detail {
+    for line in case.why() {
         let _ = writeln!(out, "    {marker} {line}");
+    }
+    for note in &case.notes {
+        let _ = writeln!(out, "    {note}");
     }
 }

@@ -1,9 +1,10 @@
 //! The documents a case run produces.
 
-use crate::judge::{Expect, Kernel, Matcher, Os};
+use crate::judge::{Expect, Matcher, Os};
 use crate::observe::segment::Segment;
 use crate::observe::Fact;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The verdict of one case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,24 +62,36 @@ pub struct Sides {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpectationReport {
     pub os: Os,
+    /// The kernel range it applies to, as `Kernel::describe` writes it (`kernel >= 6.1`).
     pub kernel: String,
-    pub server: Vec<(String, String)>,
-    pub client: Vec<(String, String)>,
+    pub server: Vec<ExpectedFact>,
+    pub client: Vec<ExpectedFact>,
     /// The wire facts, as `sockconf explain` spells them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub wire: Vec<String>,
+}
+
+/// One expected fact: its name and what its value must match, as the case writes it (`ok(5)`,
+/// `EPIPE or ECONNRESET`, `900..1500ms`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpectedFact {
+    pub name: String,
+    pub expected: String,
 }
 
 impl From<&Expect> for ExpectationReport {
     fn from(e: &Expect) -> Self {
-        fn facts(fs: &[(&str, Matcher)]) -> Vec<(String, String)> {
+        fn facts(fs: &[(&str, Matcher)]) -> Vec<ExpectedFact> {
             fs.iter()
-                .map(|(n, m)| (n.to_string(), m.to_string()))
+                .map(|(name, m)| ExpectedFact {
+                    name: name.to_string(),
+                    expected: m.to_string(),
+                })
                 .collect()
         }
         ExpectationReport {
             os: e.os,
-            kernel: describe_kernel(&e.kernel),
+            kernel: e.kernel.describe(),
             server: facts(e.server),
             client: facts(e.client),
             wire: e.wire.iter().map(ToString::to_string).collect(),
@@ -86,29 +99,36 @@ impl From<&Expect> for ExpectationReport {
     }
 }
 
-fn describe_kernel(k: &Kernel) -> String {
-    k.describe()
-}
-
-/// The outcome of one case.
+/// The outcome of one case. Every key is always written (absent values as `null` or `[]`), so
+/// that two reports have the same shape; readers accept keys they do not know, so that a field
+/// added later (with a default) needs no new schema version. Build one with [`CaseReport::new`],
+/// the one place that lists every field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseReport {
     pub id: String,
     pub verdict: Verdict,
-    /// The skip reason, the failure's differences, or where a timeout hung.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub detail: Vec<String>,
+    /// Why the case was not run or not judged; set exactly when the verdict is `skip`.
+    #[serde(default)]
+    pub skip_reason: Option<String>,
+    /// Why the case did not pass: for `fail` the differences, fact by fact, or the harness
+    /// error; for `timeout` the side, the step and the call it hung in. Empty otherwise.
+    #[serde(default)]
+    pub failure: Vec<String>,
     pub duration_ms: u64,
     /// None when the case was skipped before it was isolated.
     pub isolation: Option<Isolation>,
     pub observations: Sides,
     pub expectation: Option<ExpectationReport>,
+    /// What the verdict leaves out: that the wire facts were not judged, and why; which of
+    /// the allowed teardowns a timing-dependent case saw.
+    #[serde(default)]
+    pub notes: Vec<String>,
     /// When each barrier was released, on the segments' timeline.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub steps: Vec<StepMark>,
-    /// Every TCP segment on the case's loopback, in order; absent when nothing was captured
-    /// (the reason is in `detail`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Every TCP segment on the case's loopback, in order; null when nothing was captured
+    /// (`notes` says why, where the case has wire facts).
+    #[serde(default)]
     pub segments: Option<Vec<Segment>>,
 }
 
@@ -120,8 +140,50 @@ pub struct StepMark {
     pub at_us: u64,
 }
 
-/// The version of the run document's layout; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+impl CaseReport {
+    /// Case `id` before it ran: not isolated, skipped as "not run", with nothing observed.
+    pub fn new(id: &str) -> CaseReport {
+        CaseReport {
+            id: id.to_string(),
+            verdict: Verdict::Skip,
+            skip_reason: Some("not run".into()),
+            failure: vec![],
+            duration_ms: 0,
+            isolation: None,
+            observations: Sides::default(),
+            expectation: None,
+            notes: vec![],
+            steps: vec![],
+            segments: None,
+        }
+    }
+
+    /// Give the verdict and why: for a skip the lines are its reason, for a failure or a
+    /// timeout what went wrong; a pass has none.
+    pub fn conclude(&mut self, verdict: Verdict, why: Vec<String>) {
+        self.verdict = verdict;
+        if verdict == Verdict::Skip {
+            self.skip_reason = Some(why.join("; "));
+            self.failure = vec![];
+        } else {
+            self.skip_reason = None;
+            self.failure = why;
+        }
+    }
+
+    /// The skip reason or the failure lines, whichever the verdict has.
+    pub fn why(&self) -> Vec<&str> {
+        match &self.skip_reason {
+            Some(reason) => vec![reason.as_str()],
+            None => self.failure.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// The version of the run document's layout; bumped on any incompatible change (a field
+/// removed, renamed or given another meaning), never for a field added with a default.
+/// 2: `detail` split into `skip_reason` and `failure`; expected facts became objects.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Where and how a run happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,7 +198,13 @@ pub struct Environment {
     pub privileges: String,
     /// The host's values of the sysctls that shape teardown, read at start (cases change their
     /// own namespace's copies, never these).
-    pub sysctls: std::collections::BTreeMap<String, String>,
+    pub sysctls: BTreeMap<String, String>,
+    /// The same sysctls as a case finds them before it writes its own: read at start in a fresh
+    /// namespace of the kind the cases get. A new network namespace starts most of them from
+    /// the kernel's defaults, not from the host's values, so these are the ones the cases ran
+    /// under. Empty if they could not be read.
+    #[serde(default)]
+    pub case_sysctls: BTreeMap<String, String>,
 }
 
 /// How many cases ended how.
@@ -163,13 +231,104 @@ impl Summary {
     }
 }
 
-/// One run of one or more cases: the document `sockconf run --format json` writes.
+/// One run of one or more cases: the document `sockconf run --format json` writes, described
+/// in docs/report-schema.md.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunReport {
     pub schema_version: u32,
     pub environment: Environment,
     pub summary: Summary,
+    /// Sorted by id, so that two reports diff case by case.
     pub cases: Vec<CaseReport>,
+}
+
+impl RunReport {
+    /// The document for these cases, in its stable order.
+    pub fn new(environment: Environment, mut cases: Vec<CaseReport>) -> RunReport {
+        cases.sort_by(|a, b| a.id.cmp(&b.id));
+        RunReport {
+            schema_version: SCHEMA_VERSION,
+            environment,
+            summary: Summary::of(&cases),
+            cases,
+        }
+    }
+
+    /// Read a report that `sockconf run --format json` wrote, telling apart the ways a file can
+    /// fail to be one.
+    pub fn from_json(text: &str) -> Result<RunReport, ReportError> {
+        if text.trim().is_empty() {
+            return Err(ReportError::Empty);
+        }
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            if e.is_eof() {
+                ReportError::Truncated {
+                    line: e.line(),
+                    column: e.column(),
+                }
+            } else {
+                ReportError::NotJson(e.to_string())
+            }
+        })?;
+        let is_report = ["schema_version", "environment", "cases"]
+            .iter()
+            .all(|key| value.get(key).is_some());
+        if !is_report {
+            return Err(ReportError::NotAReport);
+        }
+        match value["schema_version"].as_u64() {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+            _ => {
+                return Err(ReportError::WrongSchema {
+                    found: value["schema_version"].to_string(),
+                })
+            }
+        }
+        serde_json::from_value(value).map_err(|e| ReportError::Malformed(e.to_string()))
+    }
+}
+
+/// Why a file is not a report this sockconf can read; one line each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReportError {
+    Empty,
+    Truncated {
+        line: usize,
+        column: usize,
+    },
+    NotJson(String),
+    /// Valid JSON without the keys every report has.
+    NotAReport,
+    /// A report of another layout.
+    WrongSchema {
+        found: String,
+    },
+    /// The right schema version, but a field is missing or of the wrong type.
+    Malformed(String),
+}
+
+impl std::fmt::Display for ReportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReportError::Empty => f.write_str("empty file, not a sockconf report"),
+            ReportError::Truncated { line, column } => write!(
+                f,
+                "truncated JSON: the document ends early (line {line}, column {column})"
+            ),
+            ReportError::NotJson(e) => write!(f, "not JSON: {e}"),
+            ReportError::NotAReport => f.write_str(
+                "not a sockconf report: no schema_version, environment and cases (write one with `sockconf run --format json`)",
+            ),
+            ReportError::WrongSchema { found } => write!(
+                f,
+                "schema_version {found}, but this sockconf reads schema_version {SCHEMA_VERSION}"
+            ),
+            ReportError::Malformed(e) => write!(
+                f,
+                "malformed sockconf report (schema_version {SCHEMA_VERSION}): {e}"
+            ),
+        }
+    }
 }
 
 /// The sysctls that shape the cases' behaviour, as paths under /proc/sys.
@@ -181,6 +340,13 @@ pub const SYSCTLS_OF_INTEREST: &[&str] = &[
     "net/ipv4/tcp_max_syn_backlog",
     "net/ipv4/tcp_abort_on_overflow",
     "net/ipv4/tcp_keepalive_time",
+    "net/ipv4/tcp_keepalive_intvl",
+    "net/ipv4/tcp_keepalive_probes",
+    "net/ipv4/tcp_orphan_retries",
+    "net/ipv4/tcp_retries2",
+    "net/ipv4/tcp_rfc1337",
+    "net/ipv4/tcp_timestamps",
+    "net/ipv4/tcp_max_tw_buckets",
     "net/ipv4/tcp_rmem",
     "net/ipv4/tcp_wmem",
 ];
@@ -200,12 +366,17 @@ impl Environment {
             } else {
                 format!("uid {uid}")
             },
-            sysctls: SYSCTLS_OF_INTEREST
-                .iter()
-                .filter_map(|p| {
-                    crate::spawn::isolate::read_sysctl(p).map(|v| (p.replace('/', "."), v))
-                })
-                .collect(),
+            sysctls: read_sysctls(),
+            case_sysctls: BTreeMap::new(),
         }
     }
+}
+
+/// The values of [`SYSCTLS_OF_INTEREST`] in this process's network namespace, named with dots
+/// (`net.core.somaxconn`).
+pub fn read_sysctls() -> BTreeMap<String, String> {
+    SYSCTLS_OF_INTEREST
+        .iter()
+        .filter_map(|p| crate::spawn::isolate::read_sysctl(p).map(|v| (p.replace('/', "."), v)))
+        .collect()
 }

@@ -53,16 +53,16 @@ fn a_hung_read_times_out_naming_step_and_call() -> Result<(), String> {
         format!("verdict {:?}", r.verdict),
     )?;
     check(
-        r.detail
+        r.failure
             .iter()
             .any(|d| d == "server hung in step 'connected' at call 'read'"),
-        format!("detail {:?}", r.detail),
+        format!("failure {:?}", r.failure),
     )?;
     check(
-        r.detail
+        r.failure
             .iter()
             .any(|d| d == "client waits at barrier 'never reached by the server'"),
-        format!("detail {:?}", r.detail),
+        format!("failure {:?}", r.failure),
     )?;
     check(
         started.elapsed() < SHORT * 5,
@@ -85,10 +85,10 @@ fn disagreeing_scripts_fail() -> Result<(), String> {
         format!("verdict {:?}", r.verdict),
     )?;
     check(
-        r.detail
+        r.failure
             .iter()
             .any(|d| d.contains("server waits at 'a', client at 'b'")),
-        format!("detail {:?}", r.detail),
+        format!("failure {:?}", r.failure),
     )
 }
 
@@ -105,10 +105,10 @@ fn a_setup_panic_is_a_harness_failure() -> Result<(), String> {
         format!("verdict {:?}", r.verdict),
     )?;
     check(
-        r.detail
+        r.failure
             .iter()
             .any(|d| d.contains("server script failed") && d.contains("setup went wrong")),
-        format!("detail {:?}", r.detail),
+        format!("failure {:?}", r.failure),
     )
 }
 
@@ -132,7 +132,7 @@ fn nothing_outlives_the_case() -> Result<(), String> {
     let r = run_case(&case(leaves_a_grandchild, idle, EXPECT));
     check(
         r.verdict == Verdict::Pass || Os::current() != Os::Linux,
-        format!("{:?} {:?}", r.verdict, r.detail),
+        format!("{:?} {:?}", r.verdict, r.why()),
     )?;
     // No child of ours is left, running or zombie.
     match nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
@@ -155,8 +155,8 @@ fn a_mismatch_is_a_failure_with_its_difference() -> Result<(), String> {
         format!("verdict {:?}", r.verdict),
     )?;
     check(
-        r.detail == ["server #0 exit: expected exit 1, observed exit 0"],
-        format!("detail {:?}", r.detail),
+        r.failure == ["server #0 exit: expected exit 1, observed exit 0"],
+        format!("failure {:?}", r.failure),
     )
 }
 

@@ -40,17 +40,17 @@ pub fn check(mut sockconf: Command, id: &str) {
         Verdict::Skip if std::env::var(ALLOW_SKIP_ENV).as_deref() == Ok("1") => {
             eprintln!(
                 "{id}: SKIPPED (allowed by {ALLOW_SKIP_ENV}=1): {}",
-                case.detail.join("; ")
+                case.why().join("; ")
             );
         }
         Verdict::Skip => panic!(
             "{id} was skipped, which is not a pass: {}\n(set {ALLOW_SKIP_ENV}=1 to accept skips)",
-            case.detail.join("; ")
+            case.why().join("; ")
         ),
         Verdict::Fail | Verdict::Timeout => panic!(
             "{id}: {}\n  {}\nobserved: {observed}",
             case.verdict.name(),
-            case.detail.join("\n  ")
+            case.why().join("\n  ")
         ),
     }
 }

@@ -243,17 +243,23 @@ fn judge(fact: &WireFact, segments: &[Segment], steps: &[StepMark]) -> Option<St
             });
             (!acked).then(|| format!("observed no acknowledgement of {}", at(segments, i)))
         }
+        WireFact::AfterStep((end, seg), step) => {
+            let Some(t) = release(steps, step) else {
+                return Some(unreleased(steps));
+            };
+            match first(segments, end, seg) {
+                Some(i) if segments[i].at_us >= t => None,
+                Some(i) => Some(format!(
+                    "observed {} at {} µs, before the barrier at {t} µs",
+                    at(segments, i),
+                    segments[i].at_us
+                )),
+                None => Some(format!("observed no {}", kind(end, seg))),
+            }
+        }
         WireFact::Silent { from, to } => {
-            let release = |step: &str| steps.iter().find(|m| m.step == step).map(|m| m.at_us);
-            let (Some(t0), Some(t1)) = (release(from), release(to)) else {
-                return Some(format!(
-                    "the barriers were not both released (released: {})",
-                    steps
-                        .iter()
-                        .map(|m| m.step.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
+            let (Some(t0), Some(t1)) = (release(steps, from), release(steps, to)) else {
+                return Some(unreleased(steps));
             };
             let inside: Vec<String> = segments
                 .iter()

@@ -10,7 +10,7 @@ use crate::judge::wire::{self, diff_wire, WireFact};
 use crate::judge::{diff_side, Expect};
 use crate::observe::capture::Capture;
 use crate::observe::clock::Origin;
-use crate::observe::segment;
+use crate::observe::segment::{self, Segment};
 use crate::platform::{kernel_release, parse_release, Os};
 use crate::report::{CaseReport, Isolation, Sides, Verdict};
 use std::time::{Duration, Instant};
@@ -35,33 +35,28 @@ pub struct CaseRun {
     pub capture: Option<Capture>,
 }
 
+impl From<CaseReport> for CaseRun {
+    fn from(report: CaseReport) -> CaseRun {
+        CaseRun {
+            report,
+            capture: None,
+        }
+    }
+}
+
 /// [`run_case`], also returning the open capture.
 pub fn run_case_capturing(case: &Case) -> CaseRun {
     let start = Instant::now();
-    let mut report = CaseReport {
-        id: case.id.to_string(),
-        verdict: Verdict::Skip,
-        detail: vec![],
-        duration_ms: 0,
-        isolation: None,
-        observations: Sides::default(),
-        expectation: None,
-        steps: vec![],
-        segments: None,
-    };
-    let finish = |mut r: CaseReport, verdict: Verdict, detail: Vec<String>| {
-        r.verdict = verdict;
-        r.detail = detail;
+    let mut report = CaseReport::new(case.id);
+    let finish = |mut r: CaseReport, verdict: Verdict, why: Vec<String>| {
+        r.conclude(verdict, why);
         r.duration_ms = start.elapsed().as_millis() as u64;
         r
     };
 
     let os = Os::current();
     if let Some(reason) = unmet_os_need(case, os) {
-        return CaseRun {
-            report: finish(report, Verdict::Skip, vec![reason]),
-            capture: None,
-        };
+        return finish(report, Verdict::Skip, vec![reason]).into();
     }
     report.isolation = Some(isolate::isolate());
     #[cfg(target_os = "linux")]
@@ -73,18 +68,12 @@ pub fn run_case_capturing(case: &Case) -> CaseRun {
         if let Need::Sysctl(path, value) = need {
             if let Some(Isolation::Host { why }) = &report.isolation {
                 let reason = format!("needs sysctl {path}={value}, which is only written inside a private network namespace, and there is none ({why})");
-                return CaseRun {
-                    report: finish(report, Verdict::Skip, vec![reason]),
-                    capture: None,
-                };
+                return finish(report, Verdict::Skip, vec![reason]).into();
             }
             if let Err(e) = isolate::write_sysctl(path, value) {
                 let reason =
                     format!("cannot set sysctl {path}={value} in the case's namespace: {e}");
-                return CaseRun {
-                    report: finish(report, Verdict::Skip, vec![reason]),
-                    capture: None,
-                };
+                return finish(report, Verdict::Skip, vec![reason]).into();
             }
         }
     }
@@ -119,30 +108,39 @@ pub fn run_case_capturing(case: &Case) -> CaseRun {
         }
         Err(why) => Err(why.clone()),
     };
-    let (verdict, detail) = judge(&report, expect, &outcome.errors, outcome.timeout, &segments);
+    let (verdict, why) = judge(
+        &mut report,
+        expect,
+        outcome.errors,
+        outcome.timeout,
+        &segments,
+    );
     CaseRun {
-        report: finish(report, verdict, detail),
+        report: finish(report, verdict, why),
         capture: capture.ok(),
     }
 }
 
-/// The verdict on what the pair did, and its detail lines.
+/// The verdict on what the pair did and why; notes about the wire go into the report.
 fn judge(
-    report: &CaseReport,
+    report: &mut CaseReport,
     expect: Option<&Expect>,
-    errors: &[String],
+    errors: Vec<String>,
     timeout: Option<Vec<String>>,
-    segments: &Result<Vec<segment::Segment>, String>,
+    segments: &Result<Vec<Segment>, String>,
 ) -> (Verdict, Vec<String>) {
     if !errors.is_empty() {
-        return (Verdict::Fail, errors.to_vec());
+        return (Verdict::Fail, errors);
     }
     if let Some(hung) = timeout {
         return (Verdict::Timeout, hung);
     }
     let Some(expect) = expect else {
-        let os = Os::current();
-        let reason = format!("no expectation has been confirmed on {} {} yet; the observations are reported unjudged", os.name(), kernel_release());
+        let reason = format!(
+            "no expectation has been confirmed on {} {} yet; the observations are reported unjudged",
+            Os::current().name(),
+            kernel_release()
+        );
         return (Verdict::Skip, vec![reason]);
     };
     let mut diffs = diff_side("server", &report.observations.server, expect.server);
@@ -151,7 +149,6 @@ fn judge(
         &report.observations.client,
         expect.client,
     ));
-    let mut notes = vec![];
     match segments {
         Ok(segs) => {
             diffs.extend(diff_wire(expect.wire, segs, &report.steps));
@@ -160,22 +157,22 @@ fn judge(
                 .iter()
                 .any(|f| matches!(f, WireFact::TeardownOneOf(_)))
             {
-                notes.push(format!(
+                report.notes.push(format!(
                     "wire: the teardown was {}",
                     wire::teardown(segs).join(", ")
                 ));
             }
         }
-        Err(why) if !expect.wire.is_empty() => notes.push(format!("wire facts not judged: {why}")),
+        Err(why) if !expect.wire.is_empty() => {
+            report.notes.push(format!("wire facts not judged: {why}"))
+        }
         Err(_) => {}
     }
-    let verdict = if diffs.is_empty() {
-        Verdict::Pass
+    if diffs.is_empty() {
+        (Verdict::Pass, vec![])
     } else {
-        Verdict::Fail
-    };
-    diffs.extend(notes);
-    (verdict, diffs)
+        (Verdict::Fail, diffs)
+    }
 }
 
 /// Drain the capture until every connection has ended on the wire, or [`SETTLE_MAX`].

@@ -326,12 +326,33 @@ fn kill_all(children: &mut [Child; 2]) {
 }
 
 /// Reap anything the sides forked that was re-parented to us (we are a subreaper on Linux).
+/// Their process groups were SIGKILLed just before, but death is not instant: wait for each,
+/// killing any that escaped its group first, until no child is left.
 fn reap_orphans() {
-    while let Ok(status) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-        if status == WaitStatus::StillAlive {
-            break;
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {
+                for pid in children_of_self() {
+                    let _ = kill(pid, Signal::SIGKILL);
+                }
+                let _ = waitpid(Pid::from_raw(-1), None);
+            }
+            Ok(_) => {}
+            Err(_) => break,
         }
     }
+}
+
+/// Our live children, from /proc (Linux); elsewhere none are known, and the sides' process
+/// groups, already killed, are all there is.
+fn children_of_self() -> Vec<Pid> {
+    let pid = std::process::id();
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .map(Pid::from_raw)
+        .collect()
 }
 
 /// Fork is only safe from a single-threaded process; say so loudly if that ever changes.

@@ -1,0 +1,191 @@
+//! `sockconf run --junit FILE`: the run as JUnit XML for CI dashboards. One testcase per case
+//! id; a skip is `<skipped message=reason>`, a failure or a timeout is `<failure>` with the
+//! difference; each side's observations go to `<system-out>`.
+
+use harness::report::{CaseReport, RunReport, Verdict};
+use std::fmt::Write;
+
+pub fn junit(report: &RunReport) -> String {
+    let env = &report.environment;
+    let s = &report.summary;
+    let tests = report.cases.len();
+    let failures = s.failed + s.timeout;
+    let seconds = report.cases.iter().map(|c| c.duration_ms).sum::<u64>() as f64 / 1000.0;
+    let counts = format!(
+        r#"tests="{tests}" failures="{failures}" errors="0" skipped="{}" time="{seconds:.3}""#,
+        s.skipped
+    );
+    let suite = format!(
+        "sockconf on {} {} ({})",
+        env.os.name(),
+        env.kernel_release,
+        env.arch
+    );
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(out, r#"<testsuites name="sockconf" {counts}>"#);
+    let _ = writeln!(out, r#"  <testsuite name="{}" {counts}>"#, attr(&suite));
+    out.push_str("    <properties>\n");
+    let mut properties = vec![
+        ("os", env.os.name().to_string()),
+        ("kernel_release", env.kernel_release.clone()),
+        ("arch", env.arch.clone()),
+        ("sockconf_version", env.sockconf_version.clone()),
+        ("isolation", env.isolation.join(", ")),
+        ("privileges", env.privileges.clone()),
+        ("schema_version", report.schema_version.to_string()),
+    ];
+    properties.extend(
+        env.sysctls
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.clone())),
+    );
+    for (name, value) in properties {
+        let _ = writeln!(
+            out,
+            r#"      <property name="{}" value="{}"/>"#,
+            attr(name),
+            attr(&value)
+        );
+    }
+    out.push_str("    </properties>\n");
+    for case in &report.cases {
+        testcase(&mut out, case);
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+fn testcase(out: &mut String, case: &CaseReport) {
+    let family = case.id.split('.').next().unwrap_or(&case.id);
+    let _ = writeln!(
+        out,
+        r#"    <testcase classname="{}" name="{}" time="{:.3}">"#,
+        attr(family),
+        attr(&case.id),
+        case.duration_ms as f64 / 1000.0
+    );
+    let why = case.why();
+    let first = why.first().copied().unwrap_or("");
+    match case.verdict {
+        Verdict::Pass => {}
+        Verdict::Skip => {
+            let _ = writeln!(out, r#"      <skipped message="{}"/>"#, attr(first));
+        }
+        Verdict::Fail | Verdict::Timeout => {
+            let _ = writeln!(
+                out,
+                r#"      <failure type="{}" message="{}">{}</failure>"#,
+                case.verdict.name(),
+                attr(first),
+                text(&why.join("\n"))
+            );
+        }
+    }
+    let mut observed = String::new();
+    for (side, facts) in [
+        ("server", &case.observations.server),
+        ("client", &case.observations.client),
+    ] {
+        for fact in facts {
+            let _ = writeln!(observed, "{side} {} = {}", fact.name, fact.value);
+        }
+    }
+    if !observed.is_empty() {
+        let _ = writeln!(out, "      <system-out>{}</system-out>", text(&observed));
+    }
+    out.push_str("    </testcase>\n");
+}
+
+/// Character data: the markup characters escaped, and the characters XML 1.0 cannot carry at
+/// all (NUL and the other C0 controls but tab, newline and carriage return) replaced by U+FFFD.
+fn text(s: &str) -> String {
+    escape(s, false)
+}
+
+/// An attribute value in double quotes: as [`text`], plus quotes, and line breaks and tabs as
+/// character references (a parser would otherwise normalise them to spaces).
+fn attr(s: &str) -> String {
+    escape(s, true)
+}
+
+fn escape(s: &str, in_attribute: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' if in_attribute => out.push_str("&quot;"),
+            '\'' if in_attribute => out.push_str("&apos;"),
+            '\n' if in_attribute => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' if in_attribute => out.push_str("&#9;"),
+            '\t' | '\n' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harness::report::Environment;
+    use harness::{Fact, Value};
+
+    fn report() -> RunReport {
+        let mut pass = CaseReport::new("close.b_passes");
+        pass.conclude(Verdict::Pass, vec![]);
+        pass.observations.client.push(Fact {
+            name: "read".into(),
+            value: Value::Errno("ECONNRESET".into()),
+        });
+        let mut skip = CaseReport::new("close.a_skips");
+        skip.conclude(Verdict::Skip, vec![r#"needs "x" & <y>"#.into()]);
+        let mut fail = CaseReport::new("close.c_fails");
+        fail.conclude(
+            Verdict::Fail,
+            vec![
+                "client #0 read: expected ECONNRESET, observed EOF".into(),
+                "bad\u{1}byte".into(),
+            ],
+        );
+        RunReport::new(
+            Environment::here(vec!["netns".into()]),
+            vec![pass, skip, fail],
+        )
+    }
+
+    #[test]
+    fn one_testcase_per_id_with_skips_and_failures() {
+        let xml = junit(&report());
+        assert_eq!(xml.matches("<testcase ").count(), 3);
+        assert!(
+            xml.contains(r#"tests="3" failures="1" errors="0" skipped="1""#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<skipped message="needs &quot;x&quot; &amp; &lt;y&gt;"/>"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(
+                r#"<failure type="fail" message="client #0 read: expected ECONNRESET, observed EOF">client #0 read: expected ECONNRESET, observed EOF
+bad�byte</failure>"#
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<system-out>client read = ECONNRESET\n</system-out>"),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn escapes_markup_quotes_breaks_and_controls() {
+        assert_eq!(text("a<b>&c\n\"'"), "a&lt;b&gt;&amp;c\n\"'");
+        assert_eq!(attr("a\"b'\nc\td"), "a&quot;b&apos;&#10;c&#9;d");
+        assert_eq!(text("nul\0bell\u{7}"), "nul\u{FFFD}bell\u{FFFD}");
+    }
+}
