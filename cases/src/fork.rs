@@ -8,7 +8,8 @@
 
 use crate::script::{accept_one, connect_to_server};
 use harness::judge::Kernel;
-use harness::{is, Case, Ctx, Expect, Os, Side, SigPipe, Value};
+use harness::Role::Server;
+use harness::{is, Case, Ctx, Expect, Os, Seg, Side, SigPipe, Value, WireFact};
 use nix::errno::Errno;
 use nix::sys::socket::Shutdown;
 use nix::sys::wait::waitpid;
@@ -56,7 +57,16 @@ pub static CASES: &[Case] = &[
                 ("read", is("EOF")),
                 ("exit", is("exit 0")),
             ],
-            wire: &[],
+            wire: &[
+                // The parent's close() sends nothing; the FIN leaves with the last holder's.
+                WireFact::Silent {
+                    from: "parent closed",
+                    to: "polled",
+                },
+                WireFact::AfterStep((Server, Seg::Fin), "polled"),
+                WireFact::Count(Server, Seg::Fin, 1),
+                WireFact::Count(Server, Seg::Rst, 0),
+            ],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },

@@ -9,7 +9,8 @@
 use crate::script::{abort, accept_one, bind_again, connect_to_server, connect_with};
 use harness::judge::Kernel;
 use harness::observe::sock::{local_port, set_linger, tcp_socket};
-use harness::{any_ms, is, Case, Ctx, Expect, Os, Side, SigPipe, Value};
+use harness::Role::{Client, Server};
+use harness::{any_ms, is, Case, Ctx, Expect, Os, Seg, Side, SigPipe, Value, WireFact};
 use nix::errno::Errno;
 use nix::sys::socket::Shutdown;
 use socket2::Socket;
@@ -58,7 +59,11 @@ pub static CASES: &[Case] = &[
                 ("read#2", is("EOF")),
                 ("exit", is("exit 0")),
             ],
-            wire: &[],
+            wire: &[
+                WireFact::ResetNotFin(Server),
+                WireFact::Count(Server, Seg::Rst, 1),
+                WireFact::Count(Client, Seg::Fin, 0),
+            ],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
@@ -93,7 +98,14 @@ pub static CASES: &[Case] = &[
                 ("write", is("EPIPE")),
                 ("exit", is("exit 0")),
             ],
-            wire: &[],
+            wire: &[
+                // shutdown() sent the FIN; the abortive close() then sends RST, not nothing.
+                WireFact::Before((Server, Seg::Fin), (Server, Seg::Rst)),
+                WireFact::AfterStep((Server, Seg::Rst), "eof read"),
+                WireFact::Count(Server, Seg::Fin, 1),
+                WireFact::Count(Server, Seg::Rst, 1),
+                WireFact::Count(Client, Seg::Fin, 0),
+            ],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
