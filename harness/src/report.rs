@@ -66,8 +66,10 @@ pub struct ExpectationReport {
     pub kernel: String,
     pub server: Vec<ExpectedFact>,
     pub client: Vec<ExpectedFact>,
-    /// The wire facts, as `sockconf explain` spells them.
-    #[serde(default)]
+    /// The wire facts, as `sockconf explain` spells them. Like the capture's fields of
+    /// [`CaseReport`], omitted when empty, so that a report written before the capture reads
+    /// and writes back unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wire: Vec<String>,
 }
 
@@ -119,16 +121,18 @@ pub struct CaseReport {
     pub isolation: Option<Isolation>,
     pub observations: Sides,
     pub expectation: Option<ExpectationReport>,
+    // The capture's fields are omitted when empty (unlike the rest, always written), so that
+    // a report written before the capture reads and writes back unchanged.
     /// What the verdict leaves out: that the wire facts were not judged, and why; which of
     /// the allowed teardowns a timing-dependent case saw.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// When each barrier was released, on the segments' timeline.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepMark>,
-    /// Every TCP segment on the case's loopback, in order; null when nothing was captured
+    /// Every TCP segment on the case's loopback, in order; absent when nothing was captured
     /// (`notes` says why, where the case has wire facts).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segments: Option<Vec<Segment>>,
 }
 
