@@ -26,9 +26,9 @@ bench: build
 	$(SOCKCONF) bench --runs 5
 
 # What the wire capture adds per case: runner wall time and `sockconf run -j1` time, with and
-# without it, interleaved; medians of 15 rounds.
+# without it, interleaved; medians of 9 rounds.
 bench-capture: build
-	bash bench/capture.sh
+	bash bench/capture.sh 9
 
 # One target per case id, written by the binary itself. Remade (and make restarted) whenever
 # the catalogue's sources change.
