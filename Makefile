@@ -1,11 +1,12 @@
-# sockconf: `make test`, `make list`, `make run`, `make bench`, `make matrix`, and
-# `make <case-id>` for every case id. The per-case targets are generated from `sockconf list`, never kept by hand.
+# sockconf: `make test`, `make list`, `make run`, `make bench`, `make bench-capture`,
+# `make matrix`, and `make <case-id>` for every case id. The per-case targets are generated
+# from `sockconf list`, never kept by hand.
 
 CARGO    ?= cargo
 SOCKCONF := target/debug/sockconf
 CASES_MK := target/cases.mk
 
-.PHONY: all build test list run bench matrix
+.PHONY: all build test list run bench bench-capture matrix
 all: run
 
 build:
@@ -19,6 +20,16 @@ list: build
 
 run: build
 	$(SOCKCONF) run
+
+# The harness's cost per case (a no-op case) and the suite's wall time against its longest case
+# at several job counts: medians of 5 runs. A debug build, like `make run`.
+bench: build
+	$(SOCKCONF) bench --runs 5
+
+# What the wire capture adds per case: runner wall time and `sockconf run -j1` time, with and
+# without it, interleaved; medians of 9 rounds.
+bench-capture: build
+	bash bench/capture.sh 9
 
 # The suite on this kernel and on Debian's kernels under qemu, compared. The VM's init is a
 # static sockconf (musl). As root, what a fresh Debian machine lacks is installed first: qemu,

@@ -552,10 +552,7 @@ mod tests {
     use harness::report::Environment;
 
     fn fact(name: &str, value: Value) -> Fact {
-        Fact {
-            name: name.into(),
-            value,
-        }
+        Fact::new(name, value)
     }
 
     fn case(id: &str, client: Vec<Fact>, ms: u64) -> CaseReport {

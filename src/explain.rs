@@ -20,6 +20,13 @@ pub fn explain(case: &Case) -> String {
             let rendered: Vec<String> = facts.iter().map(|(n, m)| format!("{n} = {m}")).collect();
             let _ = writeln!(out, "  {side:<6}  {}", rendered.join(", "));
         }
+        if !e.wire.is_empty() {
+            let _ = writeln!(out, "  wire:");
+            for fact in e.wire {
+                let _ = writeln!(out, "    {fact}");
+            }
+            let _ = writeln!(out, "\n{}", crate::ladder::expected(e.wire));
+        }
     }
     out
 }

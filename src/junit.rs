@@ -137,10 +137,9 @@ mod tests {
     fn report() -> RunReport {
         let mut pass = CaseReport::new("close.b_passes");
         pass.conclude(Verdict::Pass, vec![]);
-        pass.observations.client.push(Fact {
-            name: "read".into(),
-            value: Value::Errno("ECONNRESET".into()),
-        });
+        pass.observations
+            .client
+            .push(Fact::new("read", Value::Errno("ECONNRESET".into())));
         let mut skip = CaseReport::new("close.a_skips");
         skip.conclude(Verdict::Skip, vec![r#"needs "x" & <y>"#.into()]);
         let mut fail = CaseReport::new("close.c_fails");

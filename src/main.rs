@@ -1,8 +1,10 @@
 //! `sockconf`: run, explain and compare the catalogue's cases.
 
+mod bench;
 mod compare;
 mod explain;
 mod junit;
+mod ladder;
 mod matrix;
 mod orchestrate;
 mod render;
@@ -32,12 +34,19 @@ enum Command {
         ids: Vec<String>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
-        /// How many cases run at once (each in its own network namespace).
+        /// How many cases run at once (each in its own network namespace); by default 8 per
+        /// core, since cases mostly wait (see `make bench`).
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
         /// Also write the run as JUnit XML to FILE (for CI dashboards).
         #[arg(long, value_name = "FILE")]
         junit: Option<std::path::PathBuf>,
+        /// Draw each case's captured segments as a ladder diagram, with the sides' calls.
+        #[arg(long, short = 'v')]
+        verbose: bool,
+        /// Write each case's capture to DIR/<id>.pcap.
+        #[arg(long, value_name = "DIR")]
+        pcap: Option<std::path::PathBuf>,
     },
     /// Put reports of `run --format json` side by side: one column per report, one row per
     /// observed fact that differs. Exit 0 if none differs, 1 if some do, 2 on a bad report.
@@ -57,10 +66,25 @@ enum Command {
     Matrix(matrix::MatrixArgs),
     /// Run one case in this process (the runner that `run` and the tests start).
     #[command(hide = true)]
-    RunCase { id: String },
+    RunCase {
+        id: String,
+        /// Write the case's capture to DIR/<id>.pcap.
+        #[arg(long, value_name = "DIR")]
+        pcap: Option<std::path::PathBuf>,
+    },
     /// Isolate this process as a case would be and print the sysctls it finds, as JSON.
     #[command(hide = true)]
     ProbeSysctls,
+    /// Measure the harness's cost per case and the suite's wall time (`make bench`).
+    #[command(hide = true)]
+    Bench {
+        /// Runs per measurement; medians are reported.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Job counts to time the suite at (the default job count is always added).
+        #[arg(long, value_delimiter = ',', default_value = "2,4,8,16,32,64")]
+        jobs: Vec<usize>,
+    },
     /// PID 1 of the matrix's VM: mount, run the suite, report over serial, power off.
     #[command(hide = true)]
     GuestInit,
@@ -104,8 +128,19 @@ fn main() -> ExitCode {
             format,
             jobs,
             junit,
+            verbose,
+            pcap,
         } => match select::select(&ids) {
-            Ok(selected) => orchestrate::run(&selected, format, jobs, junit.as_deref()),
+            Ok(selected) => orchestrate::run(
+                &selected,
+                &orchestrate::Options {
+                    format,
+                    jobs,
+                    junit,
+                    verbose,
+                    pcap,
+                },
+            ),
             Err(message) => usage_error(&message),
         },
         Command::Compare {
@@ -120,12 +155,17 @@ fn main() -> ExitCode {
             }
             Err(message) => usage_error(&message),
         },
-        Command::Matrix(args) => matrix::matrix(&args),
-        Command::GuestInit => matrix::guest::init(),
-        Command::RunCase { id } => match select::exact(&id) {
-            Ok(case) => orchestrate::run_case_here(case),
+        // The benchmark's no-op case is not in the catalogue; only its runner needs to find it.
+        Command::RunCase { id, pcap } if id == bench::NOOP.id => {
+            orchestrate::run_case_here(&bench::NOOP, pcap.as_deref())
+        }
+        Command::Bench { runs, jobs } => bench::bench(runs, &jobs),
+        Command::RunCase { id, pcap } => match select::exact(&id) {
+            Ok(case) => orchestrate::run_case_here(case, pcap.as_deref()),
             Err(message) => usage_error(&message),
         },
+        Command::Matrix(args) => matrix::matrix(&args),
+        Command::GuestInit => matrix::guest::init(),
         Command::ProbeSysctls => orchestrate::probe_sysctls_here(),
     }
 }

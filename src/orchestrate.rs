@@ -6,25 +6,57 @@ use harness::report::{CaseReport, Environment, RunReport, Verdict};
 use harness::Case;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, ExitCode, Stdio};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// A runner that outlives every step deadline is a harness bug; SIGALRM ends it.
 const RUNNER_BACKSTOP_SECS: u32 = 120;
 
+/// How `sockconf run` runs and shows the cases.
+pub struct Options {
+    pub format: Format,
+    pub jobs: Option<usize>,
+    /// Also write the run as JUnit XML here.
+    pub junit: Option<PathBuf>,
+    /// Draw each case's ladder.
+    pub verbose: bool,
+    /// Where each case's pcap file goes.
+    pub pcap: Option<PathBuf>,
+}
+
 /// `sockconf run-case ID`: run one case in this fresh, single-threaded process and print its
-/// report as JSON.
-pub fn run_case_here(case: &Case) -> ExitCode {
+/// report as JSON; with `pcap`, also write its capture to `pcap/<id>.pcap`.
+pub fn run_case_here(case: &Case, pcap: Option<&Path>) -> ExitCode {
     // SAFETY: alarm() has no memory effects; SIGALRM's default action ends this process.
     unsafe { libc::alarm(RUNNER_BACKSTOP_SECS) };
-    let report = harness::spawn::run_case(case);
+    let harness::spawn::CaseRun {
+        mut report,
+        capture,
+    } = harness::spawn::run_case_capturing(case);
+    if let (Some(dir), Some(capture)) = (pcap, &capture) {
+        let path = dir.join(format!("{}.pcap", case.id));
+        if let Err(e) = harness::observe::capture::write_pcap(&path, capture.frames()) {
+            report
+                .notes
+                .push(format!("cannot write {}: {e}", path.display()));
+        }
+    }
     println!(
         "{}",
         serde_json::to_string(&report).expect("reports serialise")
     );
+    // Hand the report over (EOF on our stdout and stderr) before the capture's slow close,
+    // so that `sockconf run` can go on while this process finishes.
+    let _ = std::io::stdout().flush();
+    // SAFETY: closing our own standard descriptors; nothing writes to them after this.
+    unsafe {
+        libc::close(libc::STDOUT_FILENO);
+        libc::close(libc::STDERR_FILENO);
+    }
+    drop(capture);
     ExitCode::SUCCESS
 }
 
@@ -57,12 +89,8 @@ fn case_sysctls() -> BTreeMap<String, String> {
 
 /// Run `selected` and print the outcome (and write it as JUnit XML to `junit`); exit 0 when
 /// nothing failed or timed out, 1 when something did, 2 when the JUnit file cannot be written.
-pub fn run(
-    selected: &[&'static Case],
-    format: Format,
-    jobs: Option<usize>,
-    junit: Option<&Path>,
-) -> ExitCode {
+pub fn run(selected: &[&'static Case], options: &Options) -> ExitCode {
+    let junit = options.junit.as_deref();
     // Opened before the run, so that a bad path fails at once rather than after the suite.
     let junit_file = match junit.map(|p| (p, File::create(p))) {
         None => None,
@@ -72,13 +100,19 @@ pub fn run(
             return ExitCode::from(2);
         }
     };
-    let report = run_report(selected, jobs);
-    match format {
+    if let Some(dir) = &options.pcap {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("sockconf: --pcap {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+    }
+    let report = run_report(selected, options.jobs, options.pcap.as_deref());
+    match options.format {
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("reports serialise")
         ),
-        Format::Text => print!("{}", render::text(&report)),
+        Format::Text => print!("{}", render::text(&report, options.verbose)),
     }
     if let (Some(mut file), Some(path)) = (junit_file, junit) {
         if let Err(e) = file.write_all(crate::junit::junit(&report).as_bytes()) {
@@ -93,13 +127,18 @@ pub fn run(
     }
 }
 
-/// Run `selected`, each case in its own runner, and gather one run document.
-pub fn run_report(selected: &[&'static Case], jobs: Option<usize>) -> RunReport {
+/// Run `selected`, each case in its own runner (writing its pcap to `pcap`), and gather one
+/// run document.
+pub fn run_report(
+    selected: &[&'static Case],
+    jobs: Option<usize>,
+    pcap: Option<&Path>,
+) -> RunReport {
     let environment_before = Environment {
         case_sysctls: case_sysctls(),
         ..Environment::here(vec![])
     };
-    let cases = run_all(selected, jobs);
+    let cases = run_all(selected, jobs, pcap);
     let mut isolation: Vec<String> = cases
         .iter()
         .filter_map(|c| c.isolation.as_ref())
@@ -116,22 +155,49 @@ pub fn run_report(selected: &[&'static Case], jobs: Option<usize>) -> RunReport 
     )
 }
 
-fn run_all(selected: &[&'static Case], jobs: Option<usize>) -> Vec<CaseReport> {
+/// Cases run at once per core, unless `--jobs` says otherwise. Cases mostly wait (linger and
+/// retransmission timers, barriers) and cost the harness about 3 ms each, so far more run at
+/// once than there are cores. `make bench` on 2 cores shared with other work (load 15), the
+/// catalogue x3 (69 cases, 6 of them waiting 1 s), wall time / longest case: 2.56 at 4 jobs,
+/// 1.58 at 8, 1.25 at 16, 1.18 at 32, 1.09 at 64 (but 1536 ms wall there). Past 16 the wall
+/// time hardly moves while contention stretches every case: the summed case time goes from
+/// 10.8 s at 16 jobs to 15.9 s at 32 and 26.9 s at 64, eating into the timing tolerances.
+const JOBS_PER_CORE: usize = 8;
+
+/// How many cases run at once by default: [`JOBS_PER_CORE`] per core, no more than there are
+/// cases.
+pub fn default_jobs(cases: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cores * JOBS_PER_CORE).clamp(1, cases.max(1))
+}
+
+/// Run `selected`, `jobs` at a time, each in its own runner (writing its pcap to `pcap`).
+pub(crate) fn run_all(
+    selected: &[&'static Case],
+    jobs: Option<usize>,
+    pcap: Option<&Path>,
+) -> Vec<CaseReport> {
     let jobs = jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() * 2))
+        .unwrap_or_else(|| default_jobs(selected.len()))
         .clamp(1, selected.len().max(1));
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<CaseReport>>> = Mutex::new(vec![None; selected.len()]);
+    // Runners that have reported but not yet exited, reaped once all cases have run.
+    let finishing: Mutex<Vec<Child>> = Mutex::new(vec![]);
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(case) = selected.get(i) else { break };
-                let report = run_in_runner(case);
+                let (report, runner) = report_of_runner(case, pcap);
                 results.lock().expect("no worker panics")[i] = Some(report);
+                finishing.lock().expect("no worker panics").extend(runner);
             });
         }
     });
+    for mut runner in finishing.into_inner().expect("no worker panics") {
+        let _ = runner.wait();
+    }
     results
         .into_inner()
         .expect("no worker panics")
@@ -140,46 +206,80 @@ fn run_all(selected: &[&'static Case], jobs: Option<usize>) -> Vec<CaseReport> {
         .collect()
 }
 
-/// Start `sockconf run-case ID` and read its report. A runner that dies without one is
-/// reported as the case's failure, with how it died.
-fn run_in_runner(case: &Case) -> CaseReport {
+/// Start `sockconf run-case ID`, read its report and wait for it to exit. A runner that dies
+/// without a report is reported as the case's failure, with how it died.
+pub(crate) fn run_in_runner(case: &Case) -> CaseReport {
+    let (report, runner) = report_of_runner(case, None);
+    if let Some(mut runner) = runner {
+        let _ = runner.wait();
+    }
+    report
+}
+
+/// [`run_in_runner`], returning a runner that reported still running (it closes its capture
+/// last), for the caller to reap.
+fn report_of_runner(case: &Case, pcap: Option<&Path>) -> (CaseReport, Option<Child>) {
     let exe = std::env::current_exe().expect("own path");
     let started = std::time::Instant::now();
-    let output = Command::new(exe)
-        .args(["run-case", case.id])
+    let mut runner = Command::new(exe);
+    runner.args(["run-case", case.id]);
+    if let Some(dir) = pcap {
+        runner.arg("--pcap").arg(dir);
+    }
+    let spawned = runner
         .stdin(Stdio::null())
-        .output();
-    let failure = |why: String| {
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let failure = |verdict: Verdict, why: String| {
         let mut report = CaseReport::new(case.id);
-        report.conclude(Verdict::Fail, vec![why]);
+        report.conclude(verdict, vec![why]);
         report.duration_ms = started.elapsed().as_millis() as u64;
         report
     };
-    match output {
-        Err(e) => failure(format!("harness: cannot start the runner: {e}")),
-        Ok(out) => match serde_json::from_slice::<CaseReport>(&out.stdout) {
-            Ok(mut report) => {
-                if report.verdict == Verdict::Timeout {
-                    report.failure.insert(0, "step deadline missed".into());
-                }
-                report
-            }
-            Err(_) if out.status.code().is_none() => {
-                let mut r = failure(format!(
-                    "harness: the runner was killed ({:?}) after {} s; stderr: {}",
-                    out.status,
-                    started.elapsed().as_secs(),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-                let why = std::mem::take(&mut r.failure);
-                r.conclude(Verdict::Timeout, why);
-                r
-            }
-            Err(_) => failure(format!(
-                "harness: the runner gave no report ({}); stderr: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )),
-        },
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            let why = format!("harness: cannot start the runner: {e}");
+            return (failure(Verdict::Fail, why), None);
+        }
+    };
+    // The runner writes little to stderr (a panic message), so reading stdout first cannot
+    // leave it blocked on a full stderr pipe.
+    let (mut stdout, mut stderr) = (vec![], vec![]);
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_end(&mut stdout);
     }
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_end(&mut stderr);
+    }
+    if let Ok(mut report) = serde_json::from_slice::<CaseReport>(&stdout) {
+        if report.verdict == Verdict::Timeout {
+            report.failure.insert(0, "step deadline missed".into());
+        }
+        return (report, Some(child));
+    }
+    let stderr = String::from_utf8_lossy(&stderr);
+    let report = match child.wait() {
+        Err(e) => failure(
+            Verdict::Fail,
+            format!("harness: cannot wait for the runner: {e}"),
+        ),
+        Ok(status) if status.code().is_none() => failure(
+            Verdict::Timeout,
+            format!(
+                "harness: the runner was killed ({status:?}) after {} s; stderr: {}",
+                started.elapsed().as_secs(),
+                stderr.trim()
+            ),
+        ),
+        Ok(status) => failure(
+            Verdict::Fail,
+            format!(
+                "harness: the runner gave no report ({status}); stderr: {}",
+                stderr.trim()
+            ),
+        ),
+    };
+    (report, None)
 }

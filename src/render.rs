@@ -3,7 +3,8 @@
 use harness::report::{CaseReport, RunReport, Verdict};
 use std::fmt::Write;
 
-pub fn text(report: &RunReport) -> String {
+/// The run as text; `verbose` adds each case's ladder diagram.
+pub fn text(report: &RunReport, verbose: bool) -> String {
     let mut out = String::new();
     let env = &report.environment;
     let _ = writeln!(
@@ -18,6 +19,11 @@ pub fn text(report: &RunReport) -> String {
     );
     for case in &report.cases {
         case_text(&mut out, case);
+        if verbose {
+            if let Some(ladder) = crate::ladder::observed(case) {
+                let _ = writeln!(out, "\n{ladder}");
+            }
+        }
     }
     let s = &report.summary;
     let not_passed: Vec<&str> = report
@@ -70,5 +76,8 @@ fn case_text(out: &mut String, case: &CaseReport) {
     };
     for line in case.why() {
         let _ = writeln!(out, "    {marker} {line}");
+    }
+    for note in &case.notes {
+        let _ = writeln!(out, "    {note}");
     }
 }

@@ -111,3 +111,73 @@ fn guest_init_refuses_outside_the_vm(sockconf: Command) {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("PID 1"), "{err}");
 }
+
+#[rstest]
+fn run_verbose_draws_the_ladder(sockconf: Command) {
+    let (code, out, _) = stdout(sockconf, &["run", "-v", "close.fin_then_eof"]);
+    assert_eq!(code, Some(0), "{out}");
+    for want in [
+        "-- SYN seq=0 ack=0 len=0",
+        "<---------------- SYN|ACK seq=0 ack=1 len=0 --|",
+        "FIN_WAIT1 |-- FIN|ACK seq=6 ack=1 len=0",
+        "| CLOSE_WAIT",
+        "read#2 = EOF",
+        "barrier 'listening'",
+    ] {
+        assert!(out.contains(want), "no {want:?} in\n{out}");
+    }
+}
+
+/// The pcap holds the frames the report's segments were parsed from.
+#[rstest]
+fn pcap_holds_the_reported_segments(sockconf: Command) {
+    use harness::observe::capture::Frame;
+    use harness::observe::clock::Origin;
+    use harness::observe::segment::parse;
+    let dir = std::env::temp_dir().join(format!("sockconf-pcap-{}", std::process::id()));
+    let id = "close.unread_data_sends_rst";
+    let (code, json, _) = stdout(
+        sockconf,
+        &[
+            "run",
+            "--pcap",
+            dir.to_str().unwrap(),
+            "--format",
+            "json",
+            id,
+        ],
+    );
+    assert_eq!(code, Some(0), "{json}");
+    let report: RunReport = serde_json::from_str(&json).unwrap();
+    let reported = report.cases[0].segments.clone().expect("captured");
+    let file = std::fs::File::open(dir.join(format!("{id}.pcap"))).expect("pcap written");
+    let mut reader = pcap_file::pcap::PcapReader::new(file).expect("a pcap file");
+    let mut frames = vec![];
+    while let Some(packet) = reader.next_packet() {
+        let packet = packet.expect("a whole packet");
+        frames.push(Frame {
+            epoch_ns: packet.timestamp.as_nanos() as u64,
+            data: packet.data.into_owned(),
+            orig_len: packet.orig_len,
+        });
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let from_pcap = parse(&frames, Origin { epoch_ns: 0 });
+    let shape = |s: &harness::observe::segment::Segment| (s.from, s.flags, s.seq, s.ack, s.len);
+    assert_eq!(
+        from_pcap.iter().map(shape).collect::<Vec<_>>(),
+        reported.iter().map(shape).collect::<Vec<_>>()
+    );
+}
+
+#[rstest]
+fn explain_draws_the_expected_ladder(sockconf: Command) {
+    let (code, out, _) = stdout(sockconf, &["explain", "close.unread_data_sends_rst"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("server sends RST and no FIN"), "{out}");
+    assert!(
+        out.contains("<-------------------------------------- RST --|"),
+        "{out}"
+    );
+    assert!(out.contains("no FIN from the server"), "{out}");
+}

@@ -10,4 +10,6 @@ case_tests!(close:
     exit_sends_fin,
     kill_sends_fin,
     kill_with_unread_data_sends_rst,
+    three_segment_close,
+    four_segment_close,
 );

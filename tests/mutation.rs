@@ -50,6 +50,17 @@ fn abortive_close_shim_turns_orderly_close_cases_red(mut sockconf: Command) {
             "{id} must go red under the shim"
         );
     }
+    // The wire shows it too: no FIN, a RST (where the segments could be captured).
+    let fin_then_eof = report.cases.iter().find(|c| c.id == "close.fin_then_eof");
+    if let Some(case) = fin_then_eof.filter(|c| c.segments.is_some()) {
+        assert!(
+            case.failure
+                .iter()
+                .any(|l| l.starts_with("wire: expected client sends 0 RST")),
+            "{:?}",
+            case.failure
+        );
+    }
     // Closing at exit or by SIGKILL is the kernel's, not libc's; an abort is already an abort.
     // (Cases whose peer keeps working after the other side's script ends are left out: under the
     // shim, that side's implicit close races with them.)

@@ -3,8 +3,10 @@
 
 use crate::script::{abort, accept_one, connect_to_server};
 use harness::judge::Kernel;
-use harness::{is, Case, Ctx, Expect, Os, Side, SigPipe};
+use harness::Role::{Client, Server};
+use harness::{is, Case, Ctx, Expect, Os, Seg, Side, SigPipe, WireFact};
 use nix::sys::signal::{raise, Signal};
+use nix::sys::socket::Shutdown;
 
 pub static CASES: &[Case] = &[
     Case {
@@ -35,7 +37,13 @@ pub static CASES: &[Case] = &[
                 ("close", is("ok(0)")),
                 ("exit", is("exit 0")),
             ],
-            wire: &[],
+            wire: &[
+                WireFact::Before((Client, Seg::Fin), (Server, Seg::Fin)),
+                WireFact::FinAcked(Client),
+                WireFact::FinAcked(Server),
+                WireFact::Count(Client, Seg::Rst, 0),
+                WireFact::Count(Server, Seg::Rst, 0),
+            ],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
@@ -67,7 +75,11 @@ pub static CASES: &[Case] = &[
                 ("write#2", is("EPIPE")),
                 ("exit", is("exit 0")),
             ],
-            wire: &[],
+            wire: &[
+                WireFact::ResetNotFin(Server),
+                WireFact::Count(Server, Seg::Rst, 1),
+                WireFact::Count(Client, Seg::Fin, 0),
+            ],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
@@ -99,7 +111,14 @@ pub static CASES: &[Case] = &[
                 ("exit", is("exit 0")),
             ],
             client: &[("close", is("ok(0)")), ("exit", is("exit 0"))],
-            wire: &[],
+            wire: &[
+                // Only the first write travels; the client's kernel answers it with RST.
+                WireFact::Before((Client, Seg::Fin), (Server, Seg::Data)),
+                WireFact::Before((Server, Seg::Data), (Client, Seg::Rst)),
+                WireFact::Count(Server, Seg::Data, 1),
+                WireFact::Count(Client, Seg::Rst, 1),
+                WireFact::Count(Server, Seg::Fin, 0),
+            ],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
@@ -127,7 +146,7 @@ pub static CASES: &[Case] = &[
                 ("exit", is("exit 0")),
             ],
             client: &[("close(linger 0)", is("ok(0)")), ("exit", is("exit 0"))],
-            wire: &[],
+            wire: &[WireFact::ResetNotFin(Client)],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
@@ -155,7 +174,7 @@ pub static CASES: &[Case] = &[
                 ("exit", is("exit 0")),
             ],
             client: &[("close(linger 0)", is("ok(0)")), ("exit", is("exit 0"))],
-            wire: &[],
+            wire: &[WireFact::ResetNotFin(Client)],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
@@ -178,7 +197,13 @@ pub static CASES: &[Case] = &[
             kernel: Kernel::ANY,
             server: &[("read", is("EOF")), ("exit", is("exit 0"))],
             client: &[("exit", is("exit 0"))],
-            wire: &[],
+            wire: &[
+                // The kernel closes the dead process's socket with FIN, never RST. (What the
+                // server's own close sends is not this case's point.)
+                WireFact::Count(Client, Seg::Fin, 1),
+                WireFact::FinAcked(Client),
+                WireFact::Count(Client, Seg::Rst, 0),
+            ],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
@@ -201,7 +226,13 @@ pub static CASES: &[Case] = &[
             kernel: Kernel::ANY,
             server: &[("read", is("EOF")), ("exit", is("exit 0"))],
             client: &[("exit", is("killed by SIGKILL"))],
-            wire: &[],
+            wire: &[
+                // The kernel closes the dead process's socket with FIN, never RST. (What the
+                // server's own close sends is not this case's point.)
+                WireFact::Count(Client, Seg::Fin, 1),
+                WireFact::FinAcked(Client),
+                WireFact::Count(Client, Seg::Rst, 0),
+            ],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
@@ -230,7 +261,99 @@ pub static CASES: &[Case] = &[
                 ("exit", is("exit 0")),
             ],
             client: &[("exit", is("killed by SIGKILL"))],
-            wire: &[],
+            wire: &[WireFact::ResetNotFin(Client)],
+        }],
+        step_deadline: Case::STEP_DEADLINE,
+    },
+    Case {
+        id: "close.three_segment_close",
+        doc: "The client close()s; the server, blocked in read(), reads EOF and close()s at once. \
+              Receiving a FIN puts Linux's receiver into delayed-ACK (pingpong) mode, so the ACK \
+              of the client's FIN is still pending when the server's close() sends its own FIN, \
+              and rides on it: the four-way close takes three segments, FIN, FIN|ACK, ACK. \
+              Whether it does is a race between the server's wake-up and the delayed-ACK timer, \
+              which on this kernel's loopback fires about 3 ms after the FIN (observed; not the \
+              textbook 40 ms). Idle, the server wins every time; with both cores busy it loses \
+              about one run in four and its ACK goes alone, FIN, ACK, FIN|ACK, ACK. So the case \
+              asserts what holds either way (the client's FIN first, the server's FIN \
+              acknowledging it, no RST, no separate ACK from the client before the last) and \
+              records which of the two it saw.",
+        source: "RFC 9293 §3.6 (a FIN may carry the ACK of the peer's FIN); Linux tcp_fin() -> \
+                 inet_csk_enter_pingpong_mode(), tcp_send_delayed_ack() (TCP_DELACK_MIN = 40 ms)",
+        needs: &[],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: three_segment_server,
+        },
+        client: Side {
+            sigpipe: SigPipe::Ignore,
+            run: three_segment_client,
+        },
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[
+                ("read", is("EOF")),
+                ("state", is("CLOSE_WAIT")),
+                ("close", is("ok(0)")),
+                ("exit", is("exit 0")),
+            ],
+            client: &[("close", is("ok(0)")), ("exit", is("exit 0"))],
+            wire: &[WireFact::TeardownOneOf(&[
+                &[(Client, "FIN|ACK"), (Server, "FIN|ACK"), (Client, "ACK")],
+                &[
+                    (Client, "FIN|ACK"),
+                    (Server, "ACK"),
+                    (Server, "FIN|ACK"),
+                    (Client, "ACK"),
+                ],
+            ])],
+        }],
+        step_deadline: Case::STEP_DEADLINE,
+    },
+    Case {
+        id: "close.four_segment_close",
+        doc: "The client sends its FIN with shutdown(SHUT_WR) and waits until it is in FIN_WAIT2, \
+              that is until the server's kernel has acknowledged the FIN on its own (after the \
+              delayed-ACK timer); only then does the server close(). Each FIN is acknowledged by \
+              a segment of its own: FIN, ACK, FIN, ACK, deterministic on any load since the \
+              server cannot close before its ACK is on the wire. The client's connection goes on \
+              in TIME_WAIT as a timewait socket; the descriptor's own socket reads CLOSE.",
+        source: "RFC 9293 §3.6 figure 12 (normal close sequence); Linux tcp_rcv_state_process(): \
+                 FIN_WAIT1 + ACK of FIN -> FIN_WAIT2; tcp_fin(): FIN_WAIT2 -> tcp_time_wait(), \
+                 which hands the connection to a timewait socket and tcp_done()s the original",
+        needs: &[],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: four_segment_server,
+        },
+        client: Side {
+            sigpipe: SigPipe::Ignore,
+            run: four_segment_client,
+        },
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[
+                ("read", is("EOF")),
+                ("state", is("CLOSE_WAIT")),
+                ("close", is("ok(0)")),
+                ("exit", is("exit 0")),
+            ],
+            client: &[
+                ("shutdown(SHUT_WR)", is("ok(0)")),
+                ("state#1", is("FIN_WAIT2")),
+                ("read", is("EOF")),
+                ("state#2", is("CLOSE")),
+                ("close", is("ok(0)")),
+                ("exit", is("exit 0")),
+            ],
+            wire: &[WireFact::Teardown(&[
+                (Client, "FIN|ACK"),
+                (Server, "ACK"),
+                (Server, "FIN|ACK"),
+                (Client, "ACK"),
+            ])],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
@@ -343,4 +466,41 @@ fn kill_with_unread_client(ctx: &mut Ctx) {
     ctx.await_readable(&conn);
     ctx.begin("raise(SIGKILL)");
     let _ = raise(Signal::SIGKILL);
+}
+
+fn three_segment_server(ctx: &mut Ctx) {
+    let (_l, conn) = accept_one(ctx);
+    ctx.sync("connected");
+    ctx.read("read", &conn, 64);
+    ctx.tcp_state("state", &conn);
+    ctx.close("close", conn);
+}
+
+fn three_segment_client(ctx: &mut Ctx) {
+    let conn = connect_to_server(ctx);
+    ctx.sync("connected");
+    ctx.close("close", conn);
+}
+
+fn four_segment_server(ctx: &mut Ctx) {
+    let (_l, conn) = accept_one(ctx);
+    ctx.sync("connected");
+    ctx.read("read", &conn, 64);
+    ctx.tcp_state("state", &conn);
+    ctx.sync("fin acknowledged");
+    ctx.close("close", conn);
+}
+
+fn four_segment_client(ctx: &mut Ctx) {
+    let conn = connect_to_server(ctx);
+    ctx.sync("connected");
+    ctx.shutdown("shutdown(SHUT_WR)", &conn, Shutdown::Write);
+    // The server's ACK of our FIN moves us to FIN_WAIT2, however long its kernel delays it.
+    ctx.await_tcp_state(&conn, "FIN_WAIT2");
+    ctx.tcp_state("state#1", &conn);
+    ctx.sync("fin acknowledged");
+    ctx.await_readable(&conn);
+    ctx.read("read", &conn, 64);
+    ctx.tcp_state("state#2", &conn);
+    ctx.close("close", conn);
 }

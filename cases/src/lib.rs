@@ -1,7 +1,10 @@
 //! The catalogue: one module per case family. A case is one [`harness::Case`] literal; adding
 //! one touches its family's file (and its family's test file under `tests/`).
 
+pub mod backlog;
 pub mod close;
+pub mod fork;
+pub mod linger;
 mod script;
 pub mod shutdown;
 pub mod sigpipe;
@@ -10,10 +13,17 @@ use harness::Case;
 
 /// Every case, in catalogue order (family by family, as declared).
 pub fn all() -> Vec<&'static Case> {
-    [close::CASES, shutdown::CASES, sigpipe::CASES]
-        .into_iter()
-        .flatten()
-        .collect()
+    [
+        close::CASES,
+        shutdown::CASES,
+        sigpipe::CASES,
+        linger::CASES,
+        backlog::CASES,
+        fork::CASES,
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// The case with this exact id.

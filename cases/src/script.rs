@@ -1,8 +1,8 @@
 //! Steps that many cases share, so that each case's script reads as its experiment.
 
-use harness::observe::sock::set_linger;
-use harness::Ctx;
-use socket2::Socket;
+use harness::observe::sock::{loopback, set_linger, tcp_socket};
+use harness::{Ctx, Value};
+use socket2::{SockAddr, Socket};
 
 /// Server: listen on loopback, tell the client the port, accept. Barriers: `listening`.
 pub fn accept_one(ctx: &mut Ctx) -> (Socket, Socket) {
@@ -22,4 +22,32 @@ pub fn connect_to_server(ctx: &mut Ctx) -> Socket {
 pub fn abort(ctx: &mut Ctx, sock: Socket) {
     set_linger(&sock, Some(0));
     ctx.close("close(linger 0)", sock);
+}
+
+/// The outcome of a socket2 call that returns nothing: `ok(0)` or the errno's name.
+pub fn io_outcome(res: std::io::Result<()>) -> Value {
+    match res {
+        Ok(()) => Value::Ok(0),
+        Err(e) => Value::errno(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))),
+    }
+}
+
+/// Bind a fresh socket, with no options set, to 127.0.0.1:`port`; records `ok(0)` or the errno.
+/// The socket is dropped at once: only whether the port was free matters.
+pub fn bind_again(ctx: &mut Ctx, name: &str, port: u16) -> Value {
+    let sock = tcp_socket();
+    ctx.begin(name);
+    let value = io_outcome(sock.bind(&SockAddr::from(loopback(port))));
+    ctx.record(name, value.clone());
+    value
+}
+
+/// Client: learn the server's port and connect `sock` (options already set by the case).
+/// Barriers: `listening`.
+pub fn connect_with(ctx: &mut Ctx, sock: Socket) -> Socket {
+    let port = ctx.sync_with("listening", 0) as u16;
+    ctx.begin("connect");
+    sock.connect(&SockAddr::from(loopback(port)))
+        .expect("connect(127.0.0.1)");
+    sock
 }

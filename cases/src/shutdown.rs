@@ -3,7 +3,8 @@
 use crate::script::{accept_one, connect_to_server};
 use harness::judge::Kernel;
 use harness::observe::sock::{tcp_socket, POLL_PEER_CLOSED};
-use harness::{is, Case, Ctx, Expect, Os, Side, SigPipe};
+use harness::Role::{Client, Server};
+use harness::{is, Case, Ctx, Expect, Os, Seg, Side, SigPipe, WireFact};
 use nix::sys::socket::Shutdown;
 use std::time::Duration;
 
@@ -50,7 +51,19 @@ pub static CASES: &[Case] = &[
                 ("read reply.end", is("EOF")),
                 ("exit", is("exit 0")),
             ],
-            wire: &[],
+            wire: &[
+                // The full FIN/ACK exchange, with the reply between the two FINs.
+                WireFact::Between {
+                    seg: (Server, Seg::Data),
+                    after: (Client, Seg::Fin),
+                    before: (Server, Seg::Fin),
+                },
+                WireFact::FinAcked(Client),
+                WireFact::FinAcked(Server),
+                WireFact::Count(Client, Seg::Data, 1),
+                WireFact::Count(Client, Seg::Rst, 0),
+                WireFact::Count(Server, Seg::Rst, 0),
+            ],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
@@ -149,7 +162,18 @@ pub static CASES: &[Case] = &[
                 ("read after peer wrote", is("ok(5)")),
                 ("exit", is("exit 0")),
             ],
-            wire: &[],
+            wire: &[
+                // The step in which the client calls shutdown(SHUT_RD), and the 200 ms the
+                // server then watches: not a segment, in either direction.
+                WireFact::Silent {
+                    from: "queued",
+                    to: "shut",
+                },
+                WireFact::Silent {
+                    from: "shut",
+                    to: "watched",
+                },
+            ],
         }],
         step_deadline: Case::STEP_DEADLINE,
     },
@@ -257,6 +281,7 @@ fn wr_unread_client(ctx: &mut Ctx) {
 fn rd_server(ctx: &mut Ctx) {
     let (_l, conn) = accept_one(ctx);
     ctx.write("write", &conn, b"hello");
+    ctx.sync("queued");
     ctx.sync("shut");
     ctx.poll("poll for EOF", &conn, POLL_PEER_CLOSED, NO_EOF_WATCH);
     ctx.sync("watched");
@@ -268,6 +293,8 @@ fn rd_server(ctx: &mut Ctx) {
 fn rd_client(ctx: &mut Ctx) {
     let conn = connect_to_server(ctx);
     ctx.await_queued(&conn, 5);
+    // The data and its ACK are on the wire before this barrier; the next step is the call.
+    ctx.sync("queued");
     ctx.shutdown("shutdown(SHUT_RD)", &conn, Shutdown::Read);
     ctx.sync("shut");
     ctx.sync("watched");

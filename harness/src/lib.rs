@@ -17,5 +17,6 @@ pub mod report;
 pub mod spawn;
 
 pub use case::{Case, Need, Side, SigPipe};
+pub use judge::wire::{Seg, WireFact};
 pub use judge::{any_ms, is, one_of, Expect, Kernel, Matcher, Os};
-pub use observe::{Ctx, Fact, Value};
+pub use observe::{Ctx, Fact, Role, Value};

@@ -1,6 +1,7 @@
 //! The documents a case run produces.
 
 use crate::judge::{Expect, Matcher, Os};
+use crate::observe::segment::Segment;
 use crate::observe::Fact;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -65,6 +66,11 @@ pub struct ExpectationReport {
     pub kernel: String,
     pub server: Vec<ExpectedFact>,
     pub client: Vec<ExpectedFact>,
+    /// The wire facts, as `sockconf explain` spells them. Like the capture's fields of
+    /// [`CaseReport`], omitted when empty, so that a report written before the capture reads
+    /// and writes back unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wire: Vec<String>,
 }
 
 /// One expected fact: its name and what its value must match, as the case writes it (`ok(5)`,
@@ -90,6 +96,7 @@ impl From<&Expect> for ExpectationReport {
             kernel: e.kernel.describe(),
             server: facts(e.server),
             client: facts(e.client),
+            wire: e.wire.iter().map(ToString::to_string).collect(),
         }
     }
 }
@@ -114,6 +121,27 @@ pub struct CaseReport {
     pub isolation: Option<Isolation>,
     pub observations: Sides,
     pub expectation: Option<ExpectationReport>,
+    // The capture's fields are omitted when empty (unlike the rest, always written), so that
+    // a report written before the capture reads and writes back unchanged.
+    /// What the verdict leaves out: that the wire facts were not judged, and why; which of
+    /// the allowed teardowns a timing-dependent case saw.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// When each barrier was released, on the segments' timeline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepMark>,
+    /// Every TCP segment on the case's loopback, in order; absent when nothing was captured
+    /// (`notes` says why, where the case has wire facts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<Vec<Segment>>,
+}
+
+/// The release of one barrier: the moment both sides went on into step `step`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepMark {
+    pub step: String,
+    /// Microseconds from the case's origin.
+    pub at_us: u64,
 }
 
 impl CaseReport {
@@ -128,6 +156,9 @@ impl CaseReport {
             isolation: None,
             observations: Sides::default(),
             expectation: None,
+            notes: vec![],
+            steps: vec![],
+            segments: None,
         }
     }
 

@@ -74,7 +74,7 @@ pub fn matrix(args: &MatrixArgs) -> ExitCode {
     }
 
     let selected = cases::all();
-    let host = crate::orchestrate::run_report(&selected, None);
+    let host = crate::orchestrate::run_report(&selected, None, None);
     log(&format!("{HOST}: {}", verdicts(&host)));
     let mut columns = vec![table::Column {
         heading: HOST.into(),

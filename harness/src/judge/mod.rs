@@ -157,10 +157,7 @@ mod tests {
     use rstest::rstest;
 
     fn fact(name: &str, value: Value) -> Fact {
-        Fact {
-            name: name.into(),
-            value,
-        }
+        Fact::new(name, value)
     }
 
     #[rstest]

@@ -1,5 +1,6 @@
 //! The side's handle: record facts and meet the peer at barriers.
 
+use super::clock::Origin;
 use super::wire::{Release, Report};
 use super::{Fact, Value};
 use std::fs::File;
@@ -9,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Which end of the connection a side plays.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Server,
@@ -30,15 +31,18 @@ pub struct Ctx {
     role: Role,
     to_runner: File,
     from_runner: BufReader<File>,
+    /// The case's origin, inherited from the runner: facts are stamped relative to it.
+    origin: Origin,
     pub(crate) sigpipe_handler_runs: Option<Arc<AtomicUsize>>,
 }
 
 impl Ctx {
-    pub(crate) fn new(role: Role, to_runner: OwnedFd, from_runner: OwnedFd) -> Ctx {
+    pub(crate) fn new(role: Role, to_runner: OwnedFd, from_runner: OwnedFd, origin: Origin) -> Ctx {
         Ctx {
             role,
             to_runner: File::from(to_runner),
             from_runner: BufReader::new(File::from(from_runner)),
+            origin,
             sigpipe_handler_runs: None,
         }
     }
@@ -55,11 +59,11 @@ impl Ctx {
         let _ = self.to_runner.write_all(&line);
     }
 
-    /// Record a fact.
+    /// Record a fact, stamped with the time it was made.
     pub fn record(&mut self, name: &str, value: Value) {
         self.report(&Report::Fact(Fact {
-            name: name.to_string(),
-            value,
+            at_us: Some(self.origin.elapsed_us()),
+            ..Fact::new(name, value)
         }));
     }
 

@@ -4,7 +4,10 @@
 //! "about to call X" markers travel to the runner as JSON lines over a pipe ([`wire`]), so a hung
 //! side can be named down to the call it hung in.
 
+pub mod capture;
+pub mod clock;
 mod ctx;
+pub mod segment;
 pub mod sock;
 pub mod tcp_state;
 pub(crate) mod wire;
@@ -91,6 +94,21 @@ impl Value {
 pub struct Fact {
     pub name: String,
     pub value: Value,
+    /// When it was made: microseconds from the case's origin, on the clock the captured
+    /// segments are stamped with ([`clock`]), so that a ladder can place it among them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_us: Option<u64>,
+}
+
+impl Fact {
+    /// A fact with no time attached.
+    pub fn new(name: &str, value: Value) -> Fact {
+        Fact {
+            name: name.to_string(),
+            value,
+            at_us: None,
+        }
+    }
 }
 
 #[cfg(test)]

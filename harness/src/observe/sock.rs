@@ -240,6 +240,17 @@ impl Ctx {
         }
     }
 
+    /// Wait, unrecorded, until the socket's TCP state is `want` (polling TCP_INFO every
+    /// millisecond), bounded by [`KERNEL_WAIT`]; the step that follows records what it is.
+    /// Use it to wait for a segment the kernel sends by itself, such as a delayed ACK.
+    pub fn await_tcp_state(&mut self, sock: &impl AsFd, want: &str) {
+        self.begin(&format!("await {want}"));
+        let deadline = Instant::now() + KERNEL_WAIT;
+        while Instant::now() < deadline && super::tcp_state::of(sock).to_string() != want {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Wait, unrecorded, until at least `bytes` bytes are queued for reading (FIONREAD). For
     /// sockets that poll readable regardless, such as after SHUT_RD. Bounded by [`KERNEL_WAIT`].
     pub fn await_queued(&mut self, sock: &impl AsFd, bytes: usize) {

@@ -6,14 +6,46 @@ mod pair;
 mod side;
 
 use crate::case::{Case, Need};
+use crate::judge::wire::{self, diff_wire, WireFact};
 use crate::judge::{diff_side, Expect};
+use crate::observe::capture::Capture;
+use crate::observe::clock::Origin;
+use crate::observe::segment::{self, Segment};
 use crate::platform::{kernel_release, parse_release, Os};
 use crate::report::{CaseReport, Isolation, Sides, Verdict};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// After both sides are done, how long the runner keeps draining the capture for segments
+/// still in flight (a reply the kernel sends from softirq a moment after a process exits),
+/// unless every connection has visibly ended before (reset, or both FINs acknowledged).
+pub const SETTLE_MAX: Duration = Duration::from_millis(100);
 
 /// Run `case` in this process: check its needs, isolate, write its sysctls, fork the pair,
 /// judge. The process should exit afterwards: it has left the host's network namespace.
 pub fn run_case(case: &Case) -> CaseReport {
+    run_case_capturing(case).report
+}
+
+/// A case's outcome, with its capture still open.
+pub struct CaseRun {
+    pub report: CaseReport,
+    /// The capture and its frames (for a pcap file). Closing an AF_PACKET socket waits out an
+    /// RCU grace period (`packet_release()` -> `synchronize_net()`, about 10 ms here), so a
+    /// runner drops it only after it has handed its report over.
+    pub capture: Option<Capture>,
+}
+
+impl From<CaseReport> for CaseRun {
+    fn from(report: CaseReport) -> CaseRun {
+        CaseRun {
+            report,
+            capture: None,
+        }
+    }
+}
+
+/// [`run_case`], also returning the open capture.
+pub fn run_case_capturing(case: &Case) -> CaseRun {
     let start = Instant::now();
     let mut report = CaseReport::new(case.id);
     let finish = |mut r: CaseReport, verdict: Verdict, why: Vec<String>| {
@@ -24,7 +56,7 @@ pub fn run_case(case: &Case) -> CaseReport {
 
     let os = Os::current();
     if let Some(reason) = unmet_os_need(case, os) {
-        return finish(report, Verdict::Skip, vec![reason]);
+        return finish(report, Verdict::Skip, vec![reason]).into();
     }
     report.isolation = Some(isolate::isolate());
     #[cfg(target_os = "linux")]
@@ -36,12 +68,12 @@ pub fn run_case(case: &Case) -> CaseReport {
         if let Need::Sysctl(path, value) = need {
             if let Some(Isolation::Host { why }) = &report.isolation {
                 let reason = format!("needs sysctl {path}={value}, which is only written inside a private network namespace, and there is none ({why})");
-                return finish(report, Verdict::Skip, vec![reason]);
+                return finish(report, Verdict::Skip, vec![reason]).into();
             }
             if let Err(e) = isolate::write_sysctl(path, value) {
                 let reason =
                     format!("cannot set sysctl {path}={value} in the case's namespace: {e}");
-                return finish(report, Verdict::Skip, vec![reason]);
+                return finish(report, Verdict::Skip, vec![reason]).into();
             }
         }
     }
@@ -50,21 +82,66 @@ pub fn run_case(case: &Case) -> CaseReport {
     let expect = Expect::select(case.expect, os, parse_release(&release));
     report.expectation = expect.map(Into::into);
 
-    let outcome = pair::run_pair(case);
+    let origin = Origin::now();
+    let mut capture = match &report.isolation {
+        Some(isolation) => Capture::open(isolation),
+        None => Err("not isolated".to_string()),
+    };
+    let outcome = pair::run_pair(case, origin, capture.as_mut().ok());
     report.observations = Sides {
         server: outcome.server,
         client: outcome.client,
     };
-
-    if !outcome.errors.is_empty() {
-        return finish(report, Verdict::Fail, outcome.errors);
+    report.steps = outcome.steps;
+    // The segments to judge, or why there are none; the report carries whatever was seen.
+    let segments = match &mut capture {
+        Ok(c) => {
+            settle(c, origin);
+            let segs = segment::parse(c.frames(), origin);
+            report.segments = Some(segs.clone());
+            match c.lost() {
+                0 => Ok(segs),
+                lost => Err(format!(
+                    "the capture lost {lost} frames (its buffer was full)"
+                )),
+            }
+        }
+        Err(why) => Err(why.clone()),
+    };
+    let (verdict, why) = judge(
+        &mut report,
+        expect,
+        outcome.errors,
+        outcome.timeout,
+        &segments,
+    );
+    CaseRun {
+        report: finish(report, verdict, why),
+        capture: capture.ok(),
     }
-    if let Some(hung) = outcome.timeout {
-        return finish(report, Verdict::Timeout, hung);
+}
+
+/// The verdict on what the pair did and why; notes about the wire go into the report.
+fn judge(
+    report: &mut CaseReport,
+    expect: Option<&Expect>,
+    errors: Vec<String>,
+    timeout: Option<Vec<String>>,
+    segments: &Result<Vec<Segment>, String>,
+) -> (Verdict, Vec<String>) {
+    if !errors.is_empty() {
+        return (Verdict::Fail, errors);
+    }
+    if let Some(hung) = timeout {
+        return (Verdict::Timeout, hung);
     }
     let Some(expect) = expect else {
-        let reason = format!("no expectation has been confirmed on {} {release} yet; the observations are reported unjudged", os.name());
-        return finish(report, Verdict::Skip, vec![reason]);
+        let reason = format!(
+            "no expectation has been confirmed on {} {} yet; the observations are reported unjudged",
+            Os::current().name(),
+            kernel_release()
+        );
+        return (Verdict::Skip, vec![reason]);
     };
     let mut diffs = diff_side("server", &report.observations.server, expect.server);
     diffs.extend(diff_side(
@@ -72,10 +149,42 @@ pub fn run_case(case: &Case) -> CaseReport {
         &report.observations.client,
         expect.client,
     ));
+    match segments {
+        Ok(segs) => {
+            diffs.extend(diff_wire(expect.wire, segs, &report.steps));
+            if expect
+                .wire
+                .iter()
+                .any(|f| matches!(f, WireFact::TeardownOneOf(_)))
+            {
+                report.notes.push(format!(
+                    "wire: the teardown was {}",
+                    wire::teardown(segs).join(", ")
+                ));
+            }
+        }
+        Err(why) if !expect.wire.is_empty() => {
+            report.notes.push(format!("wire facts not judged: {why}"))
+        }
+        Err(_) => {}
+    }
     if diffs.is_empty() {
-        finish(report, Verdict::Pass, vec![])
+        (Verdict::Pass, vec![])
     } else {
-        finish(report, Verdict::Fail, diffs)
+        (Verdict::Fail, diffs)
+    }
+}
+
+/// Drain the capture until every connection has ended on the wire, or [`SETTLE_MAX`].
+fn settle(capture: &mut Capture, origin: Origin) {
+    let deadline = Instant::now() + SETTLE_MAX;
+    loop {
+        capture.drain();
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || segment::all_ended(&segment::parse(capture.frames(), origin)) {
+            return;
+        }
+        capture.wait(left);
     }
 }
 

@@ -3,15 +3,18 @@
 
 use super::side;
 use crate::case::Case;
+use crate::observe::capture::Capture;
+use crate::observe::clock::Origin;
 use crate::observe::wire::{Release, Report};
 use crate::observe::Role;
 use crate::observe::{Fact, Value};
+use crate::report::StepMark;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Instant;
 
 /// What happened to the pair.
@@ -22,6 +25,8 @@ pub struct PairOutcome {
     pub errors: Vec<String>,
     /// Where the pair hung, if a step missed its deadline.
     pub timeout: Option<Vec<String>>,
+    /// When each barrier was released.
+    pub steps: Vec<StepMark>,
 }
 
 /// The runner's view of one side.
@@ -38,7 +43,9 @@ struct Child {
     step: String,
     call: Option<String>,
     reports_closed: bool,
-    exited: Option<WaitStatus>,
+    /// How it ended, and when the runner saw it.
+    exited: Option<(WaitStatus, u64)>,
+    origin: Origin,
 }
 
 impl Child {
@@ -94,23 +101,25 @@ impl Child {
         if self.exited.is_none() {
             match waitpid(self.pid, flags) {
                 Ok(WaitStatus::StillAlive) | Err(_) => {}
-                Ok(status) => self.exited = Some(status),
+                Ok(status) => self.exited = Some((status, self.origin.elapsed_us())),
             }
         }
     }
 }
 
-/// Fork both sides of `case` and conduct them to the end.
+/// Fork both sides of `case` and conduct them to the end, draining `capture` (if any) as
+/// frames arrive. Times are offsets from `origin`.
 ///
 /// Must be called from a single-threaded process: the runner (`sockconf run-case`) is one.
-pub fn run_pair(case: &Case) -> PairOutcome {
+pub fn run_pair(case: &Case, origin: Origin, mut capture: Option<&mut Capture>) -> PairOutcome {
     assert_single_threaded();
     let mut children = [
-        spawn_side(Role::Server, case),
-        spawn_side(Role::Client, case),
+        spawn_side(Role::Server, case, origin),
+        spawn_side(Role::Client, case, origin),
     ];
     let mut errors = vec![];
     let mut timeout = None;
+    let mut steps = vec![];
 
     // SIGCHLD wakes the poll loop through a self-pipe (signal-hook), so exits are seen at once
     // on every OS. Registered after the forks, so that the sides do not inherit it.
@@ -131,7 +140,9 @@ pub fn run_pair(case: &Case) -> PairOutcome {
             kill_all(&mut children);
             break;
         }
-        conduct_barriers(&mut children, &mut errors, &mut deadline, case);
+        if let Some(step) = conduct_barriers(&mut children, &mut errors, &mut deadline, case) {
+            steps.push(step);
+        }
 
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -159,6 +170,13 @@ pub fn run_pair(case: &Case) -> PairOutcome {
             events: libc::POLLIN,
             revents: 0,
         });
+        if let Some(c) = capture.as_deref() {
+            fds.push(libc::pollfd {
+                fd: c.as_fd().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
         // SAFETY: a valid array of pollfds for the duration of the call.
         unsafe {
             libc::poll(
@@ -167,6 +185,9 @@ pub fn run_pair(case: &Case) -> PairOutcome {
                 left.as_millis().max(1) as libc::c_int,
             )
         };
+        if let Some(c) = capture.as_deref_mut() {
+            c.drain();
+        }
         let mut sink = [0u8; 64];
         while (&wake_rx).read(&mut sink).is_ok_and(|n| n > 0) {}
         for c in children.iter_mut() {
@@ -190,10 +211,10 @@ pub fn run_pair(case: &Case) -> PairOutcome {
     reap_orphans();
 
     let [server, client] = children.map(|mut c| {
-        if let Some(status) = c.exited {
+        if let Some((status, at_us)) = c.exited {
             c.facts.push(Fact {
-                name: "exit".into(),
-                value: Value::from_wait(status),
+                at_us: Some(at_us),
+                ..Fact::new("exit", Value::from_wait(status))
             });
         }
         c.facts
@@ -203,43 +224,56 @@ pub fn run_pair(case: &Case) -> PairOutcome {
         client,
         errors,
         timeout,
+        steps,
     }
 }
 
-/// Release a barrier when both sides wait at it, or when one waits and the other has ended.
+/// Release a barrier when both sides wait at it, or when one waits and the other has ended;
+/// the release, stamped just before the sides are let go.
 fn conduct_barriers(
     children: &mut [Child; 2],
     errors: &mut Vec<String>,
     deadline: &mut Instant,
     case: &Case,
-) {
+) -> Option<StepMark> {
     let [server, client] = children;
+    let origin = server.origin;
+    let mark = |step: &str| StepMark {
+        step: step.to_string(),
+        at_us: origin.elapsed_us(),
+    };
     match (&server.waiting, &client.waiting) {
         (Some((s_step, s_val)), Some((c_step, c_val))) => {
             if s_step != c_step {
                 errors.push(format!(
                     "the sides' scripts disagree: server waits at '{s_step}', client at '{c_step}'"
                 ));
-                return;
+                return None;
             }
             let (s_val, c_val, step) = (*s_val, *c_val, s_step.clone());
+            let released = mark(&step);
             server.release(c_val, step.clone());
             client.release(s_val, step);
             *deadline = Instant::now() + case.step_deadline;
+            Some(released)
         }
         (Some((step, _)), None) if client.finished() => {
             let step = step.clone();
+            let released = mark(&step);
             server.release(0, step);
+            Some(released)
         }
         (None, Some((step, _))) if server.finished() => {
             let step = step.clone();
+            let released = mark(&step);
             client.release(0, step);
+            Some(released)
         }
-        _ => {}
+        _ => None,
     }
 }
 
-fn spawn_side(role: Role, case: &Case) -> Child {
+fn spawn_side(role: Role, case: &Case, origin: Origin) -> Child {
     let side = match role {
         Role::Server => case.server,
         Role::Client => case.client,
@@ -254,7 +288,7 @@ fn spawn_side(role: Role, case: &Case) -> Child {
         ForkResult::Child => {
             drop(reports_rx);
             drop(releases_tx);
-            side::run(role, side, reports_tx, releases_rx)
+            side::run(role, side, reports_tx, releases_rx, origin)
         }
         ForkResult::Parent { child } => {
             // Also set here, so that the group exists before the runner might kill it.
@@ -271,6 +305,7 @@ fn spawn_side(role: Role, case: &Case) -> Child {
                 call: None,
                 reports_closed: false,
                 exited: None,
+                origin,
             }
         }
     }

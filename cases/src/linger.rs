@@ -1,0 +1,350 @@
+//! SO_LINGER: abort with {1,0}, a close() that blocks for the linger time, and what exit and the
+//! default do instead.
+//!
+//! In the three full-buffer cases the server is the sender: its send buffer (SO_SNDBUF 64 KiB)
+//! is far larger than the client's receive buffer (SO_RCVBUF 4 KiB), and the client does not
+//! read, so after the server has written until EAGAIN, data is left unsent behind a zero window
+//! and the FIN cannot be acknowledged. That is what a lingering close() waits for.
+
+use crate::script::{abort, accept_one, bind_again, connect_to_server, connect_with};
+use harness::judge::Kernel;
+use harness::observe::sock::{local_port, set_linger, tcp_socket};
+use harness::Role::{Client, Server};
+use harness::{any_ms, is, Case, Ctx, Expect, Os, Seg, Side, SigPipe, Value, WireFact};
+use nix::errno::Errno;
+use nix::sys::socket::Shutdown;
+use socket2::Socket;
+use std::os::fd::AsRawFd;
+use std::time::Instant;
+
+/// The sender's SO_SNDBUF and the receiver's SO_RCVBUF in the full-buffer cases: the sender can
+/// queue far more than the receiver can take.
+const SENDER_SNDBUF: usize = 64 * 1024;
+const RECEIVER_RCVBUF: usize = 4 * 1024;
+
+/// A close() or exit that does not wait takes a few milliseconds even on a loaded machine; the
+/// 1 s linger timeout is far above this.
+const IMMEDIATE: harness::Matcher = any_ms(0, 500);
+
+pub static CASES: &[Case] = &[
+    Case {
+        id: "linger.zero_sends_rst",
+        doc: "The server sets SO_LINGER {1,0} on the accepted socket and close()s it: the \
+              connection is aborted with RST instead of FIN, so the client's read fails with \
+              ECONNRESET (then EOF). The aborting side skips TIME_WAIT: once its listener is \
+              closed too, a fresh socket without SO_REUSEADDR binds the same port at once.",
+        source: "socket(7) SO_LINGER; RFC 9293 §3.10.4 (ABORT call); Linux tcp_close(): \
+                 SOCK_LINGER with zero lingertime -> tcp_disconnect() -> tcp_send_active_reset(), \
+                 state CLOSE (no TIME_WAIT)",
+        needs: &[],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: zero_sends_rst_server,
+        },
+        client: Side {
+            sigpipe: SigPipe::Ignore,
+            run: reset_reader_client,
+        },
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[
+                ("close(linger 0)", is("ok(0)")),
+                ("close(listener)", is("ok(0)")),
+                ("bind(same port, no SO_REUSEADDR)", is("ok(0)")),
+                ("exit", is("exit 0")),
+            ],
+            client: &[
+                ("read#1", is("ECONNRESET")),
+                ("read#2", is("EOF")),
+                ("exit", is("exit 0")),
+            ],
+            wire: &[
+                WireFact::ResetNotFin(Server),
+                WireFact::Count(Server, Seg::Rst, 1),
+                WireFact::Count(Client, Seg::Fin, 0),
+            ],
+        }],
+        step_deadline: Case::STEP_DEADLINE,
+    },
+    Case {
+        id: "linger.zero_after_shutdown",
+        doc: "The server shuts down its sending side (FIN), the client reads EOF, then the server \
+              close()s with SO_LINGER {1,0}. The abort still sends RST from FIN_WAIT_2: the \
+              client, in CLOSE_WAIT, has nothing left to read (EOF again: Linux reports a reset in \
+              CLOSE_WAIT as EPIPE, not ECONNRESET), and its next write fails with EPIPE.",
+        source: "socket(7) SO_LINGER; Linux tcp_close() -> tcp_disconnect(): tcp_need_reset() \
+                 holds for FIN_WAIT1/FIN_WAIT2; tcp_reset(): CLOSE_WAIT -> sk_err = EPIPE",
+        needs: &[],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: zero_after_shutdown_server,
+        },
+        client: Side {
+            sigpipe: SigPipe::Ignore,
+            run: zero_after_shutdown_client,
+        },
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[
+                ("shutdown(SHUT_WR)", is("ok(0)")),
+                ("close(linger 0)", is("ok(0)")),
+                ("exit", is("exit 0")),
+            ],
+            client: &[
+                ("read#1", is("EOF")),
+                ("read#2", is("EOF")),
+                ("write", is("EPIPE")),
+                ("exit", is("exit 0")),
+            ],
+            wire: &[
+                // shutdown() sent the FIN; the abortive close() then sends RST, not nothing.
+                WireFact::Before((Server, Seg::Fin), (Server, Seg::Rst)),
+                WireFact::AfterStep((Server, Seg::Rst), "eof read"),
+                WireFact::Count(Server, Seg::Fin, 1),
+                WireFact::Count(Server, Seg::Rst, 1),
+                WireFact::Count(Client, Seg::Fin, 0),
+            ],
+        }],
+        step_deadline: Case::STEP_DEADLINE,
+    },
+    Case {
+        id: "linger.timeout_blocks_close",
+        doc: "The client does not read and the server's buffers are full. close() with SO_LINGER \
+              {1,1} blocks for the linger time, about 1 s, and then returns 0: Linux reports no \
+              error when the timeout expires and does not discard the data either. The socket \
+              lives on, orphaned, and the client, reading at last, gets every byte, then EOF.",
+        source: "socket(7) SO_LINGER (\"close() blocks until ... or the linger timeout has \
+                 expired\"); Linux inet_release() -> tcp_close() -> sk_stream_wait_close()",
+        needs: &[],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: timeout_blocks_close_server,
+        },
+        client: Side {
+            sigpipe: SigPipe::Ignore,
+            run: slow_reader_client,
+        },
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[
+                ("write until full", is("EAGAIN")),
+                ("close(linger 1s)", is("ok(0)")),
+                ("close(linger 1s).ms", any_ms(900, 3000)),
+                ("exit", is("exit 0")),
+            ],
+            client: &[
+                ("read all written", is("yes")),
+                ("read.end", is("EOF")),
+                ("exit", is("exit 0")),
+            ],
+            wire: &[],
+        }],
+        step_deadline: Case::STEP_DEADLINE,
+    },
+    Case {
+        id: "linger.not_applied_on_exit",
+        doc: "The same full buffers and SO_LINGER {1,1}, but the server exits instead of calling \
+              close(). The linger time is not applied when the descriptor is closed by exit: the \
+              runner reaps the server at once (measured by the client, from the barrier the \
+              server passed last to the one the runner opens when the server is reaped). The \
+              socket lingers in the background, and the client still reads every byte, then EOF.",
+        source: "socket(7) SO_LINGER (\"When the socket is closed as part of exit(2), it always \
+                 lingers in the background\"); Linux inet_release(): no timeout when PF_EXITING",
+        needs: &[],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: not_applied_on_exit_server,
+        },
+        client: Side {
+            sigpipe: SigPipe::Ignore,
+            run: not_applied_on_exit_client,
+        },
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[("write until full", is("EAGAIN")), ("exit", is("exit 0"))],
+            client: &[
+                ("server reaped.ms", IMMEDIATE),
+                ("read all written", is("yes")),
+                ("read.end", is("EOF")),
+                ("exit", is("exit 0")),
+            ],
+            wire: &[],
+        }],
+        step_deadline: Case::STEP_DEADLINE,
+    },
+    Case {
+        id: "linger.default_close_is_immediate",
+        doc: "Without SO_LINGER, close() returns at once even though the send buffer is full of \
+              data the client has not read yet. The kernel keeps sending in the background: the \
+              client reads every byte, then EOF.",
+        source: "close(2); socket(7) SO_LINGER (off by default); RFC 9293 §3.10.4 (CLOSE: queued \
+                 data is still sent); Linux tcp_close() with no linger time",
+        needs: &[],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: default_close_server,
+        },
+        client: Side {
+            sigpipe: SigPipe::Ignore,
+            run: slow_reader_client,
+        },
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[
+                ("write until full", is("EAGAIN")),
+                ("close", is("ok(0)")),
+                ("close.ms", IMMEDIATE),
+                ("exit", is("exit 0")),
+            ],
+            client: &[
+                ("read all written", is("yes")),
+                ("read.end", is("EOF")),
+                ("exit", is("exit 0")),
+            ],
+            wire: &[],
+        }],
+        step_deadline: Case::STEP_DEADLINE,
+    },
+];
+
+fn zero_sends_rst_server(ctx: &mut Ctx) {
+    let (listener, conn) = accept_one(ctx);
+    let port = local_port(&listener);
+    ctx.sync("connected");
+    abort(ctx, conn);
+    ctx.close("close(listener)", listener);
+    ctx.sync("closed");
+    bind_again(ctx, "bind(same port, no SO_REUSEADDR)", port);
+}
+
+fn reset_reader_client(ctx: &mut Ctx) {
+    let conn = connect_to_server(ctx);
+    ctx.sync("connected");
+    ctx.sync("closed");
+    ctx.await_reset(&conn);
+    ctx.read("read#1", &conn, 64);
+    ctx.read("read#2", &conn, 64);
+}
+
+fn zero_after_shutdown_server(ctx: &mut Ctx) {
+    let (_listener, conn) = accept_one(ctx);
+    ctx.shutdown("shutdown(SHUT_WR)", &conn, Shutdown::Write);
+    ctx.sync("shut");
+    ctx.sync("eof read");
+    abort(ctx, conn);
+    ctx.sync("closed");
+}
+
+fn zero_after_shutdown_client(ctx: &mut Ctx) {
+    let conn = connect_to_server(ctx);
+    ctx.sync("shut");
+    ctx.await_readable(&conn);
+    ctx.read("read#1", &conn, 64);
+    ctx.sync("eof read");
+    ctx.sync("closed");
+    ctx.await_reset(&conn);
+    ctx.read("read#2", &conn, 64);
+    ctx.write("write", &conn, b"hello");
+}
+
+/// Server of the full-buffer cases: accept with a large SO_SNDBUF, then write without blocking
+/// until the kernel takes no more (recorded: the errno that stopped it). Returns the listener,
+/// the connection (blocking again) and how many bytes the kernel took.
+fn accept_and_fill(ctx: &mut Ctx) -> (Socket, Socket, u64) {
+    let sock = tcp_socket();
+    sock.set_send_buffer_size(SENDER_SNDBUF)
+        .expect("setsockopt(SO_SNDBUF)");
+    let (listener, port) = ctx.listen_with(sock, 8);
+    ctx.sync_with("listening", port.into());
+    let conn = ctx.accept(&listener);
+    conn.set_nonblocking(true).expect("O_NONBLOCK");
+    let chunk = [0x5a_u8; 16 * 1024];
+    let mut written = 0u64;
+    ctx.begin("write until full");
+    let stop = loop {
+        match nix::unistd::write(&conn, &chunk) {
+            Ok(n) => written += n as u64,
+            Err(Errno::EINTR) => {}
+            Err(e) => break Value::errno(e),
+        }
+    };
+    ctx.record("write until full", stop);
+    conn.set_nonblocking(false).expect("O_NONBLOCK off");
+    (listener, conn, written)
+}
+
+fn timeout_blocks_close_server(ctx: &mut Ctx) {
+    let (_listener, conn, written) = accept_and_fill(ctx);
+    set_linger(&conn, Some(1));
+    ctx.close_timed("close(linger 1s)", conn);
+    ctx.sync_with("closed", written);
+}
+
+fn default_close_server(ctx: &mut Ctx) {
+    let (_listener, conn, written) = accept_and_fill(ctx);
+    ctx.close_timed("close", conn);
+    ctx.sync_with("closed", written);
+}
+
+fn not_applied_on_exit_server(ctx: &mut Ctx) {
+    let (listener, conn, written) = accept_and_fill(ctx);
+    set_linger(&conn, Some(1));
+    ctx.sync_with("full", written);
+    // Returns with both sockets open: the side exits, and exit closes them.
+    std::mem::forget(conn);
+    std::mem::forget(listener);
+}
+
+/// Client of the full-buffer cases: a small receive buffer, set before connect() so that the
+/// window is small from the start.
+fn connect_small_window(ctx: &mut Ctx) -> Socket {
+    let sock = tcp_socket();
+    sock.set_recv_buffer_size(RECEIVER_RCVBUF)
+        .expect("setsockopt(SO_RCVBUF)");
+    connect_with(ctx, sock)
+}
+
+fn slow_reader_client(ctx: &mut Ctx) {
+    let conn = connect_small_window(ctx);
+    let written = ctx.sync_with("closed", 0);
+    read_all_written(ctx, &conn, written);
+}
+
+fn not_applied_on_exit_client(ctx: &mut Ctx) {
+    let conn = connect_small_window(ctx);
+    let written = ctx.sync_with("full", 0);
+    let start = Instant::now();
+    // The server does not come to this barrier: the runner opens it once the server is reaped.
+    ctx.sync("server reaped");
+    let took = start.elapsed().as_millis() as u64;
+    ctx.record("server reaped.ms", Value::Millis(took));
+    read_all_written(ctx, &conn, written);
+}
+
+/// Read until EOF or an error. Records whether exactly the `written` bytes arrived (`yes`, or
+/// how many did), and how the stream ended (`read.end`).
+fn read_all_written(ctx: &mut Ctx, conn: &Socket, written: u64) {
+    let mut buf = [0u8; 64 * 1024];
+    let mut total = 0u64;
+    ctx.begin("read");
+    let end = loop {
+        match nix::unistd::read(conn.as_raw_fd(), &mut buf) {
+            Ok(0) => break Value::Eof,
+            Ok(n) => total += n as u64,
+            Err(Errno::EINTR) => {}
+            Err(e) => break Value::errno(e),
+        }
+    };
+    let all = if total == written {
+        "yes".to_string()
+    } else {
+        format!("{total} of {written} bytes")
+    };
+    ctx.record("read all written", Value::Text(all));
+    ctx.record("read.end", end);
+}

@@ -1,0 +1,138 @@
+//! `sockconf bench` (hidden; `make bench`): what the harness costs per case, and how the suite's
+//! wall time compares with its longest case at several job counts. Medians of several runs.
+//!
+//! Cases mostly wait (for a linger timeout, a SYN retransmission, a barrier), so the suite's
+//! wall time should be close to its longest case's, and the default job count is chosen from
+//! these figures (see `orchestrate::default_jobs`).
+
+use crate::orchestrate::{default_jobs, run_all, run_in_runner};
+use harness::report::{CaseReport, Verdict};
+use harness::{is, Case, Ctx, Expect, Kernel, Os, Side, SigPipe};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// A case that does nothing: fork the pair, both sides return at once. Its wall time is the
+/// harness's own cost per case (start the runner, isolate, fork, report, reap).
+/// Not in the catalogue; only `run-case` knows its id, for this benchmark.
+pub static NOOP: Case = Case {
+    id: "bench.noop",
+    doc: "Both sides return at once: the harness's own cost per case.",
+    source: "sockconf's benchmark",
+    needs: &[],
+    server: Side {
+        sigpipe: SigPipe::Ignore,
+        run: do_nothing,
+    },
+    client: Side {
+        sigpipe: SigPipe::Ignore,
+        run: do_nothing,
+    },
+    expect: &[Expect {
+        os: Os::current(),
+        kernel: Kernel::ANY,
+        server: &[("exit", is("exit 0"))],
+        client: &[("exit", is("exit 0"))],
+        wire: &[],
+    }],
+    step_deadline: Case::STEP_DEADLINE,
+};
+
+fn do_nothing(_ctx: &mut Ctx) {}
+
+/// How many no-op cases are timed one after the other, per run asked for.
+const NOOPS_PER_RUN: usize = 10;
+
+/// Time the no-op case and the whole suite; print medians. Exit 1 if any case did not pass or
+/// skip (a benchmark of a failing suite measures the wrong thing).
+pub fn bench(runs: usize, job_counts: &[usize]) -> ExitCode {
+    let runs = runs.max(1);
+    let mut healthy = true;
+
+    let mut noop = vec![];
+    for _ in 0..runs * NOOPS_PER_RUN {
+        let start = Instant::now();
+        let report = run_in_runner(&NOOP);
+        noop.push(start.elapsed());
+        healthy &= report.verdict == Verdict::Pass;
+    }
+    println!(
+        "harness overhead per case (bench.noop, one at a time, {} runs): median {:.1} ms (min {:.1}, max {:.1})",
+        noop.len(),
+        ms(median(&mut noop)),
+        ms(*noop.iter().min().expect("runs >= 1")),
+        ms(*noop.iter().max().expect("runs >= 1")),
+    );
+
+    let catalogue = cases::all();
+    let mut job_counts = job_counts.to_vec();
+    // The catalogue three times over stands in for a larger one with more waiting cases: the
+    // default job count must not serialise the waits as the catalogue grows.
+    for copies in [1, 3] {
+        let suite: Vec<&'static Case> = (0..copies).flat_map(|_| catalogue.clone()).collect();
+        let default = default_jobs(suite.len());
+        if !job_counts.contains(&default) {
+            job_counts.push(default);
+        }
+        job_counts.sort_unstable();
+        job_counts.dedup();
+        println!(
+            "\nthe catalogue x{copies} ({} cases), {runs} runs per job count",
+            suite.len()
+        );
+        println!(
+            "{:>6} {:>12} {:>14} {:>13} {:>14}",
+            "jobs", "wall median", "longest case", "wall/longest", "sum of cases"
+        );
+        for &jobs in job_counts.iter().filter(|&&j| j <= suite.len()) {
+            let (mut walls, mut longest, mut sums) = (vec![], vec![], vec![]);
+            for _ in 0..runs {
+                let start = Instant::now();
+                let reports = run_all(&suite, Some(jobs), None);
+                walls.push(start.elapsed());
+                longest.push(longest_case(&reports));
+                sums.push(
+                    reports
+                        .iter()
+                        .map(|r| Duration::from_millis(r.duration_ms))
+                        .sum(),
+                );
+                healthy &= reports
+                    .iter()
+                    .all(|r| matches!(r.verdict, Verdict::Pass | Verdict::Skip));
+            }
+            let (wall, longest) = (median(&mut walls), median(&mut longest));
+            println!(
+                "{:>6} {:>9.0} ms {:>11.0} ms {:>13.2} {:>11.0} ms{}",
+                jobs,
+                ms(wall),
+                ms(longest),
+                wall.as_secs_f64() / longest.as_secs_f64().max(1e-3),
+                ms(median(&mut sums)),
+                if jobs == default { "   (default)" } else { "" }
+            );
+        }
+    }
+    if healthy {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("sockconf bench: some case did not pass; the figures measure a broken suite");
+        ExitCode::from(1)
+    }
+}
+
+fn longest_case(reports: &[CaseReport]) -> Duration {
+    reports
+        .iter()
+        .map(|r| Duration::from_millis(r.duration_ms))
+        .max()
+        .unwrap_or_default()
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
