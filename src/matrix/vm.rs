@@ -68,8 +68,13 @@ pub fn kvm_available() -> bool {
 /// produced the report comes with it.
 pub fn run_best(boot: &Boot, deadline: Duration) -> Result<(RunReport, Accel), String> {
     if kvm_available() {
-        if let Ok(report) = run(boot, Accel::Kvm, deadline) {
-            return Ok((report, Accel::Kvm));
+        match run(boot, Accel::Kvm, deadline) {
+            Ok(report) => return Ok((report, Accel::Kvm)),
+            Err(e) => super::log(&format!(
+                "{}: KVM did not work ({}); booting with TCG",
+                boot.image.display(),
+                e.lines().next().unwrap_or_default()
+            )),
         }
     }
     run(boot, Accel::Tcg, deadline).map(|r| (r, Accel::Tcg))
@@ -116,7 +121,15 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
             && !std::fs::read_to_string(&boot.console_log)
                 .unwrap_or_default()
                 .contains(BANNER);
-        if started.elapsed() > deadline || no_sign_of_life {
+        if no_sign_of_life {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "no kernel banner on the console within {} s",
+                KVM_SIGN_OF_LIFE.as_secs()
+            ));
+        }
+        if started.elapsed() > deadline {
             let _ = child.kill();
             let _ = child.wait();
             break None;
