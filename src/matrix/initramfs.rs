@@ -52,13 +52,13 @@ pub fn build(init: &Path, modules: &[PathBuf], out: &Path) -> std::io::Result<()
 }
 
 fn add_file(entry: Builder, from: &Path, archive: &mut impl Write) -> std::io::Result<()> {
-    let bytes = std::fs::read(from)?;
-    let size = u32::try_from(bytes.len())
+    let mut file = std::fs::File::open(from)?;
+    let size = u32::try_from(file.metadata()?.len())
         .map_err(|_| std::io::Error::other(format!("{} is over 4 GiB", from.display())))?;
     let mut writer = entry
         .set_mode_file_type(ModeFileType::Regular)
         .write(archive, size);
-    writer.write_all(&bytes)?;
+    std::io::copy(&mut file, &mut writer)?;
     writer.finish()?;
     Ok(())
 }
