@@ -38,6 +38,7 @@ pub static CASES: &[Case] = &[
             wire: &[],
         }],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "close.unread_data_sends_rst",
@@ -70,6 +71,7 @@ pub static CASES: &[Case] = &[
             wire: &[],
         }],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "close.peer_writes_after_close",
@@ -102,6 +104,7 @@ pub static CASES: &[Case] = &[
             wire: &[],
         }],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "close.read_after_reset",
@@ -130,6 +133,7 @@ pub static CASES: &[Case] = &[
             wire: &[],
         }],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "close.write_after_reset",
@@ -158,6 +162,7 @@ pub static CASES: &[Case] = &[
             wire: &[],
         }],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "close.exit_sends_fin",
@@ -181,6 +186,7 @@ pub static CASES: &[Case] = &[
             wire: &[],
         }],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "close.kill_sends_fin",
@@ -204,6 +210,7 @@ pub static CASES: &[Case] = &[
             wire: &[],
         }],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "close.kill_with_unread_data_sends_rst",
@@ -233,6 +240,7 @@ pub static CASES: &[Case] = &[
             wire: &[],
         }],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
 ];
 

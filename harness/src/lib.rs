@@ -16,6 +16,6 @@ pub mod platform;
 pub mod report;
 pub mod spawn;
 
-pub use case::{Case, Need, Side, SigPipe};
+pub use case::{Case, Need, Side, SigPipe, Variant};
 pub use judge::{any_ms, is, one_of, Expect, Kernel, Matcher, Os};
 pub use observe::{Ctx, Fact, Value};

@@ -2,6 +2,7 @@
 
 use super::wire::{Release, Report};
 use super::{Fact, Value};
+use crate::case::Variant;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::OwnedFd;
@@ -31,16 +32,28 @@ pub struct Ctx {
     to_runner: File,
     from_runner: BufReader<File>,
     pub(crate) sigpipe_handler_runs: Option<Arc<AtomicUsize>>,
+    variant: Option<&'static Variant>,
 }
 
 impl Ctx {
-    pub(crate) fn new(role: Role, to_runner: OwnedFd, from_runner: OwnedFd) -> Ctx {
+    pub(crate) fn new(
+        role: Role,
+        to_runner: OwnedFd,
+        from_runner: OwnedFd,
+        variant: Option<&'static Variant>,
+    ) -> Ctx {
         Ctx {
             role,
             to_runner: File::from(to_runner),
             from_runner: BufReader::new(File::from(from_runner)),
             sigpipe_handler_runs: None,
+            variant,
         }
+    }
+
+    /// Whether the variant this pair runs in turns `switch` on (false outside variants).
+    pub fn variant_has(&self, switch: &str) -> bool {
+        self.variant.is_some_and(|v| v.switches.contains(&switch))
     }
 
     pub fn role(&self) -> Role {

@@ -6,6 +6,7 @@
 
 mod ctx;
 pub mod sock;
+pub mod sock_diag;
 pub mod tcp_state;
 pub(crate) mod wire;
 

@@ -4,6 +4,7 @@
 pub mod isolate;
 mod pair;
 mod side;
+mod variants;
 
 use crate::case::{Case, Need};
 use crate::judge::{diff_side, Expect};
@@ -37,31 +38,25 @@ pub fn run_case(case: &Case) -> CaseReport {
     if let Some(reason) = unmet_os_need(case, os) {
         return finish(report, Verdict::Skip, vec![reason]);
     }
-    report.isolation = isolate::isolate();
-    #[cfg(target_os = "linux")]
-    // SAFETY: prctl with integer arguments: orphans of the sides come to us to be reaped.
-    unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
-    }
-    for need in case.needs {
-        if let Need::Sysctl(path, value) = need {
-            if let Isolation::Host { why } = &report.isolation {
-                let reason = format!("needs sysctl {path}={value}, which is only written inside a private network namespace, and there is none ({why})");
-                return finish(report, Verdict::Skip, vec![reason]);
-            }
-            if let Err(e) = isolate::write_sysctl(path, value) {
-                let reason =
-                    format!("cannot set sysctl {path}={value} in the case's namespace: {e}");
-                return finish(report, Verdict::Skip, vec![reason]);
-            }
-        }
-    }
-
     let release = kernel_release();
     let expect = Expect::select(case.expect, os, parse_release(&release));
     report.expectation = expect.map(Into::into);
 
-    let outcome = pair::run_pair(case);
+    let outcome = if case.variants.is_empty() {
+        prepare(case.needs.iter()).map(|isolation| (isolation, pair::run_pair(case, None)))
+    } else {
+        variants::run_variants(case)
+    };
+    let outcome = match outcome {
+        Ok((isolation, outcome)) => {
+            report.isolation = isolation;
+            outcome
+        }
+        Err((isolation, reason)) => {
+            report.isolation = isolation;
+            return finish(report, Verdict::Skip, vec![reason]);
+        }
+    };
     report.observations = Sides {
         server: outcome.server,
         client: outcome.client,
@@ -94,6 +89,39 @@ fn unmet_os_need(case: &Case, os: Os) -> Option<String> {
     case.needs.iter().find_map(|need| match *need {
         Need::NotOn(not, why) if not == os => Some(why.to_string()),
         Need::OnlyOn(only, why) if only != os => Some(why.to_string()),
+        Need::SockDiag if os != Os::Linux => Some(format!(
+            "needs sock_diag to list sockets no process holds (TIME_WAIT, orphans), and {} has none",
+            os.name()
+        )),
         _ => None,
     })
+}
+
+/// Isolate this (single-threaded) process and write the sysctls of `needs` in its namespace.
+/// The isolation had, and on an unmet need the skip reason with it.
+fn prepare<'a>(
+    needs: impl Iterator<Item = &'a Need>,
+) -> Result<Isolation, (Isolation, String)> {
+    let isolation = isolate::isolate();
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with integer arguments: orphans of the sides come to us to be reaped.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+    }
+    for need in needs {
+        let unmet = match (need, &isolation) {
+            (Need::Sysctl(path, value), Isolation::Host { why }) => Some(format!("needs sysctl {path}={value}, which is only written inside a private network namespace, and there is none ({why})")),
+            (Need::Sysctl(path, value), _) => isolate::write_sysctl(path, value).err().map(|e| {
+                format!("cannot set sysctl {path}={value} in the case's namespace: {e}")
+            }),
+            (Need::Netns(reason), Isolation::Host { why }) => Some(format!(
+                "needs a private network namespace ({reason}), and there is none ({why})"
+            )),
+            _ => None,
+        };
+        if let Some(reason) = unmet {
+            return Err((isolation, reason));
+        }
+    }
+    Ok(isolation)
 }

@@ -2,7 +2,7 @@
 //! each step's deadline, and reap both.
 
 use super::side;
-use crate::case::Case;
+use crate::case::{Case, Variant};
 use crate::observe::wire::{Release, Report};
 use crate::observe::Role;
 use crate::observe::{Fact, Value};
@@ -15,6 +15,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;
 
 /// What happened to the pair.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct PairOutcome {
     pub server: Vec<Fact>,
     pub client: Vec<Fact>,
@@ -103,11 +104,11 @@ impl Child {
 /// Fork both sides of `case` and conduct them to the end.
 ///
 /// Must be called from a single-threaded process: the runner (`sockconf run-case`) is one.
-pub fn run_pair(case: &Case) -> PairOutcome {
+pub fn run_pair(case: &Case, variant: Option<&'static Variant>) -> PairOutcome {
     assert_single_threaded();
     let mut children = [
-        spawn_side(Role::Server, case),
-        spawn_side(Role::Client, case),
+        spawn_side(Role::Server, case, variant),
+        spawn_side(Role::Client, case, variant),
     ];
     let mut errors = vec![];
     let mut timeout = None;
@@ -239,7 +240,7 @@ fn conduct_barriers(
     }
 }
 
-fn spawn_side(role: Role, case: &Case) -> Child {
+fn spawn_side(role: Role, case: &Case, variant: Option<&'static Variant>) -> Child {
     let side = match role {
         Role::Server => case.server,
         Role::Client => case.client,
@@ -254,7 +255,7 @@ fn spawn_side(role: Role, case: &Case) -> Child {
         ForkResult::Child => {
             drop(reports_rx);
             drop(releases_tx);
-            side::run(role, side, reports_tx, releases_rx)
+            side::run(role, side, variant, reports_tx, releases_rx)
         }
         ForkResult::Parent { child } => {
             // Also set here, so that the group exists before the runner might kill it.
@@ -300,7 +301,7 @@ fn reap_orphans() {
 }
 
 /// Fork is only safe from a single-threaded process; say so loudly if that ever changes.
-fn assert_single_threaded() {
+pub(super) fn assert_single_threaded() {
     #[cfg(target_os = "linux")]
     {
         let threads = std::fs::read_dir("/proc/self/task")
