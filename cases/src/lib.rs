@@ -2,13 +2,21 @@
 //! one touches its family's file (and its family's test file under `tests/`).
 
 pub mod close;
+pub mod finwait2;
+pub mod keepalive;
 mod script;
+pub mod timewait;
 
 use harness::Case;
 
 /// Every case, in catalogue order (family by family, as declared).
 pub fn all() -> Vec<&'static Case> {
-    [close::CASES].into_iter().flatten().collect()
+    [
+        close::CASES,
+        timewait::CASES,
+        finwait2::CASES,
+        keepalive::CASES,
+    ].into_iter().flatten().collect()
 }
 
 /// The case with this exact id.

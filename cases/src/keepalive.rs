@@ -1,0 +1,2 @@
+use harness::Case;
+pub static CASES: &[Case] = &[];
