@@ -2,6 +2,7 @@
 //! process.
 
 pub mod isolate;
+pub mod netdev;
 mod pair;
 mod side;
 mod variants;
