@@ -120,7 +120,10 @@ fn orphan_timeout_server(ctx: &mut Ctx) {
     let gone_after = ctx.await_sock(client_port, port, None, WATCH_FOR);
     ctx.sock_diag("client conn later", client_port, port);
     if let Some(after) = gone_after {
-        ctx.record("client conn gone.ms", Value::Millis(after.as_millis() as u64));
+        ctx.record(
+            "client conn gone.ms",
+            Value::Millis(after.as_millis() as u64),
+        );
     }
     ctx.write("write#1", &conn, b"hello");
     ctx.await_reset(&conn);

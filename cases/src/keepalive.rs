@@ -83,7 +83,10 @@ pub static CASES: &[Case] = &[
                  tcp_keepalive_timer(): icsk_probes_out >= keepalive_probes -> tcp_write_err() \
                  (ETIMEDOUT); veth_xmit() -> __dev_forward_skb() drops for a peer that is down",
         needs: &[
-            Need::OnlyOn(Os::Linux, "veth pairs between network namespaces are Linux's"),
+            Need::OnlyOn(
+                Os::Linux,
+                "veth pairs between network namespaces are Linux's",
+            ),
             Need::Netns(
                 "a second namespace and a veth pair need CAP_SYS_ADMIN and CAP_NET_ADMIN over \
                  the case's namespace",
@@ -180,7 +183,10 @@ fn unanswered_server(ctx: &mut Ctx) {
     netdev::set_up(SERVER_LINK, true).expect("bring the server's veth up");
     let listener = tcp_socket();
     listener
-        .bind(&SockAddr::from(SocketAddr::V4(SocketAddrV4::new(SERVER_ADDR, 0))))
+        .bind(&SockAddr::from(SocketAddr::V4(SocketAddrV4::new(
+            SERVER_ADDR,
+            0,
+        ))))
         .expect("bind(192.0.2.1)");
     listener.listen(8).expect("listen");
     ctx.sync_with("listening", local_port(&listener).into());
@@ -194,16 +200,23 @@ fn unanswered_server(ctx: &mut Ctx) {
 
 fn unanswered_client(ctx: &mut Ctx) {
     let server_netns = netdev::enter_new_netns().expect("a network namespace for the client");
-    netdev::create_veth(CLIENT_LINK, SERVER_LINK, std::os::fd::AsFd::as_fd(&server_netns))
-        .expect("a veth pair to the server's namespace");
+    netdev::create_veth(
+        CLIENT_LINK,
+        SERVER_LINK,
+        std::os::fd::AsFd::as_fd(&server_netns),
+    )
+    .expect("a veth pair to the server's namespace");
     netdev::set_ipv4(CLIENT_LINK, CLIENT_ADDR, LINK_PREFIX).expect("address the client's veth");
     netdev::set_up(CLIENT_LINK, true).expect("bring the client's veth up");
     ctx.sync("linked");
     let port = ctx.sync_with("listening", 0) as u16;
     let conn = tcp_socket();
     ctx.begin("connect");
-    conn.connect(&SockAddr::from(SocketAddr::V4(SocketAddrV4::new(SERVER_ADDR, port))))
-        .expect("connect(192.0.2.1)");
+    conn.connect(&SockAddr::from(SocketAddr::V4(SocketAddrV4::new(
+        SERVER_ADDR,
+        port,
+    ))))
+    .expect("connect(192.0.2.1)");
     ctx.sync("connected");
     ctx.begin("take the client's veth down");
     let down = netdev::set_up(CLIENT_LINK, false).map(|()| 0);

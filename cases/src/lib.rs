@@ -16,7 +16,10 @@ pub fn all() -> Vec<&'static Case> {
         timewait::CASES,
         finwait2::CASES,
         keepalive::CASES,
-    ].into_iter().flatten().collect()
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// The case with this exact id.

@@ -5,9 +5,7 @@
 
 use crate::script::{accept_one, connect_to_server};
 use harness::judge::Kernel;
-use harness::observe::sock::{
-    local_port, peer_port, tcp_socket, try_connect, KERNEL_WAIT,
-};
+use harness::observe::sock::{local_port, peer_port, tcp_socket, try_connect, KERNEL_WAIT};
 use harness::{any_ms, is, Case, Ctx, Expect, Need, Os, Side, SigPipe, Variant};
 use socket2::Socket;
 use std::time::{Duration, Instant};
@@ -378,7 +376,8 @@ pub static CASES: &[Case] = &[
 /// A socket with SO_REUSEADDR set or not (never left to a library's default).
 fn socket_with_reuseaddr(on: bool) -> Socket {
     let sock = tcp_socket();
-    sock.set_reuse_address(on).expect("setsockopt(SO_REUSEADDR)");
+    sock.set_reuse_address(on)
+        .expect("setsockopt(SO_REUSEADDR)");
     sock
 }
 

@@ -100,9 +100,7 @@ fn unmet_os_need(case: &Case, os: Os) -> Option<String> {
 
 /// Isolate this (single-threaded) process and write the sysctls of `needs` in its namespace.
 /// The isolation had, and on an unmet need the skip reason with it.
-fn prepare<'a>(
-    needs: impl Iterator<Item = &'a Need>,
-) -> Result<Isolation, (Isolation, String)> {
+fn prepare<'a>(needs: impl Iterator<Item = &'a Need>) -> Result<Isolation, (Isolation, String)> {
     let isolation = isolate::isolate();
     #[cfg(target_os = "linux")]
     // SAFETY: prctl with integer arguments: orphans of the sides come to us to be reaped.
