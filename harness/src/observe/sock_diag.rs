@@ -225,3 +225,27 @@ mod imp {
         }
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::observe::sock::{local_port, loopback, tcp_socket};
+
+    #[test]
+    fn lists_a_listener_of_this_process() {
+        let listener = tcp_socket();
+        listener
+            .bind(&loopback(0).into())
+            .expect("bind an ephemeral port");
+        listener.listen(1).expect("listen");
+        let port = local_port(&listener);
+        let found = tcp_sockets()
+            .expect("sock_diag dump")
+            .into_iter()
+            .find(|s| s.local_port == port && s.remote_port == 0);
+        assert_eq!(
+            found.map(|s| (s.state, s.timer)),
+            Some(("LISTEN", Timer::None))
+        );
+    }
+}
