@@ -77,7 +77,11 @@ pub static CASES: &[Case] = &[
               dropped (veth forwards nothing to a device that is down). The server, with \
               SO_KEEPALIVE, TCP_KEEPIDLE 1 s, TCP_KEEPINTVL 1 s and TCP_KEEPCNT 3, is blocked in \
               read(): three probes go unanswered, and the read fails with ETIMEDOUT after about \
-              idle + cnt × intvl = 4 s.",
+              idle + cnt × intvl = 4 s. Observed here in two modes, about 4.08 s and 4.60 s: \
+              the later matches a probe that veth reported as dropped at once (NET_XMIT_DROP, \
+              before the carrier-off event deactivated the queue), which \
+              tcp_keepalive_timer() treats as local congestion and retries after 500 ms \
+              (TCP_RESOURCE_PROBE_INTERVAL) without counting it.",
         source: "RFC 1122 §4.2.3.6; tcp(7) TCP_KEEPCNT (\"the maximum number of keepalive \
                  probes TCP should send before dropping the connection\"); Linux \
                  tcp_keepalive_timer(): icsk_probes_out >= keepalive_probes -> tcp_write_err() \
