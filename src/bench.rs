@@ -34,6 +34,7 @@ pub static NOOP: Case = Case {
         client: &[("exit", is("exit 0"))],
         wire: &[],
     }],
+    variants: &[],
     step_deadline: Case::STEP_DEADLINE,
 };
 

@@ -11,6 +11,13 @@ pub fn explain(case: &Case) -> String {
     for need in case.needs {
         let _ = writeln!(out, "Needs: {need:?}");
     }
+    for v in case.variants {
+        let _ = writeln!(
+            out,
+            "Variant {}: its own namespace; switches {:?}; needs {:?}",
+            v.name, v.switches, v.needs
+        );
+    }
     if case.expect.is_empty() {
         let _ = writeln!(out, "No expectation confirmed on any OS yet.");
     }

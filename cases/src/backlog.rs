@@ -64,6 +64,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -97,6 +98,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -133,6 +135,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -172,6 +175,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -224,6 +228,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
 ];

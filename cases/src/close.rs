@@ -46,6 +46,7 @@ pub static CASES: &[Case] = &[
             ],
         }],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "close.unread_data_sends_rst",
@@ -82,6 +83,7 @@ pub static CASES: &[Case] = &[
             ],
         }],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "close.peer_writes_after_close",
@@ -121,6 +123,7 @@ pub static CASES: &[Case] = &[
             ],
         }],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "close.read_after_reset",
@@ -149,6 +152,7 @@ pub static CASES: &[Case] = &[
             wire: &[WireFact::ResetNotFin(Client)],
         }],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "close.write_after_reset",
@@ -177,6 +181,7 @@ pub static CASES: &[Case] = &[
             wire: &[WireFact::ResetNotFin(Client)],
         }],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "close.exit_sends_fin",
@@ -206,6 +211,7 @@ pub static CASES: &[Case] = &[
             ],
         }],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "close.kill_sends_fin",
@@ -235,6 +241,7 @@ pub static CASES: &[Case] = &[
             ],
         }],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "close.kill_with_unread_data_sends_rst",
@@ -263,6 +270,7 @@ pub static CASES: &[Case] = &[
             client: &[("exit", is("killed by SIGKILL"))],
             wire: &[WireFact::ResetNotFin(Client)],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -309,6 +317,7 @@ pub static CASES: &[Case] = &[
                 ],
             ])],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -356,6 +365,7 @@ pub static CASES: &[Case] = &[
             ])],
         }],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
 ];
 

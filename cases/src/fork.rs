@@ -68,6 +68,7 @@ pub static CASES: &[Case] = &[
                 WireFact::Count(Server, Seg::Rst, 0),
             ],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -98,6 +99,7 @@ pub static CASES: &[Case] = &[
             client: &[("read", is("EOF")), ("exit", is("exit 0"))],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -133,6 +135,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -168,6 +171,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -204,6 +208,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
 ];

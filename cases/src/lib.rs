@@ -3,11 +3,14 @@
 
 pub mod backlog;
 pub mod close;
+pub mod finwait2;
 pub mod fork;
+pub mod keepalive;
 pub mod linger;
 mod script;
 pub mod shutdown;
 pub mod sigpipe;
+pub mod timewait;
 
 use harness::Case;
 
@@ -20,6 +23,9 @@ pub fn all() -> Vec<&'static Case> {
         linger::CASES,
         backlog::CASES,
         fork::CASES,
+        timewait::CASES,
+        finwait2::CASES,
+        keepalive::CASES,
     ]
     .into_iter()
     .flatten()

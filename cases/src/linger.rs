@@ -65,6 +65,7 @@ pub static CASES: &[Case] = &[
                 WireFact::Count(Client, Seg::Fin, 0),
             ],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -107,6 +108,7 @@ pub static CASES: &[Case] = &[
                 WireFact::Count(Client, Seg::Fin, 0),
             ],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -142,6 +144,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -174,6 +177,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -208,6 +212,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
 ];

@@ -65,6 +65,7 @@ pub static CASES: &[Case] = &[
                 WireFact::Count(Server, Seg::Rst, 0),
             ],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -93,6 +94,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -126,6 +128,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -175,6 +178,7 @@ pub static CASES: &[Case] = &[
                 },
             ],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -203,6 +207,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -232,6 +237,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
 ];

@@ -36,6 +36,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -63,6 +64,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -91,6 +93,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -118,6 +121,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -141,6 +145,7 @@ pub static CASES: &[Case] = &[
         // Not confirmed on a macOS or FreeBSD kernel yet: there the case runs and reports its
         // observations, and is skipped as unjudged.
         expect: &[],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
     Case {
@@ -168,6 +173,7 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
+        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
     },
 ];

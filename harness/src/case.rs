@@ -23,6 +23,8 @@ pub struct Case {
     pub expect: &'static [Expect],
     /// Each step (the code between two barriers) must finish within this.
     pub step_deadline: Duration,
+    /// Run the pair once per variant, each in its own namespace; empty: run it once.
+    pub variants: &'static [Variant],
 }
 
 impl Case {
@@ -67,4 +69,23 @@ pub enum Need {
     NotOn(Os, &'static str),
     /// The case only applies on this OS, for this reason.
     OnlyOn(Os, &'static str),
+    /// The case lists the namespace's sockets with sock_diag ([`Ctx::sock_diag`]): Linux only.
+    SockDiag,
+    /// The case needs a private network namespace, for this reason (CAP_NET_ADMIN over the
+    /// namespace, say, which an unprivileged process only has inside one of its own).
+    Netns(&'static str),
+}
+
+/// One of several runs of a case, each in a fresh namespace of its own: the runner forks a
+/// sub-runner per variant, which isolates, writes the variant's sysctls, runs the pair, and
+/// hands back the facts, each prefixed with the variant's name (`old_set.new_unset: bind`).
+/// The scripts ask [`Ctx::variant_has`] which switches of the variant are on.
+#[derive(Clone, Copy, Debug)]
+pub struct Variant {
+    /// Prefixes the variant's facts; short and readable (`tw_reuse_1`).
+    pub name: &'static str,
+    /// Needs of this variant's namespace, on top of the case's (its sysctls, say).
+    pub needs: &'static [Need],
+    /// Named switches the scripts read (`old_reuseaddr`); a switch not listed is off.
+    pub switches: &'static [&'static str],
 }

@@ -16,7 +16,7 @@ pub mod platform;
 pub mod report;
 pub mod spawn;
 
-pub use case::{Case, Need, Side, SigPipe};
+pub use case::{Case, Need, Side, SigPipe, Variant};
 pub use judge::wire::{Seg, WireFact};
 pub use judge::{any_ms, is, one_of, Expect, Kernel, Matcher, Os};
 pub use observe::{Ctx, Fact, Role, Value};

@@ -3,6 +3,7 @@
 use super::clock::Origin;
 use super::wire::{Release, Report};
 use super::{Fact, Value};
+use crate::case::Variant;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::OwnedFd;
@@ -34,17 +35,30 @@ pub struct Ctx {
     /// The case's origin, inherited from the runner: facts are stamped relative to it.
     origin: Origin,
     pub(crate) sigpipe_handler_runs: Option<Arc<AtomicUsize>>,
+    variant: Option<&'static Variant>,
 }
 
 impl Ctx {
-    pub(crate) fn new(role: Role, to_runner: OwnedFd, from_runner: OwnedFd, origin: Origin) -> Ctx {
+    pub(crate) fn new(
+        role: Role,
+        to_runner: OwnedFd,
+        from_runner: OwnedFd,
+        origin: Origin,
+        variant: Option<&'static Variant>,
+    ) -> Ctx {
         Ctx {
             role,
             to_runner: File::from(to_runner),
             from_runner: BufReader::new(File::from(from_runner)),
             origin,
             sigpipe_handler_runs: None,
+            variant,
         }
+    }
+
+    /// Whether the variant this pair runs in turns `switch` on (false outside variants).
+    pub fn variant_has(&self, switch: &str) -> bool {
+        self.variant.is_some_and(|v| v.switches.contains(&switch))
     }
 
     pub fn role(&self) -> Role {

@@ -9,6 +9,7 @@ pub mod clock;
 mod ctx;
 pub mod segment;
 pub mod sock;
+pub mod sock_diag;
 pub mod tcp_state;
 pub(crate) mod wire;
 

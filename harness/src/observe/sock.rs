@@ -41,6 +41,23 @@ pub fn local_port(sock: &Socket) -> u16 {
         .map_or(0, |a| a.port())
 }
 
+/// connect() a fresh socket to 127.0.0.1:`port`, unrecorded: the socket, or the errno.
+pub fn try_connect(port: u16) -> Result<Socket, Errno> {
+    let sock = tcp_socket();
+    match sock.connect(&SockAddr::from(loopback(port))) {
+        Ok(()) => Ok(sock),
+        Err(e) => Err(Errno::from_raw(e.raw_os_error().unwrap_or(0))),
+    }
+}
+
+/// The port of the peer a connected socket talks to.
+pub fn peer_port(sock: &Socket) -> u16 {
+    sock.peer_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map_or(0, |a| a.port())
+}
+
 /// poll()'s revents, spelled as the flags' names joined by `|`, or `timeout`.
 pub fn revents_name(revents: libc::c_short) -> String {
     let mut names = vec![];
@@ -113,6 +130,17 @@ impl Ctx {
         sock.listen(backlog).expect("listen");
         let port = local_port(&sock);
         (sock, port)
+    }
+
+    /// bind() `sock` to 127.0.0.1:`port`, the behaviour under test; records `ok(0)` or the errno.
+    pub fn bind(&mut self, name: &str, sock: &Socket, port: u16) -> Value {
+        self.begin(name);
+        let value = match sock.bind(&SockAddr::from(loopback(port))) {
+            Ok(()) => Value::Ok(0),
+            Err(e) => Value::errno(Errno::from_raw(e.raw_os_error().unwrap_or(0))),
+        };
+        self.record(name, value.clone());
+        value
     }
 
     /// Connect a fresh socket to 127.0.0.1:`port`.

@@ -2,7 +2,6 @@
 //! case may write sysctls that die with it.
 
 use crate::report::Isolation;
-use nix::errno::Errno;
 
 /// Set to `host` to skip the namespace and use host loopback (what macOS does anyway).
 pub const FORCE_HOST_ENV: &str = "SOCKCONF_ISOLATION";
@@ -48,7 +47,7 @@ mod imp {
                 }
             }
         };
-        match loopback_up() {
+        match crate::spawn::netdev::set_up("lo", true) {
             Ok(()) => isolation,
             // A namespace without loopback is useless, and we cannot go back to the host's.
             Err(e) => panic!("bringing lo up in the new namespace: {e:?}"),
@@ -61,29 +60,6 @@ mod imp {
         std::fs::write("/proc/self/uid_map", format!("0 {uid} 1"))?;
         std::fs::write("/proc/self/gid_map", format!("0 {gid} 1"))
     }
-
-    /// SIOCSIFFLAGS lo |= IFF_UP, with an ioctl rather than the `ip` binary, so that the same
-    /// code works as PID 1 of a bare VM.
-    pub fn loopback_up() -> nix::Result<()> {
-        // SAFETY: plain ioctls on a socket we own, with an ifreq we initialise. (`as _`: the
-        // request is an unsigned long in glibc and an int in musl, which the matrix's static
-        // build uses.)
-        unsafe {
-            let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-            Errno::result(fd)?;
-            let mut ifr: libc::ifreq = std::mem::zeroed();
-            for (dst, src) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
-                *dst = *src as libc::c_char;
-            }
-            let result = Errno::result(libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut ifr))
-                .and_then(|_| {
-                    ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-                    Errno::result(libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &ifr))
-                });
-            libc::close(fd);
-            result.map(|_| ())
-        }
-    }
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -91,7 +67,6 @@ mod imp {
     use super::*;
 
     pub fn isolate() -> Isolation {
-        let _ = Errno::ENOSYS;
         Isolation::Host {
             why: format!("no network namespaces on {}", std::env::consts::OS),
         }

@@ -2,8 +2,10 @@
 //! process.
 
 pub mod isolate;
+pub mod netdev;
 mod pair;
 mod side;
+mod variants;
 
 use crate::case::{Case, Need};
 use crate::judge::wire::{self, diff_wire, WireFact};
@@ -58,36 +60,34 @@ pub fn run_case_capturing(case: &Case) -> CaseRun {
     if let Some(reason) = unmet_os_need(case, os) {
         return finish(report, Verdict::Skip, vec![reason]).into();
     }
-    report.isolation = Some(isolate::isolate());
-    #[cfg(target_os = "linux")]
-    // SAFETY: prctl with integer arguments: orphans of the sides come to us to be reaped.
-    unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
-    }
-    for need in case.needs {
-        if let Need::Sysctl(path, value) = need {
-            if let Some(Isolation::Host { why }) = &report.isolation {
-                let reason = format!("needs sysctl {path}={value}, which is only written inside a private network namespace, and there is none ({why})");
-                return finish(report, Verdict::Skip, vec![reason]).into();
-            }
-            if let Err(e) = isolate::write_sysctl(path, value) {
-                let reason =
-                    format!("cannot set sysctl {path}={value} in the case's namespace: {e}");
-                return finish(report, Verdict::Skip, vec![reason]).into();
-            }
-        }
-    }
-
     let release = kernel_release();
     let expect = Expect::select(case.expect, os, parse_release(&release));
     report.expectation = expect.map(Into::into);
 
     let origin = Origin::now();
-    let mut capture = match &report.isolation {
-        Some(isolation) => Capture::open(isolation),
-        None => Err("not isolated".to_string()),
+    // A case with variants runs each in a sub-runner's namespace of its own; the capture
+    // watches one namespace, so such cases are not captured.
+    let mut capture: Result<Capture, String> =
+        Err("the case runs one namespace per variant; the capture watches one".into());
+    let outcome = if case.variants.is_empty() {
+        prepare(case.needs.iter()).map(|isolation| {
+            capture = Capture::open(&isolation);
+            let outcome = pair::run_pair(case, None, origin, capture.as_mut().ok());
+            (isolation, outcome)
+        })
+    } else {
+        variants::run_variants(case, origin)
     };
-    let outcome = pair::run_pair(case, origin, capture.as_mut().ok());
+    let outcome = match outcome {
+        Ok((isolation, outcome)) => {
+            report.isolation = Some(isolation);
+            outcome
+        }
+        Err((isolation, reason)) => {
+            report.isolation = Some(isolation);
+            return finish(report, Verdict::Skip, vec![reason]).into();
+        }
+    };
     report.observations = Sides {
         server: outcome.server,
         client: outcome.client,
@@ -192,6 +192,37 @@ fn unmet_os_need(case: &Case, os: Os) -> Option<String> {
     case.needs.iter().find_map(|need| match *need {
         Need::NotOn(not, why) if not == os => Some(why.to_string()),
         Need::OnlyOn(only, why) if only != os => Some(why.to_string()),
+        Need::SockDiag if os != Os::Linux => Some(format!(
+            "needs sock_diag to list sockets no process holds (TIME_WAIT, orphans), and {} has none",
+            os.name()
+        )),
         _ => None,
     })
+}
+
+/// Isolate this (single-threaded) process and write the sysctls of `needs` in its namespace.
+/// The isolation had, and on an unmet need the skip reason with it.
+fn prepare<'a>(needs: impl Iterator<Item = &'a Need>) -> Result<Isolation, (Isolation, String)> {
+    let isolation = isolate::isolate();
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with integer arguments: orphans of the sides come to us to be reaped.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+    }
+    for need in needs {
+        let unmet = match (need, &isolation) {
+            (Need::Sysctl(path, value), Isolation::Host { why }) => Some(format!("needs sysctl {path}={value}, which is only written inside a private network namespace, and there is none ({why})")),
+            (Need::Sysctl(path, value), _) => isolate::write_sysctl(path, value).err().map(|e| {
+                format!("cannot set sysctl {path}={value} in the case's namespace: {e}")
+            }),
+            (Need::Netns(reason), Isolation::Host { why }) => Some(format!(
+                "needs a private network namespace ({reason}), and there is none ({why})"
+            )),
+            _ => None,
+        };
+        if let Some(reason) = unmet {
+            return Err((isolation, reason));
+        }
+    }
+    Ok(isolation)
 }

@@ -2,7 +2,7 @@
 //! each step's deadline, and reap both.
 
 use super::side;
-use crate::case::Case;
+use crate::case::{Case, Variant};
 use crate::observe::capture::Capture;
 use crate::observe::clock::Origin;
 use crate::observe::wire::{Release, Report};
@@ -18,6 +18,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Instant;
 
 /// What happened to the pair.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct PairOutcome {
     pub server: Vec<Fact>,
     pub client: Vec<Fact>,
@@ -111,11 +112,16 @@ impl Child {
 /// frames arrive. Times are offsets from `origin`.
 ///
 /// Must be called from a single-threaded process: the runner (`sockconf run-case`) is one.
-pub fn run_pair(case: &Case, origin: Origin, mut capture: Option<&mut Capture>) -> PairOutcome {
+pub fn run_pair(
+    case: &Case,
+    variant: Option<&'static Variant>,
+    origin: Origin,
+    mut capture: Option<&mut Capture>,
+) -> PairOutcome {
     assert_single_threaded();
     let mut children = [
-        spawn_side(Role::Server, case, origin),
-        spawn_side(Role::Client, case, origin),
+        spawn_side(Role::Server, case, variant, origin),
+        spawn_side(Role::Client, case, variant, origin),
     ];
     let mut errors = vec![];
     let mut timeout = None;
@@ -273,7 +279,7 @@ fn conduct_barriers(
     }
 }
 
-fn spawn_side(role: Role, case: &Case, origin: Origin) -> Child {
+fn spawn_side(role: Role, case: &Case, variant: Option<&'static Variant>, origin: Origin) -> Child {
     let side = match role {
         Role::Server => case.server,
         Role::Client => case.client,
@@ -288,7 +294,7 @@ fn spawn_side(role: Role, case: &Case, origin: Origin) -> Child {
         ForkResult::Child => {
             drop(reports_rx);
             drop(releases_tx);
-            side::run(role, side, reports_tx, releases_rx, origin)
+            side::run(role, side, variant, reports_tx, releases_rx, origin)
         }
         ForkResult::Parent { child } => {
             // Also set here, so that the group exists before the runner might kill it.
@@ -356,7 +362,7 @@ fn children_of_self() -> Vec<Pid> {
 }
 
 /// Fork is only safe from a single-threaded process; say so loudly if that ever changes.
-fn assert_single_threaded() {
+pub(super) fn assert_single_threaded() {
     #[cfg(target_os = "linux")]
     {
         let threads = std::fs::read_dir("/proc/self/task")

@@ -1,6 +1,6 @@
 //! What a forked side does: set its SIGPIPE disposition, run its script, report, `_exit`.
 
-use crate::case::{Side, SigPipe};
+use crate::case::{Side, SigPipe, Variant};
 use crate::observe::clock::Origin;
 use crate::observe::wire::Report;
 use crate::observe::Role;
@@ -17,7 +17,14 @@ static REPORT_FD: AtomicI32 = AtomicI32::new(-1);
 pub const SCRIPT_PANICKED: i32 = 70;
 
 /// Runs in the forked child; never returns.
-pub fn run(role: Role, side: Side, to_runner: OwnedFd, from_runner: OwnedFd, origin: Origin) -> ! {
+pub fn run(
+    role: Role,
+    side: Side,
+    variant: Option<&'static Variant>,
+    to_runner: OwnedFd,
+    from_runner: OwnedFd,
+    origin: Origin,
+) -> ! {
     // A group of its own, so that the runner can kill the side with anything it forked.
     let _ = nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
     #[cfg(target_os = "linux")]
@@ -37,7 +44,7 @@ pub fn run(role: Role, side: Side, to_runner: OwnedFd, from_runner: OwnedFd, ori
         unsafe { libc::write(fd, line.as_ptr().cast(), line.len()) };
     }));
 
-    let mut ctx = Ctx::new(role, to_runner, from_runner, origin);
+    let mut ctx = Ctx::new(role, to_runner, from_runner, origin, variant);
     // Explicit, always: the runner (a Rust binary) starts with SIGPIPE ignored, and that
     // disposition survives fork; a side must run under the one its case tests.
     // SAFETY: installing SIG_DFL/SIG_IGN, or signal-hook's handler, in a single-threaded child.

@@ -1,0 +1,232 @@
+//! Keepalive: a side blocked in read() on an idle connection learns that its peer is gone only
+//! through keepalive probes. A peer whose socket vanished silently answers the first probe
+//! with RST; a peer that cannot be reached answers nothing, and the probes run out.
+
+use crate::script::{accept_one, connect_to_server};
+use harness::judge::Kernel;
+use harness::observe::sock::{local_port, peer_port, tcp_socket};
+use harness::spawn::netdev;
+use harness::{any_ms, is, Case, Ctx, Expect, Need, Os, Side, SigPipe, Value};
+use socket2::{SockAddr, Socket, TcpKeepalive};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+/// The probes' pacing: TCP_KEEPIDLE and TCP_KEEPINTVL.
+const KEEPALIVE_SECS: u64 = 1;
+/// TCP_KEEPCNT for the unanswered probes.
+const UNANSWERED_PROBES: u32 = 3;
+/// A step may wait for idle + count × interval = 4 s of probing.
+const STEP_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The veth pair between the case's namespace (server) and the client's own namespace, on the
+/// documentation prefix 192.0.2.0/24 (RFC 5737): it exists only inside those namespaces.
+const SERVER_LINK: &str = "sc-server";
+const CLIENT_LINK: &str = "sc-client";
+const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const LINK_PREFIX: u8 = 24;
+
+pub static CASES: &[Case] = &[
+    Case {
+        id: "keepalive.detects_vanished_peer",
+        doc: "The client's socket disappears without a FIN or RST: TCP_REPAIR on, then close(), \
+              which drops the socket silently (sock_diag then finds no client socket). The \
+              server, with SO_KEEPALIVE and TCP_KEEPIDLE/INTVL/CNT of 1 s/1 s/1, is blocked in \
+              read(). Its first probe, about 1 s after the connection went idle, reaches a \
+              kernel with no socket for it, which answers RST: the read fails with ECONNRESET \
+              (not ETIMEDOUT) within about a second.",
+        source: "RFC 1122 §4.2.3.6 (keep-alives); tcp(7) TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT; \
+                 Linux tcp_disconnect(): in repair mode no RST is sent; tcp_keepalive_timer(); \
+                 tcp_v4_send_reset() for a segment with no socket",
+        needs: &[
+            Need::OnlyOn(Os::Linux, "TCP_REPAIR exists only on Linux"),
+            Need::SockDiag,
+            Need::Netns("TCP_REPAIR needs CAP_NET_ADMIN over the namespace"),
+        ],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: vanished_peer_server,
+        },
+        client: Side {
+            sigpipe: SigPipe::Ignore,
+            run: vanished_peer_client,
+        },
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[
+                ("client conn.state", is("none")),
+                ("read", is("ECONNRESET")),
+                ("read.ms", any_ms(500, 2_000)),
+                ("exit", is("exit 0")),
+            ],
+            client: &[
+                ("TCP_REPAIR", is("ok(0)")),
+                ("close", is("ok(0)")),
+                ("exit", is("exit 0")),
+            ],
+            wire: &[],
+        }],
+        step_deadline: STEP_DEADLINE,
+        variants: &[],
+    },
+    Case {
+        id: "keepalive.unanswered_probes_time_out",
+        doc: "The client lives in a second namespace, joined to the server's by a veth pair; once \
+              connected it takes its end of the pair down, so every segment the server sends is \
+              dropped (veth forwards nothing to a device that is down). The server, with \
+              SO_KEEPALIVE, TCP_KEEPIDLE 1 s, TCP_KEEPINTVL 1 s and TCP_KEEPCNT 3, is blocked in \
+              read(): three probes go unanswered, and the read fails with ETIMEDOUT after about \
+              idle + cnt × intvl = 4 s. Observed here in two modes, about 4.08 s and 4.60 s: \
+              the later matches a probe that veth reported as dropped at once (NET_XMIT_DROP, \
+              before the carrier-off event deactivated the queue), which \
+              tcp_keepalive_timer() treats as local congestion and retries after 500 ms \
+              (TCP_RESOURCE_PROBE_INTERVAL) without counting it.",
+        source: "RFC 1122 §4.2.3.6; tcp(7) TCP_KEEPCNT (\"the maximum number of keepalive \
+                 probes TCP should send before dropping the connection\"); Linux \
+                 tcp_keepalive_timer(): icsk_probes_out >= keepalive_probes -> tcp_write_err() \
+                 (ETIMEDOUT); veth_xmit() -> __dev_forward_skb() drops for a peer that is down",
+        needs: &[
+            Need::OnlyOn(
+                Os::Linux,
+                "veth pairs between network namespaces are Linux's",
+            ),
+            Need::Netns(
+                "a second namespace and a veth pair need CAP_SYS_ADMIN and CAP_NET_ADMIN over \
+                 the case's namespace",
+            ),
+        ],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: unanswered_server,
+        },
+        client: Side {
+            sigpipe: SigPipe::Ignore,
+            run: unanswered_client,
+        },
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[
+                ("read", is("ETIMEDOUT")),
+                ("read.ms", any_ms(3_500, 5_500)),
+                ("exit", is("exit 0")),
+            ],
+            client: &[("link down", is("ok(0)")), ("exit", is("exit 0"))],
+            wire: &[],
+        }],
+        step_deadline: STEP_DEADLINE,
+        variants: &[],
+    },
+];
+
+/// SO_KEEPALIVE with TCP_KEEPIDLE = TCP_KEEPINTVL = 1 s and TCP_KEEPCNT = `probes`.
+fn keep_alive(sock: &Socket, probes: u32) {
+    let every = Duration::from_secs(KEEPALIVE_SECS);
+    let params = TcpKeepalive::new()
+        .with_time(every)
+        .with_interval(every)
+        .with_retries(probes);
+    sock.set_tcp_keepalive(&params)
+        .expect("SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT");
+}
+
+/// read() until keepalive ends it; records how it ended as `read` and how long it took as
+/// `read.ms`.
+fn read_until_dead(ctx: &mut Ctx, sock: &Socket) {
+    let start = Instant::now();
+    ctx.read("read", sock, 64);
+    ctx.record("read.ms", Value::Millis(start.elapsed().as_millis() as u64));
+}
+
+fn vanished_peer_server(ctx: &mut Ctx) {
+    let (_listener, conn) = accept_one(ctx);
+    keep_alive(&conn, 1);
+    let (port, client_port) = (local_port(&conn), peer_port(&conn));
+    ctx.sync("connected");
+    ctx.sync("vanished");
+    ctx.sock_diag("client conn", client_port, port);
+    read_until_dead(ctx, &conn);
+}
+
+fn vanished_peer_client(ctx: &mut Ctx) {
+    let conn = connect_to_server(ctx);
+    ctx.sync("connected");
+    ctx.record("TCP_REPAIR", set_repair(&conn));
+    ctx.close("close", conn);
+    ctx.sync("vanished");
+}
+
+/// TCP_REPAIR on: the socket's close() then sends nothing.
+#[cfg(target_os = "linux")]
+fn set_repair(sock: &Socket) -> Value {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt with an int option value that outlives the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_TCP,
+            libc::TCP_REPAIR,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    Value::from_ret(nix::errno::Errno::result(rc).map(|_| 0))
+}
+
+/// No TCP_REPAIR here; the case is skipped before it runs (Need::OnlyOn).
+#[cfg(not(target_os = "linux"))]
+fn set_repair(_sock: &Socket) -> Value {
+    Value::errno(nix::errno::Errno::ENOPROTOOPT)
+}
+
+fn unanswered_server(ctx: &mut Ctx) {
+    ctx.sync("linked");
+    netdev::set_ipv4(SERVER_LINK, SERVER_ADDR, LINK_PREFIX).expect("address the server's veth");
+    netdev::set_up(SERVER_LINK, true).expect("bring the server's veth up");
+    let listener = tcp_socket();
+    listener
+        .bind(&SockAddr::from(SocketAddr::V4(SocketAddrV4::new(
+            SERVER_ADDR,
+            0,
+        ))))
+        .expect("bind(192.0.2.1)");
+    listener.listen(8).expect("listen");
+    ctx.sync_with("listening", local_port(&listener).into());
+    let conn = ctx.accept(&listener);
+    keep_alive(&conn, UNANSWERED_PROBES);
+    ctx.sync("connected");
+    ctx.sync("link down");
+    read_until_dead(ctx, &conn);
+    ctx.sync("timed out");
+}
+
+fn unanswered_client(ctx: &mut Ctx) {
+    let server_netns = netdev::enter_new_netns().expect("a network namespace for the client");
+    netdev::create_veth(
+        CLIENT_LINK,
+        SERVER_LINK,
+        std::os::fd::AsFd::as_fd(&server_netns),
+    )
+    .expect("a veth pair to the server's namespace");
+    netdev::set_ipv4(CLIENT_LINK, CLIENT_ADDR, LINK_PREFIX).expect("address the client's veth");
+    netdev::set_up(CLIENT_LINK, true).expect("bring the client's veth up");
+    ctx.sync("linked");
+    let port = ctx.sync_with("listening", 0) as u16;
+    let conn = tcp_socket();
+    ctx.begin("connect");
+    conn.connect(&SockAddr::from(SocketAddr::V4(SocketAddrV4::new(
+        SERVER_ADDR,
+        port,
+    ))))
+    .expect("connect(192.0.2.1)");
+    ctx.sync("connected");
+    ctx.begin("take the client's veth down");
+    let down = netdev::set_up(CLIENT_LINK, false).map(|()| 0);
+    ctx.record("link down", Value::from_ret(down));
+    ctx.sync("link down");
+    // Hold the socket until the server has given up: closing it would send a FIN.
+    ctx.sync("timed out");
+    drop(conn);
+}

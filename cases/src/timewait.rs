@@ -1,0 +1,504 @@
+//! TIME_WAIT: the side that closes first keeps the connection's ports for 2×MSL after the
+//! last ACK, and what that does to bind() and connect() on the same ports, with and without
+//! SO_REUSEADDR and `tcp_tw_reuse`. The TIME_WAIT socket has no descriptor: it is observed with
+//! sock_diag, and its 60 s are never waited out.
+
+use crate::script::{accept_one, connect_to_server};
+use harness::judge::Kernel;
+use harness::observe::sock::{local_port, peer_port, tcp_socket, try_connect, KERNEL_WAIT};
+use harness::{any_ms, is, Case, Ctx, Expect, Need, Os, Side, SigPipe, Variant};
+use socket2::Socket;
+use std::time::{Duration, Instant};
+
+/// TIME_WAIT lasts TCP_TIMEWAIT_LEN = 60 s on Linux (`include/net/tcp.h`), fixed at build time;
+/// judged as time left right after the connection entered it, with room for a slow machine.
+const TIME_WAIT_LEFT: harness::Matcher = any_ms(50_000, 60_000);
+
+/// The switches of the reuseaddr matrix: SO_REUSEADDR on the old listener, on the new socket.
+const OLD_REUSEADDR: &str = "old_reuseaddr";
+const NEW_REUSEADDR: &str = "new_reuseaddr";
+
+/// tw_reuse: the only ephemeral port left, and the server's fixed port outside that range.
+const ONLY_EPHEMERAL_PORT: &str = "40000 40000";
+const TW_REUSE_SERVER_PORT: u16 = 7000;
+/// How long the tw_reuse client keeps retrying its second connect(): past the 1 s default of
+/// `tcp_tw_reuse_delay`, far short of TIME_WAIT's 60 s.
+const TW_REUSE_RETRY_FOR: Duration = Duration::from_secs(2);
+/// When the retries succeed, counted from TIME_WAIT's start: the default tcp_tw_reuse_delay of
+/// 1000 ms after the last timestamp seen (just before TIME_WAIT began), plus a retry's 20 ms.
+const REUSE_DELAY_PASSED: harness::Matcher = any_ms(900, 1_800);
+
+/// The client of the cases where the server closes first: it reads EOF, closes, and records
+/// that nothing of its side is left once its FIN is acknowledged.
+const PASSIVE_CLOSER: Side = Side {
+    sigpipe: SigPipe::Ignore,
+    run: passive_close_client,
+};
+const PASSIVE_CLOSER_LEAVES_NOTHING: &[(&str, harness::Matcher)] = &[
+    ("read", is("EOF")),
+    ("close", is("ok(0)")),
+    ("client conn.state", is("none")),
+    ("exit", is("exit 0")),
+];
+
+pub static CASES: &[Case] = &[
+    Case {
+        id: "timewait.active_closer_holds_time_wait",
+        doc: "The server closes first. After the client's FIN is acknowledged, the server's \
+              side of the connection is in TIME_WAIT with nearly 60 s left on its timer, held \
+              by no process (found with sock_diag). The client, which closed second, goes \
+              through LAST_ACK to CLOSED and leaves no socket behind.",
+        source: "RFC 9293 §3.6.1 (TIME-WAIT after the active close, 2×MSL); Linux \
+                 tcp_time_wait() with TCP_TIMEWAIT_LEN (60 s); inet_diag idiag_timer 3",
+        needs: &[Need::SockDiag],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: holds_time_wait_server,
+        },
+        client: PASSIVE_CLOSER,
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[
+                ("close", is("ok(0)")),
+                ("server conn.state", is("TIME_WAIT")),
+                ("server conn.timer", is("time_wait")),
+                ("server conn.left", TIME_WAIT_LEFT),
+                ("exit", is("exit 0")),
+            ],
+            client: PASSIVE_CLOSER_LEAVES_NOTHING,
+            wire: &[],
+        }],
+        step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
+    },
+    Case {
+        id: "timewait.rebind_without_reuseaddr",
+        doc: "The server closes first, so its side is in TIME_WAIT; then it closes its listener \
+              too. A new socket without SO_REUSEADDR cannot bind the port: EADDRINUSE, although \
+              no process holds the port any more. The TIME_WAIT socket does.",
+        source: "socket(7) SO_REUSEADDR; Linux inet_csk_get_port() -> inet_csk_bind_conflict(): \
+                 a TIME_WAIT socket in the port's bind bucket conflicts unless both sides reuse",
+        needs: &[Need::SockDiag],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: rebind_without_reuseaddr_server,
+        },
+        client: PASSIVE_CLOSER,
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[
+                ("close", is("ok(0)")),
+                ("server conn.state", is("TIME_WAIT")),
+                ("server conn.timer", is("time_wait")),
+                ("server conn.left", TIME_WAIT_LEFT),
+                ("close(listener)", is("ok(0)")),
+                ("bind", is("EADDRINUSE")),
+                ("exit", is("exit 0")),
+            ],
+            client: PASSIVE_CLOSER_LEAVES_NOTHING,
+            wire: &[],
+        }],
+        step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
+    },
+    Case {
+        id: "timewait.reuseaddr_matrix",
+        doc: "SO_REUSEADDR on the old listener (set or unset) × on the new socket (set or \
+              unset), each a fresh connection in a namespace of its own: the server closes first \
+              (TIME_WAIT), closes its listener, and binds a new socket to the port. On Linux the \
+              bind succeeds only when both had SO_REUSEADDR: the TIME_WAIT socket inherits the \
+              accepted socket's sk_reuse (from the listener), and inet_csk_bind_conflict() \
+              requires it on both. The BSDs differ (read from FreeBSD's source, not observed: \
+              there is no BSD machine here yet): with SO_REUSEADDR on the new socket, \
+              in_pcbbind_setup() looks the port up without INPLOOKUP_WILDCARD, which finds only \
+              unconnected pcbs, never a TIME_WAIT one; so there the new socket's option alone \
+              decides, and old_unset.new_set succeeds too.",
+        source: "socket(7) SO_REUSEADDR; Linux inet_csk_bind_conflict() (sk->sk_reuse && \
+                 sk2->sk_reuse && sk2 not LISTEN); FreeBSD in_pcbbind_setup(); UNP §7.5",
+        needs: &[Need::SockDiag],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: reuseaddr_matrix_server,
+        },
+        client: PASSIVE_CLOSER,
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[
+                ("old_unset.new_unset: close", is("ok(0)")),
+                ("old_unset.new_unset: server conn.state", is("TIME_WAIT")),
+                ("old_unset.new_unset: server conn.timer", is("time_wait")),
+                ("old_unset.new_unset: server conn.left", TIME_WAIT_LEFT),
+                ("old_unset.new_unset: close(listener)", is("ok(0)")),
+                ("old_unset.new_unset: bind", is("EADDRINUSE")),
+                ("old_unset.new_unset: exit", is("exit 0")),
+                ("old_unset.new_set: close", is("ok(0)")),
+                ("old_unset.new_set: server conn.state", is("TIME_WAIT")),
+                ("old_unset.new_set: server conn.timer", is("time_wait")),
+                ("old_unset.new_set: server conn.left", TIME_WAIT_LEFT),
+                ("old_unset.new_set: close(listener)", is("ok(0)")),
+                ("old_unset.new_set: bind", is("EADDRINUSE")),
+                ("old_unset.new_set: exit", is("exit 0")),
+                ("old_set.new_unset: close", is("ok(0)")),
+                ("old_set.new_unset: server conn.state", is("TIME_WAIT")),
+                ("old_set.new_unset: server conn.timer", is("time_wait")),
+                ("old_set.new_unset: server conn.left", TIME_WAIT_LEFT),
+                ("old_set.new_unset: close(listener)", is("ok(0)")),
+                ("old_set.new_unset: bind", is("EADDRINUSE")),
+                ("old_set.new_unset: exit", is("exit 0")),
+                ("old_set.new_set: close", is("ok(0)")),
+                ("old_set.new_set: server conn.state", is("TIME_WAIT")),
+                ("old_set.new_set: server conn.timer", is("time_wait")),
+                ("old_set.new_set: server conn.left", TIME_WAIT_LEFT),
+                ("old_set.new_set: close(listener)", is("ok(0)")),
+                ("old_set.new_set: bind", is("ok(0)")),
+                ("old_set.new_set: exit", is("exit 0")),
+            ],
+            client: &[
+                ("old_unset.new_unset: read", is("EOF")),
+                ("old_unset.new_unset: close", is("ok(0)")),
+                ("old_unset.new_unset: client conn.state", is("none")),
+                ("old_unset.new_unset: exit", is("exit 0")),
+                ("old_unset.new_set: read", is("EOF")),
+                ("old_unset.new_set: close", is("ok(0)")),
+                ("old_unset.new_set: client conn.state", is("none")),
+                ("old_unset.new_set: exit", is("exit 0")),
+                ("old_set.new_unset: read", is("EOF")),
+                ("old_set.new_unset: close", is("ok(0)")),
+                ("old_set.new_unset: client conn.state", is("none")),
+                ("old_set.new_unset: exit", is("exit 0")),
+                ("old_set.new_set: read", is("EOF")),
+                ("old_set.new_set: close", is("ok(0)")),
+                ("old_set.new_set: client conn.state", is("none")),
+                ("old_set.new_set: exit", is("exit 0")),
+            ],
+            wire: &[],
+        }],
+        step_deadline: Case::STEP_DEADLINE,
+        variants: &[
+            Variant {
+                name: "old_unset.new_unset",
+                needs: &[],
+                switches: &[],
+            },
+            Variant {
+                name: "old_unset.new_set",
+                needs: &[],
+                switches: &[NEW_REUSEADDR],
+            },
+            Variant {
+                name: "old_set.new_unset",
+                needs: &[],
+                switches: &[OLD_REUSEADDR],
+            },
+            Variant {
+                name: "old_set.new_set",
+                needs: &[],
+                switches: &[OLD_REUSEADDR, NEW_REUSEADDR],
+            },
+        ],
+    },
+    Case {
+        id: "timewait.rebind_while_listening",
+        doc: "As the matrix's old_set.new_set, but the old listener stays open: SO_REUSEADDR on \
+              both sockets does not let a second socket bind a port that a listener holds. \
+              EADDRINUSE (SO_REUSEPORT would be needed for that).",
+        source: "socket(7) SO_REUSEADDR (\"unless there is an active listening socket bound to \
+                 the address\"); Linux inet_csk_bind_conflict(): sk2 in LISTEN always conflicts",
+        needs: &[Need::SockDiag],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: rebind_while_listening_server,
+        },
+        client: PASSIVE_CLOSER,
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[
+                ("close", is("ok(0)")),
+                ("server conn.state", is("TIME_WAIT")),
+                ("server conn.timer", is("time_wait")),
+                ("server conn.left", TIME_WAIT_LEFT),
+                ("bind", is("EADDRINUSE")),
+                ("exit", is("exit 0")),
+            ],
+            client: PASSIVE_CLOSER_LEAVES_NOTHING,
+            wire: &[],
+        }],
+        step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
+    },
+    Case {
+        id: "timewait.passive_closer_can_rebind",
+        doc: "The client closes first, so TIME_WAIT is on the client's side. The server, which \
+              closed second, leaves no socket behind once its FIN is acknowledged; with its \
+              listener closed, a new socket without SO_REUSEADDR binds the port at once.",
+        source: "RFC 9293 §3.6 (only the active closer enters TIME-WAIT; the passive closer \
+                 goes LAST-ACK -> CLOSED); Linux tcp_rcv_state_process() LAST_ACK -> tcp_done()",
+        needs: &[Need::SockDiag],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: passive_closer_rebinds_server,
+        },
+        client: Side {
+            sigpipe: SigPipe::Ignore,
+            run: active_close_client,
+        },
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[
+                ("read", is("EOF")),
+                ("close", is("ok(0)")),
+                ("server conn.state", is("none")),
+                ("close(listener)", is("ok(0)")),
+                ("bind", is("ok(0)")),
+                ("exit", is("exit 0")),
+            ],
+            client: &[
+                ("close", is("ok(0)")),
+                ("client conn.state", is("TIME_WAIT")),
+                ("client conn.timer", is("time_wait")),
+                ("client conn.left", TIME_WAIT_LEFT),
+                ("exit", is("exit 0")),
+            ],
+            wire: &[],
+        }],
+        step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
+    },
+    Case {
+        id: "timewait.tw_reuse",
+        doc: "With one ephemeral port (ip_local_port_range 40000 40000), the client connects, \
+              closes first (TIME_WAIT on 40000 -> server) and connects again to the same server: \
+              the only free pair is the TIME_WAIT one. With tcp_tw_reuse = 0 connect() fails with \
+              EADDRNOTAVAIL, and keeps failing. With 1 (and with 2, the default: loopback only) \
+              the TIME_WAIT pair may be reused, but only once tcp_tw_reuse_delay (1000 ms by \
+              default) has passed since the last timestamp it saw: the immediate retry fails the \
+              same way, and the retries succeed about 1 s after TIME_WAIT began. Timestamps are \
+              on (tcp_timestamps = 1), which reuse requires.",
+        source: "ip-sysctl.rst tcp_tw_reuse, tcp_tw_reuse_delay; Linux tcp_twsk_unique() \
+                 (tw_ts_recent_stamp + reuse delay), __inet_hash_connect()",
+        needs: &[
+            Need::OnlyOn(Os::Linux, "tcp_tw_reuse is a Linux sysctl"),
+            Need::SockDiag,
+            Need::Sysctl("net/ipv4/ip_local_port_range", ONLY_EPHEMERAL_PORT),
+            Need::Sysctl("net/ipv4/tcp_timestamps", "1"),
+        ],
+        server: Side {
+            sigpipe: SigPipe::Ignore,
+            run: tw_reuse_server,
+        },
+        client: Side {
+            sigpipe: SigPipe::Ignore,
+            run: tw_reuse_client,
+        },
+        expect: &[Expect {
+            os: Os::Linux,
+            kernel: Kernel::ANY,
+            server: &[
+                ("tw_reuse_0: read", is("EOF")),
+                ("tw_reuse_0: close", is("ok(0)")),
+                ("tw_reuse_0: exit", is("exit 0")),
+                ("tw_reuse_1: read", is("EOF")),
+                ("tw_reuse_1: close", is("ok(0)")),
+                ("tw_reuse_1: exit", is("exit 0")),
+                ("tw_reuse_2: read", is("EOF")),
+                ("tw_reuse_2: close", is("ok(0)")),
+                ("tw_reuse_2: exit", is("exit 0")),
+            ],
+            client: &[
+                ("tw_reuse_0: port#1", is("40000")),
+                ("tw_reuse_0: close", is("ok(0)")),
+                ("tw_reuse_0: conn#1.state", is("TIME_WAIT")),
+                ("tw_reuse_0: conn#1.timer", is("time_wait")),
+                ("tw_reuse_0: conn#1.left", TIME_WAIT_LEFT),
+                ("tw_reuse_0: connect#2", is("EADDRNOTAVAIL")),
+                ("tw_reuse_0: connect#2 retried", is("EADDRNOTAVAIL")),
+                ("tw_reuse_0: connect#2 retried.ms", any_ms(2_000, 3_000)),
+                ("tw_reuse_0: exit", is("exit 0")),
+                ("tw_reuse_1: port#1", is("40000")),
+                ("tw_reuse_1: close", is("ok(0)")),
+                ("tw_reuse_1: conn#1.state", is("TIME_WAIT")),
+                ("tw_reuse_1: conn#1.timer", is("time_wait")),
+                ("tw_reuse_1: conn#1.left", TIME_WAIT_LEFT),
+                ("tw_reuse_1: connect#2", is("EADDRNOTAVAIL")),
+                ("tw_reuse_1: connect#2 retried", is("ok, port 40000")),
+                ("tw_reuse_1: connect#2 retried.ms", REUSE_DELAY_PASSED),
+                ("tw_reuse_1: exit", is("exit 0")),
+                ("tw_reuse_2: port#1", is("40000")),
+                ("tw_reuse_2: close", is("ok(0)")),
+                ("tw_reuse_2: conn#1.state", is("TIME_WAIT")),
+                ("tw_reuse_2: conn#1.timer", is("time_wait")),
+                ("tw_reuse_2: conn#1.left", TIME_WAIT_LEFT),
+                ("tw_reuse_2: connect#2", is("EADDRNOTAVAIL")),
+                ("tw_reuse_2: connect#2 retried", is("ok, port 40000")),
+                ("tw_reuse_2: connect#2 retried.ms", REUSE_DELAY_PASSED),
+                ("tw_reuse_2: exit", is("exit 0")),
+            ],
+            wire: &[],
+        }],
+        step_deadline: Case::STEP_DEADLINE,
+        variants: &[
+            Variant {
+                name: "tw_reuse_0",
+                needs: &[Need::Sysctl("net/ipv4/tcp_tw_reuse", "0")],
+                switches: &[],
+            },
+            Variant {
+                name: "tw_reuse_1",
+                needs: &[Need::Sysctl("net/ipv4/tcp_tw_reuse", "1")],
+                switches: &[],
+            },
+            Variant {
+                name: "tw_reuse_2",
+                needs: &[Need::Sysctl("net/ipv4/tcp_tw_reuse", "2")],
+                switches: &[],
+            },
+        ],
+    },
+];
+
+/// A socket with SO_REUSEADDR set or not (never left to a library's default).
+fn socket_with_reuseaddr(on: bool) -> Socket {
+    let sock = tcp_socket();
+    sock.set_reuse_address(on)
+        .expect("setsockopt(SO_REUSEADDR)");
+    sock
+}
+
+/// Server: accept on a listener with SO_REUSEADDR `reuseaddr`, close first, and wait until its
+/// side is in TIME_WAIT; records it. Returns the listener and its port. Barriers: `listening`,
+/// `server closed`, `client closed`.
+fn close_into_time_wait(ctx: &mut Ctx, reuseaddr: bool) -> (Socket, u16) {
+    let (listener, port) = ctx.listen_with(socket_with_reuseaddr(reuseaddr), 8);
+    ctx.sync_with("listening", port.into());
+    let conn = ctx.accept(&listener);
+    let client_port = peer_port(&conn);
+    ctx.close("close", conn);
+    ctx.sync("server closed");
+    ctx.sync("client closed");
+    ctx.await_sock(port, client_port, Some("TIME_WAIT"), KERNEL_WAIT);
+    ctx.sock_diag("server conn", port, client_port);
+    (listener, port)
+}
+
+/// Client: the server closes first; read its EOF, close, and record that nothing is left of
+/// the client's side once its FIN is acknowledged.
+fn passive_close_client(ctx: &mut Ctx) {
+    let conn = connect_to_server(ctx);
+    let (port, server_port) = (local_port(&conn), peer_port(&conn));
+    ctx.sync("server closed");
+    ctx.await_readable(&conn);
+    ctx.read("read", &conn, 64);
+    ctx.close("close", conn);
+    ctx.sync("client closed");
+    ctx.await_sock(port, server_port, None, KERNEL_WAIT);
+    ctx.sock_diag("client conn", port, server_port);
+}
+
+fn holds_time_wait_server(ctx: &mut Ctx) {
+    close_into_time_wait(ctx, false);
+}
+
+fn rebind_without_reuseaddr_server(ctx: &mut Ctx) {
+    let (listener, port) = close_into_time_wait(ctx, false);
+    ctx.close("close(listener)", listener);
+    ctx.bind("bind", &tcp_socket(), port);
+}
+
+fn reuseaddr_matrix_server(ctx: &mut Ctx) {
+    let (listener, port) = close_into_time_wait(ctx, ctx.variant_has(OLD_REUSEADDR));
+    ctx.close("close(listener)", listener);
+    let new = socket_with_reuseaddr(ctx.variant_has(NEW_REUSEADDR));
+    ctx.bind("bind", &new, port);
+}
+
+fn rebind_while_listening_server(ctx: &mut Ctx) {
+    let (_listener, port) = close_into_time_wait(ctx, true);
+    ctx.bind("bind", &socket_with_reuseaddr(true), port);
+}
+
+/// Client: close first, and record its side in TIME_WAIT. Barriers: `listening`,
+/// `client closed`, `server closed`.
+fn active_close_client(ctx: &mut Ctx) {
+    let conn = connect_to_server(ctx);
+    let (port, server_port) = (local_port(&conn), peer_port(&conn));
+    ctx.close("close", conn);
+    ctx.sync("client closed");
+    ctx.sync("server closed");
+    ctx.await_sock(port, server_port, Some("TIME_WAIT"), KERNEL_WAIT);
+    ctx.sock_diag("client conn", port, server_port);
+}
+
+fn passive_closer_rebinds_server(ctx: &mut Ctx) {
+    let (listener, conn) = accept_one(ctx);
+    let (port, client_port) = (local_port(&conn), peer_port(&conn));
+    ctx.sync("client closed");
+    ctx.await_readable(&conn);
+    ctx.read("read", &conn, 64);
+    ctx.close("close", conn);
+    ctx.sync("server closed");
+    ctx.await_sock(port, client_port, None, KERNEL_WAIT);
+    ctx.sock_diag("server conn", port, client_port);
+    ctx.close("close(listener)", listener);
+    ctx.bind("bind", &tcp_socket(), port);
+}
+
+fn tw_reuse_server(ctx: &mut Ctx) {
+    let (listener, _) = ctx.bind_and_listen(tcp_socket(), TW_REUSE_SERVER_PORT, 8);
+    ctx.sync_with("listening", TW_REUSE_SERVER_PORT.into());
+    let conn = ctx.accept(&listener);
+    ctx.sync("client closed");
+    ctx.await_readable(&conn);
+    ctx.read("read", &conn, 64);
+    ctx.close("close", conn);
+    ctx.sync("server closed");
+    // The listener stays open until the client has tried again; a second connection that
+    // completes waits in its accept queue, unaccepted.
+    ctx.sync("reconnected");
+}
+
+fn tw_reuse_client(ctx: &mut Ctx) {
+    let server_port = ctx.sync_with("listening", 0) as u16;
+    let conn = ctx.connect(server_port);
+    let port = local_port(&conn);
+    ctx.record("port#1", harness::Value::Count(port.into()));
+    ctx.close("close", conn);
+    ctx.sync("client closed");
+    ctx.sync("server closed");
+    ctx.await_sock(port, server_port, Some("TIME_WAIT"), KERNEL_WAIT);
+    let in_time_wait = Instant::now();
+    ctx.sock_diag("conn#1", port, server_port);
+    ctx.begin("connect#2");
+    let first = try_connect(server_port);
+    record_connect(ctx, "connect#2", &first);
+    if first.is_err() {
+        // Retry, unrecorded, until it works or TW_REUSE_RETRY_FOR has passed; then record the
+        // last outcome and when it came, counted from TIME_WAIT's start.
+        ctx.begin("connect#2 retries");
+        let last = loop {
+            let attempt = try_connect(server_port);
+            if attempt.is_ok() || in_time_wait.elapsed() >= TW_REUSE_RETRY_FOR {
+                break attempt;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        record_connect(ctx, "connect#2 retried", &last);
+        ctx.record(
+            "connect#2 retried.ms",
+            harness::Value::Millis(in_time_wait.elapsed().as_millis() as u64),
+        );
+    }
+    ctx.sync("reconnected");
+}
+
+fn record_connect(ctx: &mut Ctx, name: &str, outcome: &Result<Socket, nix::errno::Errno>) {
+    let value = match outcome {
+        Ok(sock) => harness::Value::Text(format!("ok, port {}", local_port(sock))),
+        Err(e) => harness::Value::errno(*e),
+    };
+    ctx.record(name, value);
+}

@@ -1,0 +1,251 @@
+//! Sockets that no process holds: a TIME_WAIT socket or an orphaned FIN_WAIT_2 socket has no
+//! file descriptor, so TCP_INFO cannot reach it. sock_diag (a netlink dump of the namespace's
+//! TCP sockets, what `ss -tan` reads) lists it with its state and remaining timer.
+//!
+//! Linux only; elsewhere the cases that need it declare [`crate::Need::SockDiag`] and are
+//! skipped with the reason.
+
+use super::{Ctx, Value};
+use std::time::{Duration, Instant};
+
+/// The timer a socket has running, with the time left (`idiag_timer`, `idiag_expires`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    None,
+    Retransmit(Duration),
+    KeepAlive(Duration),
+    /// TIME_WAIT's timer, also the one an orphaned FIN_WAIT_2 socket runs on Linux (it is kept
+    /// as a time-wait socket whose substate is FIN_WAIT_2).
+    TimeWait(Duration),
+    ZeroWindowProbe(Duration),
+}
+
+impl Timer {
+    /// How `idiag_timer` names it in `inet_diag.h`'s comment, in snake case.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Timer::None => "none",
+            Timer::Retransmit(_) => "retransmit",
+            Timer::KeepAlive(_) => "keepalive",
+            Timer::TimeWait(_) => "time_wait",
+            Timer::ZeroWindowProbe(_) => "zero_window_probe",
+        }
+    }
+
+    pub fn left(&self) -> Option<Duration> {
+        match *self {
+            Timer::None => None,
+            Timer::Retransmit(d)
+            | Timer::KeepAlive(d)
+            | Timer::TimeWait(d)
+            | Timer::ZeroWindowProbe(d) => Some(d),
+        }
+    }
+}
+
+/// One IPv4 TCP socket of the namespace, as sock_diag reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpSock {
+    /// Named as in `include/net/tcp_states.h` (`TIME_WAIT`, `FIN_WAIT2`, …).
+    pub state: &'static str,
+    pub local_port: u16,
+    pub remote_port: u16,
+    pub timer: Timer,
+}
+
+/// How often [`Ctx::await_sock`] asks the kernel again: cheap in a private namespace, and fine
+/// enough for timers judged in hundreds of milliseconds.
+const POLL_EVERY: Duration = Duration::from_millis(10);
+
+impl Ctx {
+    /// Find the namespace's TCP socket from `local` to `remote` port and record what it is:
+    /// `name.state` (its state, or `none` when there is no such socket) and, when it has a
+    /// timer running, `name.timer` (its kind) and `name.left` (the time left, a duration judged
+    /// with a range).
+    pub fn sock_diag(&mut self, name: &str, local: u16, remote: u16) -> Option<TcpSock> {
+        self.begin("sock_diag");
+        let found = find(local, remote);
+        let state = found.map_or("none", |s| s.state);
+        self.record(&format!("{name}.state"), Value::State(state.to_string()));
+        if let Some(sock) = found {
+            if let Some(left) = sock.timer.left() {
+                self.record(
+                    &format!("{name}.timer"),
+                    Value::Text(sock.timer.kind().into()),
+                );
+                self.record(
+                    &format!("{name}.left"),
+                    Value::Millis(left.as_millis() as u64),
+                );
+            }
+        }
+        found
+    }
+
+    /// Wait, unrecorded, until the socket from `local` to `remote` is in `state` (`None`: until
+    /// there is no such socket), for at most `within`. Returns how long that took, or `None` if
+    /// it did not happen in time (the step after it then records what there is instead).
+    pub fn await_sock(
+        &mut self,
+        local: u16,
+        remote: u16,
+        state: Option<&str>,
+        within: Duration,
+    ) -> Option<Duration> {
+        self.begin(&format!(
+            "await sock_diag {local}->{remote} {}",
+            state.unwrap_or("gone")
+        ));
+        let start = Instant::now();
+        loop {
+            if find(local, remote).map(|s| s.state) == state {
+                return Some(start.elapsed());
+            }
+            if start.elapsed() >= within {
+                return None;
+            }
+            // Polling with a deadline: the kernel gives no notification of a timer's expiry.
+            std::thread::sleep(POLL_EVERY);
+        }
+    }
+}
+
+/// The socket from `local` to `remote` port, if the namespace has one. A failed dump panics: it
+/// is the harness's failure, not an observation of the behaviour under test.
+fn find(local: u16, remote: u16) -> Option<TcpSock> {
+    tcp_sockets()
+        .expect("sock_diag dump of the namespace's TCP sockets")
+        .into_iter()
+        .find(|s| s.local_port == local && s.remote_port == remote)
+}
+
+/// Every IPv4 TCP socket of this network namespace, in every state.
+#[cfg(target_os = "linux")]
+pub fn tcp_sockets() -> std::io::Result<Vec<TcpSock>> {
+    imp::dump()
+}
+
+/// No sock_diag here; cases that need it are skipped before they run ([`crate::Need::SockDiag`]).
+#[cfg(not(target_os = "linux"))]
+pub fn tcp_sockets() -> std::io::Result<Vec<TcpSock>> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "no sock_diag on this OS",
+    ))
+}
+
+#[cfg(target_os = "linux")]
+mod imp {
+    use super::{TcpSock, Timer};
+    use crate::observe::tcp_state::linux_state_name;
+    use netlink_packet_core::{
+        NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+    };
+    use netlink_packet_sock_diag::{
+        constants::{AF_INET, IPPROTO_TCP},
+        inet::{ExtensionFlags, InetRequest, SocketId, StateFlags},
+        SockDiagMessage,
+    };
+    use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
+    use std::io;
+    use std::time::Duration;
+
+    /// Where `idiag_expires` sits in a response: after the 16-byte `nlmsghdr`, and in
+    /// `inet_diag_msg` after family, state, timer, retrans (1 byte each) and the 48-byte
+    /// `inet_diag_sockid`. Read from the bytes because the crate's `Timer::TimeWait` drops it,
+    /// and the time TIME_WAIT has left is what the cases record.
+    const EXPIRES_AT: usize = 16 + 4 + 48;
+
+    pub fn dump() -> io::Result<Vec<TcpSock>> {
+        let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
+        socket.bind_auto()?;
+        socket.connect(&SocketAddr::new(0, 0))?;
+
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        let mut request = NetlinkMessage::new(
+            header,
+            SockDiagMessage::InetRequest(InetRequest {
+                family: AF_INET,
+                protocol: IPPROTO_TCP,
+                extensions: ExtensionFlags::empty(),
+                states: StateFlags::all(),
+                socket_id: SocketId::new_v4(),
+            })
+            .into(),
+        );
+        request.finalize();
+        let mut buf = vec![0; request.buffer_len()];
+        request.serialize(&mut buf);
+        socket.send(&buf, 0)?;
+
+        let mut sockets = vec![];
+        let mut recv = vec![0u8; 64 * 1024];
+        loop {
+            let size = socket.recv(&mut &mut recv[..], 0)?;
+            let mut offset = 0;
+            while offset < size {
+                let bytes = &recv[offset..size];
+                let message = NetlinkMessage::<SockDiagMessage>::deserialize(bytes)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+                let length = message.header.length as usize;
+                match message.payload {
+                    NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
+                        let h = &response.header;
+                        let left = bytes
+                            .get(EXPIRES_AT..EXPIRES_AT + 4)
+                            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                            .map_or(Duration::ZERO, |ms| Duration::from_millis(ms.into()));
+                        use netlink_packet_sock_diag::inet::Timer as T;
+                        let timer = match h.timer {
+                            None => Timer::None,
+                            Some(T::Retransmit(..)) => Timer::Retransmit(left),
+                            Some(T::KeepAlive(_)) => Timer::KeepAlive(left),
+                            Some(T::TimeWait) => Timer::TimeWait(left),
+                            Some(T::Probe(_)) => Timer::ZeroWindowProbe(left),
+                        };
+                        sockets.push(TcpSock {
+                            state: linux_state_name(h.state),
+                            local_port: h.socket_id.source_port,
+                            remote_port: h.socket_id.destination_port,
+                            timer,
+                        });
+                    }
+                    NetlinkPayload::Done(_) => return Ok(sockets),
+                    NetlinkPayload::Error(e) => {
+                        return Err(io::Error::other(format!("sock_diag: {e:?}")))
+                    }
+                    _ => {}
+                }
+                if length == 0 {
+                    break;
+                }
+                offset += length;
+            }
+        }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::observe::sock::{local_port, loopback, tcp_socket};
+
+    #[test]
+    fn lists_a_listener_of_this_process() {
+        let listener = tcp_socket();
+        listener
+            .bind(&loopback(0).into())
+            .expect("bind an ephemeral port");
+        listener.listen(1).expect("listen");
+        let port = local_port(&listener);
+        let found = tcp_sockets()
+            .expect("sock_diag dump")
+            .into_iter()
+            .find(|s| s.local_port == port && s.remote_port == 0);
+        assert_eq!(
+            found.map(|s| (s.state, s.timer)),
+            Some(("LISTEN", Timer::None))
+        );
+    }
+}
