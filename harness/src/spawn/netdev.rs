@@ -64,14 +64,18 @@ mod imp {
         // SAFETY: interface ioctls on a socket we own, with an ifreq we initialised; the flags
         // member is the one SIOCGIFFLAGS filled.
         unsafe {
-            Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr))?;
+            Errno::result(libc::ioctl(
+                sock.as_raw_fd(),
+                libc::SIOCGIFFLAGS as _,
+                &mut ifr,
+            ))?;
             let flags = &mut ifr.ifr_ifru.ifru_flags;
             if up {
                 *flags |= libc::IFF_UP as libc::c_short;
             } else {
                 *flags &= !(libc::IFF_UP as libc::c_short);
             }
-            Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr)).map(|_| ())
+            Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &ifr)).map(|_| ())
         }
     }
 
@@ -95,7 +99,7 @@ mod imp {
                     (&mut ifr.ifr_ifru.ifru_addr as *mut libc::sockaddr).cast(),
                     sin,
                 );
-                Errno::result(libc::ioctl(sock.as_raw_fd(), request, &ifr))?;
+                Errno::result(libc::ioctl(sock.as_raw_fd(), request as _, &ifr))?;
             }
         }
         Ok(())
