@@ -1,7 +1,7 @@
 //! `sockconf guest-init`: PID 1 of the matrix's initramfs. It mounts what the suite needs,
-//! loads the socket-diagnostics modules the kernel was built with as modules, runs the suite
-//! (each case still in its own runner and namespace), writes the run document to the report
-//! port between markers, and powers the VM off.
+//! loads the modules it needs that Debian builds as modules (socket diagnostics, veth), runs
+//! the suite (each case still in its own runner and namespace), writes the run document to
+//! the report port between markers, and powers the VM off.
 
 use super::{MODULES_DIR, REPORT_BEGIN, REPORT_END, REPORT_PORT};
 use std::io::Write;

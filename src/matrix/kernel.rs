@@ -1,13 +1,14 @@
 //! Debian kernels for the matrix: resolve a version against apt's lists, download the
 //! `linux-image-<version>-amd64-unsigned` package, and keep what a boot needs (the image, its
-//! config, and the socket-diagnostics modules) in a cache under `target/`.
+//! config, and the modules the suite needs) in a cache under `target/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The socket-diagnostics modules, each after the ones it needs. Debian builds them as
-/// modules; where a kernel has one built in (or lacks it), it is left out.
-const DIAG_MODULES: &[&str] = &[
+/// The modules the suite needs that Debian builds as modules, each after the ones it needs:
+/// socket diagnostics (sock_diag, the TCP states) and veth (the cases that need a real link).
+/// Where a kernel has one built in, or lacks it, it is left out.
+const GUEST_MODULES: &[&str] = &[
     "net/ipv4/inet_diag",
     "net/ipv4/tcp_diag",
     "net/ipv4/udp_diag",
@@ -15,6 +16,7 @@ const DIAG_MODULES: &[&str] = &[
     "net/unix/unix_diag",
     "net/packet/af_packet_diag",
     "net/netlink/netlink_diag",
+    "drivers/net/veth",
 ];
 
 /// A kernel unpacked in the cache, ready to boot.
@@ -157,7 +159,7 @@ fn keep_what_boots(tree: &Path, dir: &Path) -> Result<(), String> {
     std::fs::copy(boot.join(&image), dir.join("vmlinuz")).map_err(io)?;
     let _ = std::fs::copy(boot.join(format!("config-{release}")), dir.join("config"));
     let kernel_dir = tree.join("lib/modules").join(&release).join("kernel");
-    for (i, module) in DIAG_MODULES.iter().enumerate() {
+    for (i, module) in GUEST_MODULES.iter().enumerate() {
         for ext in ["ko", "ko.xz", "ko.zst", "ko.gz"] {
             let from = kernel_dir.join(format!("{module}.{ext}"));
             if from.exists() {
@@ -169,10 +171,17 @@ fn keep_what_boots(tree: &Path, dir: &Path) -> Result<(), String> {
             }
         }
     }
+    std::fs::write(dir.join(WANTED), GUEST_MODULES.join("\n")).map_err(io)?;
     std::fs::write(dir.join("release"), &release).map_err(io)
 }
 
+/// The module list a cache entry was made for: an entry made for another list is made again.
+const WANTED: &str = "modules.wanted";
+
 fn cached(version: &str, dir: &Path) -> Option<Kernel> {
+    if std::fs::read_to_string(dir.join(WANTED)).ok()? != GUEST_MODULES.join("\n") {
+        return None;
+    }
     let release = std::fs::read_to_string(dir.join("release")).ok()?;
     let mut modules: Vec<PathBuf> = std::fs::read_dir(dir.join("modules"))
         .ok()?
