@@ -24,9 +24,18 @@ const TW_REUSE_SERVER_PORT: u16 = 7000;
 /// How long the tw_reuse client keeps retrying its second connect(): past the 1 s default of
 /// `tcp_tw_reuse_delay`, far short of TIME_WAIT's 60 s.
 const TW_REUSE_RETRY_FOR: Duration = Duration::from_secs(2);
-/// When the retries succeed, counted from TIME_WAIT's start: the default tcp_tw_reuse_delay of
-/// 1000 ms after the last timestamp seen (just before TIME_WAIT began), plus a retry's 20 ms.
+/// When the retries succeed, counted from TIME_WAIT's start, since Linux 6.14 ("tcp: Make
+/// TIME-WAIT reuse delay deterministic and configurable"): the default tcp_tw_reuse_delay of
+/// 1000 ms after TIME_WAIT's entry, plus a retry's 20 ms.
 const REUSE_DELAY_PASSED: harness::Matcher = any_ms(900, 1_800);
+/// The same before 6.14: tcp_twsk_unique() compared seconds (`ktime_get_seconds()` after
+/// `tw_ts_recent_stamp`), so reuse came at the next tick of the seconds clock, anywhere from 0
+/// to 1000 ms after TIME_WAIT began. `make matrix` observed 628 to 904 ms on Debian's 6.1.0-56
+/// and 6.12.117 (under qemu), 1007 to 1010 ms on 6.18.
+const REUSE_ON_NEXT_SECOND: harness::Matcher = any_ms(0, 1_100);
+/// The kernel whose tcp_tw_reuse waits in milliseconds; 6.12 is the newest observed that does
+/// not, 6.18 the oldest observed that does.
+const TW_REUSE_DELAY_IN_MS: (u32, u32) = (6, 14);
 
 /// The client of the cases where the server closes first: it reads EOF, closes, and records
 /// that nothing of its side is left once its FIN is acknowledged.
@@ -277,10 +286,15 @@ pub static CASES: &[Case] = &[
               EADDRNOTAVAIL, and keeps failing. With 1 (and with 2, the default: loopback only) \
               the TIME_WAIT pair may be reused, but only once tcp_tw_reuse_delay (1000 ms by \
               default) has passed since the last timestamp it saw: the immediate retry fails the \
-              same way, and the retries succeed about 1 s after TIME_WAIT began. Timestamps are \
-              on (tcp_timestamps = 1), which reuse requires.",
+              same way, and the retries succeed about 1 s after TIME_WAIT began. Before Linux \
+              6.14 that delay was counted on a seconds clock: the retries succeed at its next \
+              tick, 0 to 1 s after TIME_WAIT began (and the immediate retry would succeed if the \
+              tick fell between TIME_WAIT and it, a chance of the few ms between the two in a \
+              second). Timestamps are on (tcp_timestamps = 1), which reuse requires.",
         source: "ip-sysctl.rst tcp_tw_reuse, tcp_tw_reuse_delay; Linux tcp_twsk_unique() \
-                 (tw_ts_recent_stamp + reuse delay), __inet_hash_connect()",
+                 (tw_entry_stamp + reuse delay; before 6.14 tw_ts_recent_stamp in seconds, \
+                 changed by \"tcp: Make TIME-WAIT reuse delay deterministic and \
+                 configurable\"), __inet_hash_connect()",
         needs: &[
             Need::OnlyOn(Os::Linux, "tcp_tw_reuse is a Linux sysctl"),
             Need::SockDiag,
@@ -295,51 +309,22 @@ pub static CASES: &[Case] = &[
             sigpipe: SigPipe::Ignore,
             run: tw_reuse_client,
         },
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            server: &[
-                ("tw_reuse_0: read", is("EOF")),
-                ("tw_reuse_0: close", is("ok(0)")),
-                ("tw_reuse_0: exit", is("exit 0")),
-                ("tw_reuse_1: read", is("EOF")),
-                ("tw_reuse_1: close", is("ok(0)")),
-                ("tw_reuse_1: exit", is("exit 0")),
-                ("tw_reuse_2: read", is("EOF")),
-                ("tw_reuse_2: close", is("ok(0)")),
-                ("tw_reuse_2: exit", is("exit 0")),
-            ],
-            client: &[
-                ("tw_reuse_0: port#1", is("40000")),
-                ("tw_reuse_0: close", is("ok(0)")),
-                ("tw_reuse_0: conn#1.state", is("TIME_WAIT")),
-                ("tw_reuse_0: conn#1.timer", is("time_wait")),
-                ("tw_reuse_0: conn#1.left", TIME_WAIT_LEFT),
-                ("tw_reuse_0: connect#2", is("EADDRNOTAVAIL")),
-                ("tw_reuse_0: connect#2 retried", is("EADDRNOTAVAIL")),
-                ("tw_reuse_0: connect#2 retried.ms", any_ms(2_000, 3_000)),
-                ("tw_reuse_0: exit", is("exit 0")),
-                ("tw_reuse_1: port#1", is("40000")),
-                ("tw_reuse_1: close", is("ok(0)")),
-                ("tw_reuse_1: conn#1.state", is("TIME_WAIT")),
-                ("tw_reuse_1: conn#1.timer", is("time_wait")),
-                ("tw_reuse_1: conn#1.left", TIME_WAIT_LEFT),
-                ("tw_reuse_1: connect#2", is("EADDRNOTAVAIL")),
-                ("tw_reuse_1: connect#2 retried", is("ok, port 40000")),
-                ("tw_reuse_1: connect#2 retried.ms", REUSE_DELAY_PASSED),
-                ("tw_reuse_1: exit", is("exit 0")),
-                ("tw_reuse_2: port#1", is("40000")),
-                ("tw_reuse_2: close", is("ok(0)")),
-                ("tw_reuse_2: conn#1.state", is("TIME_WAIT")),
-                ("tw_reuse_2: conn#1.timer", is("time_wait")),
-                ("tw_reuse_2: conn#1.left", TIME_WAIT_LEFT),
-                ("tw_reuse_2: connect#2", is("EADDRNOTAVAIL")),
-                ("tw_reuse_2: connect#2 retried", is("ok, port 40000")),
-                ("tw_reuse_2: connect#2 retried.ms", REUSE_DELAY_PASSED),
-                ("tw_reuse_2: exit", is("exit 0")),
-            ],
-            wire: &[],
-        }],
+        expect: &[
+            Expect {
+                os: Os::Linux,
+                kernel: Kernel::from(TW_REUSE_DELAY_IN_MS.0, TW_REUSE_DELAY_IN_MS.1),
+                server: TW_REUSE_SERVER,
+                client: &tw_reuse_client_facts(REUSE_DELAY_PASSED),
+                wire: &[],
+            },
+            Expect {
+                os: Os::Linux,
+                kernel: Kernel::before(TW_REUSE_DELAY_IN_MS.0, TW_REUSE_DELAY_IN_MS.1),
+                server: TW_REUSE_SERVER,
+                client: &tw_reuse_client_facts(REUSE_ON_NEXT_SECOND),
+                wire: &[],
+            },
+        ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[
             Variant {
@@ -360,6 +345,54 @@ pub static CASES: &[Case] = &[
         ],
     },
 ];
+
+/// tw_reuse's server: each variant's connection ends the same way.
+const TW_REUSE_SERVER: &[(&str, harness::Matcher)] = &[
+    ("tw_reuse_0: read", is("EOF")),
+    ("tw_reuse_0: close", is("ok(0)")),
+    ("tw_reuse_0: exit", is("exit 0")),
+    ("tw_reuse_1: read", is("EOF")),
+    ("tw_reuse_1: close", is("ok(0)")),
+    ("tw_reuse_1: exit", is("exit 0")),
+    ("tw_reuse_2: read", is("EOF")),
+    ("tw_reuse_2: close", is("ok(0)")),
+    ("tw_reuse_2: exit", is("exit 0")),
+];
+
+/// tw_reuse's client, with when the TIME_WAIT pair became reusable (which moved in 6.14).
+const fn tw_reuse_client_facts(
+    reuse_passed: harness::Matcher,
+) -> [(&'static str, harness::Matcher); 27] {
+    [
+        ("tw_reuse_0: port#1", is("40000")),
+        ("tw_reuse_0: close", is("ok(0)")),
+        ("tw_reuse_0: conn#1.state", is("TIME_WAIT")),
+        ("tw_reuse_0: conn#1.timer", is("time_wait")),
+        ("tw_reuse_0: conn#1.left", TIME_WAIT_LEFT),
+        ("tw_reuse_0: connect#2", is("EADDRNOTAVAIL")),
+        ("tw_reuse_0: connect#2 retried", is("EADDRNOTAVAIL")),
+        ("tw_reuse_0: connect#2 retried.ms", any_ms(2_000, 3_000)),
+        ("tw_reuse_0: exit", is("exit 0")),
+        ("tw_reuse_1: port#1", is("40000")),
+        ("tw_reuse_1: close", is("ok(0)")),
+        ("tw_reuse_1: conn#1.state", is("TIME_WAIT")),
+        ("tw_reuse_1: conn#1.timer", is("time_wait")),
+        ("tw_reuse_1: conn#1.left", TIME_WAIT_LEFT),
+        ("tw_reuse_1: connect#2", is("EADDRNOTAVAIL")),
+        ("tw_reuse_1: connect#2 retried", is("ok, port 40000")),
+        ("tw_reuse_1: connect#2 retried.ms", reuse_passed),
+        ("tw_reuse_1: exit", is("exit 0")),
+        ("tw_reuse_2: port#1", is("40000")),
+        ("tw_reuse_2: close", is("ok(0)")),
+        ("tw_reuse_2: conn#1.state", is("TIME_WAIT")),
+        ("tw_reuse_2: conn#1.timer", is("time_wait")),
+        ("tw_reuse_2: conn#1.left", TIME_WAIT_LEFT),
+        ("tw_reuse_2: connect#2", is("EADDRNOTAVAIL")),
+        ("tw_reuse_2: connect#2 retried", is("ok, port 40000")),
+        ("tw_reuse_2: connect#2 retried.ms", reuse_passed),
+        ("tw_reuse_2: exit", is("exit 0")),
+    ]
+}
 
 /// A socket with SO_REUSEADDR set or not (never left to a library's default).
 fn socket_with_reuseaddr(on: bool) -> Socket {
