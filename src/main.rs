@@ -87,7 +87,11 @@ enum Command {
     },
     /// PID 1 of the matrix's VM: mount, run the suite, report over serial, power off.
     #[command(hide = true)]
-    GuestInit,
+    GuestInit {
+        /// How many cases run at once in the VM.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -165,7 +169,7 @@ fn main() -> ExitCode {
             Err(message) => usage_error(&message),
         },
         Command::Matrix(args) => matrix::matrix(&args),
-        Command::GuestInit => matrix::guest::init(),
+        Command::GuestInit { jobs } => matrix::guest::init(jobs),
         Command::ProbeSysctls => orchestrate::probe_sysctls_here(),
     }
 }

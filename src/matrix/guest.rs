@@ -7,7 +7,7 @@ use super::{MODULES_DIR, REPORT_BEGIN, REPORT_END, REPORT_PORT};
 use std::io::Write;
 use std::process::ExitCode;
 
-pub fn init() -> ExitCode {
+pub fn init(jobs: usize) -> ExitCode {
     if std::process::id() != 1 {
         eprintln!("sockconf: guest-init is PID 1 of the matrix's VM only (this is PID {}); it mounts filesystems and powers the machine off", std::process::id());
         return ExitCode::from(2);
@@ -15,7 +15,7 @@ pub fn init() -> ExitCode {
     imp::mount_filesystems();
     imp::load_modules(MODULES_DIR);
     let selected = cases::all();
-    let report = crate::orchestrate::run_report(&selected, Some(1), None);
+    let report = crate::orchestrate::run_report(&selected, Some(jobs), None);
     let json = serde_json::to_string_pretty(&report).expect("reports serialise");
     match imp::write_report(REPORT_PORT, &json) {
         Ok(()) => eprintln!("sockconf: report written to {REPORT_PORT}"),

@@ -41,6 +41,10 @@ pub struct MatrixArgs {
     /// tcp_max_syn_backlog), which the table's environment section shows.
     #[arg(long, default_value_t = 512)]
     memory: u32,
+    /// How many cases run at once in each VM. Most cases wait on timers (TIME_WAIT reuse,
+    /// keepalive, FIN_WAIT2), so several at once shorten the run even on one CPU.
+    #[arg(long, default_value_t = 4)]
+    guest_jobs: usize,
     /// Virtual CPUs per VM.
     #[arg(long, default_value_t = 1)]
     cpus: u32,
@@ -184,6 +188,7 @@ fn boot_one(
         report_out: dir.join("report.out"),
         memory_mb: args.memory,
         cpus: args.cpus,
+        jobs: args.guest_jobs,
     };
     let outcome = std::fs::create_dir_all(&dir)
         .and_then(|()| initramfs::build(guest, &kernel.modules, &boot.initramfs))

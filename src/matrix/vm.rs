@@ -33,6 +33,8 @@ pub struct Boot {
     pub report_out: PathBuf,
     pub memory_mb: u32,
     pub cpus: u32,
+    /// How many cases the guest runs at once.
+    pub jobs: usize,
 }
 
 /// Whether qemu can be started at all: one clear line if not.
@@ -99,10 +101,11 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
         .arg(&boot.initramfs)
         // ttyS0 is the console; ttyS1 carries nothing but the report, so that kernel messages
         // cannot land inside it. panic=-1: a panic reboots at once, and -no-reboot ends qemu.
-        .args([
-            "-append",
-            "console=ttyS0 panic=-1 rdinit=/init -- guest-init",
-        ])
+        .arg("-append")
+        .arg(format!(
+            "console=ttyS0 panic=-1 rdinit=/init -- guest-init --jobs {}",
+            boot.jobs
+        ))
         .arg("-serial")
         .arg(file_chardev(&boot.console_log))
         .arg("-serial")
