@@ -33,12 +33,18 @@ bench-capture: build
 
 # The suite on this kernel and on Debian's kernels under qemu, compared. The VM's init is a
 # static sockconf (musl). As root, what a fresh Debian machine lacks is installed first: qemu,
-# and apt's lists (which the kernels are resolved and downloaded from).
+# and apt's lists (which the kernels are resolved and downloaded from), while the static
+# binary builds.
 MUSL        := x86_64-unknown-linux-musl
 STATIC      := target/$(MUSL)/debug/sockconf
 KERNELS     ?= 6.1 6.12
 MATRIX_ARGS ?=
+.PHONY: matrix-qemu matrix-static
 matrix:
+	@$(MAKE) --no-print-directory -j2 matrix-qemu matrix-static
+	$(STATIC) matrix $(addprefix --kernel ,$(KERNELS)) --markdown target/matrix/table.md $(MATRIX_ARGS)
+
+matrix-qemu:
 	@if ! command -v qemu-system-x86_64 >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		echo "make matrix: installing qemu-system-x86"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 >/dev/null; \
@@ -46,9 +52,10 @@ matrix:
 	@if [ -z "$$(apt-cache search --names-only '^linux-image-.*-amd64-unsigned$$' 2>/dev/null | head -1)" ] && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq; \
 	fi
+
+matrix-static:
 	@rustup target list --installed 2>/dev/null | grep -qx $(MUSL) || rustup target add $(MUSL)
 	$(CARGO) build --quiet --target $(MUSL)
-	$(STATIC) matrix $(addprefix --kernel ,$(KERNELS)) --markdown target/matrix/table.md $(MATRIX_ARGS)
 
 # One target per case id, written by the binary itself. Remade (and make restarted) whenever
 # the catalogue's sources change.
