@@ -77,14 +77,27 @@ pub fn matrix(args: &MatrixArgs) -> ExitCode {
         return fail(&format!("{}: {e}", args.out.display()));
     }
 
-    let selected = cases::all();
-    let host = crate::orchestrate::run_report(&selected, None, None);
+    // The host's suite runs while the kernels download and unpack; the VMs boot after both,
+    // so that they do not slow the host's timers down.
+    let (host, prepared) = std::thread::scope(|s| {
+        let host = s.spawn(|| crate::orchestrate::run_report(&cases::all(), None, None));
+        let preparing: Vec<_> = args
+            .kernels
+            .iter()
+            .map(|spec| s.spawn(|| prepare(args, &guest, spec)))
+            .collect();
+        let prepared: Vec<_> = preparing
+            .into_iter()
+            .map(|p| p.join().expect("no worker panics"))
+            .collect();
+        (host.join().expect("no worker panics"), prepared)
+    });
     log(&format!("{HOST}: {}", verdicts(&host)));
     let mut columns = vec![table::Column {
         heading: HOST.into(),
         outcome: Ok(host),
     }];
-    columns.extend(boot_all(args, &guest));
+    columns.extend(boot_all(args, prepared));
     log(&format!("matrix done in {} s", started.elapsed().as_secs()));
 
     for column in &columns {
@@ -128,21 +141,30 @@ pub fn matrix(args: &MatrixArgs) -> ExitCode {
     }
 }
 
-/// Fetch and boot every kernel, `args.vms` at a time; one column each, in the order given.
-fn boot_all(args: &MatrixArgs, guest: &Path) -> Vec<table::Column> {
+/// A kernel ready to boot: fetched, with its initramfs written.
+struct Prepared {
+    heading: String,
+    release: String,
+    boot: vm::Boot,
+}
+
+/// Boot every prepared kernel, `args.vms` at a time; one column each, in the order given.
+fn boot_all(args: &MatrixArgs, prepared: Vec<Result<Prepared, Unprepared>>) -> Vec<table::Column> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let columns: std::sync::Mutex<Vec<Option<table::Column>>> =
-        std::sync::Mutex::new((0..args.kernels.len()).map(|_| None).collect());
-    // Downloads go one at a time: apt and dpkg share their locks and the bandwidth.
-    let fetching = std::sync::Mutex::new(());
+        std::sync::Mutex::new((0..prepared.len()).map(|_| None).collect());
     std::thread::scope(|s| {
-        for _ in 0..args.vms.clamp(1, args.kernels.len().max(1)) {
+        for _ in 0..args.vms.clamp(1, prepared.len().max(1)) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some(spec) = args.kernels.get(i) else {
-                    break;
+                let column = match prepared.get(i) {
+                    None => break,
+                    Some(Ok(kernel)) => boot(args, kernel),
+                    Some(Err(failed)) => table::Column {
+                        heading: failed.heading.clone(),
+                        outcome: Err(failed.why.clone()),
+                    },
                 };
-                let column = boot_one(args, guest, spec, &fetching);
                 columns.lock().expect("no worker panics")[i] = Some(column);
             });
         }
@@ -155,30 +177,28 @@ fn boot_all(args: &MatrixArgs, guest: &Path) -> Vec<table::Column> {
         .collect()
 }
 
-fn boot_one(
-    args: &MatrixArgs,
-    guest: &Path,
-    spec: &str,
-    fetching: &std::sync::Mutex<()>,
-) -> table::Column {
+/// A kernel that could not be made ready: its column's heading, and why.
+struct Unprepared {
+    heading: String,
+    why: String,
+}
+
+/// Fetch the kernel `spec` names (or take the image it is the path of) and write its
+/// initramfs.
+fn prepare(args: &MatrixArgs, guest: &Path, spec: &str) -> Result<Prepared, Unprepared> {
     let fetched = if Path::new(spec).is_file() {
         Ok(kernel::Kernel::image_only(Path::new(spec)))
     } else {
-        let _one_at_a_time = fetching.lock().expect("no worker panics");
         kernel::resolve(spec).and_then(|v| {
             log(&format!("kernel {spec}: {}", kernel::package_name(&v)));
             kernel::fetch(&v, &args.cache)
         })
     };
-    let kernel = match fetched {
-        Ok(k) => k,
-        Err(e) => {
-            return table::Column {
-                heading: format!("linux-{spec}"),
-                outcome: Err(e),
-            }
-        }
+    let failed = |heading: String, why: String| {
+        log(&format!("{heading}: {why}"));
+        Unprepared { heading, why }
     };
+    let kernel = fetched.map_err(|e| failed(format!("linux-{spec}"), e))?;
     let heading = format!("linux-{}", kernel.version);
     let dir = args.out.join(&heading);
     let boot = vm::Boot {
@@ -190,26 +210,41 @@ fn boot_one(
         cpus: args.cpus,
         jobs: args.guest_jobs,
     };
-    let outcome = std::fs::create_dir_all(&dir)
+    match std::fs::create_dir_all(&dir)
         .and_then(|()| initramfs::build(guest, &kernel.modules, &boot.initramfs))
-        .map_err(|e| format!("writing {}: {e}", boot.initramfs.display()))
-        .and_then(|()| {
-            let started = Instant::now();
-            let booted = vm::run_best(&boot, Duration::from_secs(args.deadline));
-            if let Ok((report, accel)) = &booted {
-                log(&format!(
-                    "{heading}: report after {} s ({}): {}",
-                    started.elapsed().as_secs(),
-                    accel.name(),
-                    verdicts(report)
-                ));
-            }
-            booted.and_then(|(report, _)| same_release(report, &kernel.release))
-        });
-    if let Err(e) = &outcome {
-        log(&format!("{heading}: {e}"));
+    {
+        Ok(()) => Ok(Prepared {
+            heading,
+            release: kernel.release,
+            boot,
+        }),
+        Err(e) => Err(failed(
+            heading,
+            format!("writing {}: {e}", boot.initramfs.display()),
+        )),
     }
-    table::Column { heading, outcome }
+}
+
+fn boot(args: &MatrixArgs, kernel: &Prepared) -> table::Column {
+    let started = Instant::now();
+    let booted = vm::run_best(&kernel.boot, Duration::from_secs(args.deadline));
+    if let Ok((report, accel)) = &booted {
+        log(&format!(
+            "{}: report after {} s ({}): {}",
+            kernel.heading,
+            started.elapsed().as_secs(),
+            accel.name(),
+            verdicts(report)
+        ));
+    }
+    let outcome = booted.and_then(|(report, _)| same_release(report, &kernel.release));
+    if let Err(e) = &outcome {
+        log(&format!("{}: {e}", kernel.heading));
+    }
+    table::Column {
+        heading: kernel.heading.clone(),
+        outcome,
+    }
 }
 
 /// A report from another kernel than the one booted would be a column under a false heading.
