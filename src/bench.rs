@@ -5,7 +5,7 @@
 //! wall time should be close to its longest case's, and the default job count is chosen from
 //! these figures (see `orchestrate::default_jobs`).
 
-use crate::orchestrate::{default_jobs, run_all, run_in_runner};
+use crate::orchestrate::{default_jobs, report_of_runner, run_all};
 use harness::report::{CaseReport, Verdict};
 use harness::{is, Case, Ctx, Expect, Kernel, Os, Side, SigPipe};
 use std::process::ExitCode;
@@ -49,20 +49,34 @@ pub fn bench(runs: usize, job_counts: &[usize]) -> ExitCode {
     let runs = runs.max(1);
     let mut healthy = true;
 
-    let mut noop = vec![];
+    // The no-op case's runner, timed to the moment it hands its report over (what `run` waits
+    // for per case) and to its exit (which, with the capture on, includes closing the
+    // AF_PACKET socket: an RCU grace period the runner spends after reporting). Interleaved
+    // with the capture off, so that both see the same machine.
+    let (mut to_report, mut to_exit) = ([vec![], vec![]], [vec![], vec![]]);
     for _ in 0..runs * NOOPS_PER_RUN {
-        let start = Instant::now();
-        let report = run_in_runner(&NOOP);
-        noop.push(start.elapsed());
-        healthy &= report.verdict == Verdict::Pass;
+        for (i, capture) in ["on", "off"].into_iter().enumerate() {
+            let start = Instant::now();
+            let (report, runner) = report_of_runner(&NOOP, None, capture == "off");
+            to_report[i].push(start.elapsed());
+            if let Some(mut runner) = runner {
+                let _ = runner.wait();
+            }
+            to_exit[i].push(start.elapsed());
+            healthy &= report.verdict == Verdict::Pass;
+        }
     }
     println!(
-        "harness overhead per case (bench.noop, one at a time, {} runs): median {:.1} ms (min {:.1}, max {:.1})",
-        noop.len(),
-        ms(median(&mut noop)),
-        ms(*noop.iter().min().expect("runs >= 1")),
-        ms(*noop.iter().max().expect("runs >= 1")),
+        "harness overhead per case (bench.noop, one at a time, {} runs each, medians):",
+        runs * NOOPS_PER_RUN
     );
+    for (i, capture) in ["on", "off"].into_iter().enumerate() {
+        println!(
+            "  capture {capture:<3}  until the report {:>5.1} ms   until the runner exits {:>5.1} ms",
+            ms(median(&mut to_report[i])),
+            ms(median(&mut to_exit[i])),
+        );
+    }
 
     let catalogue = cases::all();
     let mut job_counts = job_counts.to_vec();

@@ -189,7 +189,7 @@ pub(crate) fn run_all(
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(case) = selected.get(i) else { break };
-                let (report, runner) = report_of_runner(case, pcap);
+                let (report, runner) = report_of_runner(case, pcap, false);
                 results.lock().expect("no worker panics")[i] = Some(report);
                 finishing.lock().expect("no worker panics").extend(runner);
             });
@@ -206,25 +206,23 @@ pub(crate) fn run_all(
         .collect()
 }
 
-/// Start `sockconf run-case ID`, read its report and wait for it to exit. A runner that dies
+/// Start `sockconf run-case ID` and read its report; also return the runner if it reported and
+/// is still running (it closes its capture last), for the caller to reap. A runner that dies
 /// without a report is reported as the case's failure, with how it died.
-pub(crate) fn run_in_runner(case: &Case) -> CaseReport {
-    let (report, runner) = report_of_runner(case, None);
-    if let Some(mut runner) = runner {
-        let _ = runner.wait();
-    }
-    report
-}
-
-/// [`run_in_runner`], returning a runner that reported still running (it closes its capture
-/// last), for the caller to reap.
-fn report_of_runner(case: &Case, pcap: Option<&Path>) -> (CaseReport, Option<Child>) {
+pub(crate) fn report_of_runner(
+    case: &Case,
+    pcap: Option<&Path>,
+    capture_off: bool,
+) -> (CaseReport, Option<Child>) {
     let exe = std::env::current_exe().expect("own path");
     let started = std::time::Instant::now();
     let mut runner = Command::new(exe);
     runner.args(["run-case", case.id]);
     if let Some(dir) = pcap {
         runner.arg("--pcap").arg(dir);
+    }
+    if capture_off {
+        runner.env(harness::observe::capture::CAPTURE_ENV, "off");
     }
     let spawned = runner
         .stdin(Stdio::null())
