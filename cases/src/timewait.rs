@@ -376,13 +376,15 @@ fn socket_with_reuseaddr(on: bool) -> Socket {
 /// Close first, then wait, unrecorded, until the peer's ACK of this FIN has been processed: the
 /// orphaned socket from `local` to `remote` is in FIN_WAIT2. Only then may the peer close.
 ///
-/// Why: the peer's kernel may acknowledge the FIN in a segment of its own, and on a loaded
-/// machine loopback can deliver that pure ACK after the peer's own FIN (it waits in the backlog
-/// of the CPU that sent it while the other CPU runs the peer's close). Arriving after the peer's
-/// socket is gone, the stale ACK makes the TIME_WAIT socket answer with an ACK, the peer's
-/// kernel has no socket for it and answers RST, and with tcp_rfc1337 = 0 that RST ends TIME_WAIT
-/// (RFC 1337's TIME-WAIT assassination): sock_diag then finds nothing. Traced with
-/// tcp:tcp_send_reset (reason NO_SOCKET, from the peer's port, right after its LAST_ACK ended).
+/// Why: the peer's kernel may acknowledge the FIN in a segment of its own (its delayed-ACK
+/// timer), and loopback does not keep order across CPUs: traced under load, that pure ACK was
+/// queued on one CPU's backlog by the timer's softirq, left there for ksoftirqd, and delivered
+/// after the peer's FIN, which the peer's close() had sent from the other CPU in the meantime.
+/// By then TIME_WAIT had begun and the peer's socket was gone: TIME_WAIT answered the stale
+/// ACK with an ACK, the peer's kernel had no socket for it and answered RST (tcp:tcp_send_reset,
+/// reason NO_SOCKET), and with tcp_rfc1337 = 0 that RST ends TIME_WAIT (RFC 1337's TIME-WAIT
+/// assassination): sock_diag then found nothing. With both cores busy, 7 runs in 600 of the
+/// timewait family lost a TIME_WAIT that way; none in 300 once the ACK is waited for.
 fn close_first(ctx: &mut Ctx, conn: Socket, local: u16, remote: u16) {
     ctx.close("close", conn);
     ctx.await_sock(local, remote, Some("FIN_WAIT2"), KERNEL_WAIT);
