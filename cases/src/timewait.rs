@@ -2,6 +2,10 @@
 //! last ACK, and what that does to bind() and connect() on the same ports, with and without
 //! SO_REUSEADDR and `tcp_tw_reuse`. The TIME_WAIT socket has no descriptor: it is observed with
 //! sock_diag, and its 60 s are never waited out.
+//!
+//! Every close here is a four-segment close: the side that closes first waits until its FIN is
+//! acknowledged (FIN_WAIT2) before the peer closes, so no stale ACK can reach the TIME_WAIT
+//! socket and draw the RST that would end it (see `close_first`).
 
 use crate::script::{accept_one, connect_to_server};
 use harness::judge::Kernel;
@@ -402,6 +406,23 @@ fn socket_with_reuseaddr(on: bool) -> Socket {
     sock
 }
 
+/// Close first, then wait, unrecorded, until the peer's ACK of this FIN has been processed: the
+/// orphaned socket from `local` to `remote` is in FIN_WAIT2. Only then may the peer close.
+///
+/// Why: the peer's kernel may acknowledge the FIN in a segment of its own (its delayed-ACK
+/// timer), and loopback does not keep order across CPUs: traced under load, that pure ACK was
+/// queued on one CPU's backlog by the timer's softirq, left there for ksoftirqd, and delivered
+/// after the peer's FIN, which the peer's close() had sent from the other CPU in the meantime.
+/// By then TIME_WAIT had begun and the peer's socket was gone: TIME_WAIT answered the stale
+/// ACK with an ACK, the peer's kernel had no socket for it and answered RST (tcp:tcp_send_reset,
+/// reason NO_SOCKET), and with tcp_rfc1337 = 0 that RST ends TIME_WAIT (RFC 1337's TIME-WAIT
+/// assassination): sock_diag then found nothing. With both cores busy, 7 runs in 600 of the
+/// timewait family lost a TIME_WAIT that way; none in 300 once the ACK is waited for.
+fn close_first(ctx: &mut Ctx, conn: Socket, local: u16, remote: u16) {
+    ctx.close("close", conn);
+    ctx.await_sock(local, remote, Some("FIN_WAIT2"), KERNEL_WAIT);
+}
+
 /// Server: accept on a listener with SO_REUSEADDR `reuseaddr`, close first, and wait until its
 /// side is in TIME_WAIT; records it. Returns the listener and its port. Barriers: `listening`,
 /// `server closed`, `client closed`.
@@ -410,7 +431,7 @@ fn close_into_time_wait(ctx: &mut Ctx, reuseaddr: bool) -> (Socket, u16) {
     ctx.sync_with("listening", port.into());
     let conn = ctx.accept(&listener);
     let client_port = peer_port(&conn);
-    ctx.close("close", conn);
+    close_first(ctx, conn, port, client_port);
     ctx.sync("server closed");
     ctx.sync("client closed");
     ctx.await_sock(port, client_port, Some("TIME_WAIT"), KERNEL_WAIT);
@@ -459,7 +480,7 @@ fn rebind_while_listening_server(ctx: &mut Ctx) {
 fn active_close_client(ctx: &mut Ctx) {
     let conn = connect_to_server(ctx);
     let (port, server_port) = (local_port(&conn), peer_port(&conn));
-    ctx.close("close", conn);
+    close_first(ctx, conn, port, server_port);
     ctx.sync("client closed");
     ctx.sync("server closed");
     ctx.await_sock(port, server_port, Some("TIME_WAIT"), KERNEL_WAIT);
@@ -499,7 +520,7 @@ fn tw_reuse_client(ctx: &mut Ctx) {
     let conn = ctx.connect(server_port);
     let port = local_port(&conn);
     ctx.record("port#1", harness::Value::Count(port.into()));
-    ctx.close("close", conn);
+    close_first(ctx, conn, port, server_port);
     ctx.sync("client closed");
     ctx.sync("server closed");
     ctx.await_sock(port, server_port, Some("TIME_WAIT"), KERNEL_WAIT);
