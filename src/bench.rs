@@ -34,8 +34,8 @@ pub static NOOP: Case = Case {
         client: &[("exit", is("exit 0"))],
         wire: &[],
     }],
-    variants: &[],
     step_deadline: Case::STEP_DEADLINE,
+    variants: &[],
 };
 
 fn do_nothing(_ctx: &mut Ctx) {}

@@ -64,8 +64,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "backlog.small_backlog_completions",
@@ -98,8 +98,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "backlog.negative_means_max",
@@ -135,8 +135,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "backlog.overflow_completes_after_accept",
@@ -175,8 +175,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "backlog.abort_on_overflow",
@@ -228,8 +228,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
 ];
 

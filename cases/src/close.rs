@@ -270,8 +270,8 @@ pub static CASES: &[Case] = &[
             client: &[("exit", is("killed by SIGKILL"))],
             wire: &[WireFact::ResetNotFin(Client)],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "close.three_segment_close",
@@ -317,8 +317,8 @@ pub static CASES: &[Case] = &[
                 ],
             ])],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "close.four_segment_close",

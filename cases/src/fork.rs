@@ -68,8 +68,8 @@ pub static CASES: &[Case] = &[
                 WireFact::Count(Server, Seg::Rst, 0),
             ],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "fork.shutdown_affects_all_holders",
@@ -99,8 +99,8 @@ pub static CASES: &[Case] = &[
             client: &[("read", is("EOF")), ("exit", is("exit 0"))],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "fork.child_exit_keeps_connection",
@@ -135,8 +135,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "fork.dup_refcount",
@@ -171,8 +171,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "fork.last_holder_unread_data_sends_rst",
@@ -208,8 +208,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
 ];
 

@@ -65,8 +65,8 @@ pub static CASES: &[Case] = &[
                 WireFact::Count(Client, Seg::Fin, 0),
             ],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "linger.zero_after_shutdown",
@@ -108,8 +108,8 @@ pub static CASES: &[Case] = &[
                 WireFact::Count(Client, Seg::Fin, 0),
             ],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "linger.timeout_blocks_close",
@@ -144,8 +144,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "linger.not_applied_on_exit",
@@ -177,8 +177,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "linger.default_close_is_immediate",
@@ -212,8 +212,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
 ];
 

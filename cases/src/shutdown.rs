@@ -65,8 +65,8 @@ pub static CASES: &[Case] = &[
                 WireFact::Count(Server, Seg::Rst, 0),
             ],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "shutdown.wr_then_write",
@@ -94,8 +94,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "shutdown.wr_with_unread_data_sends_fin",
@@ -128,8 +128,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "shutdown.rd_sends_nothing",
@@ -178,8 +178,8 @@ pub static CASES: &[Case] = &[
                 },
             ],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "shutdown.rdwr",
@@ -207,8 +207,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "shutdown.unconnected",
@@ -237,8 +237,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
 ];
 

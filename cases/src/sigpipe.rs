@@ -36,8 +36,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "sigpipe.ignored_returns_epipe",
@@ -64,8 +64,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "sigpipe.handler_runs",
@@ -93,8 +93,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "sigpipe.msg_nosignal",
@@ -121,8 +121,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "sigpipe.so_nosigpipe",
@@ -145,8 +145,8 @@ pub static CASES: &[Case] = &[
         // Not confirmed on a macOS or FreeBSD kernel yet: there the case runs and reports its
         // observations, and is skipped as unjudged.
         expect: &[],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
     Case {
         id: "sigpipe.after_own_shutdown",
@@ -173,8 +173,8 @@ pub static CASES: &[Case] = &[
             ],
             wire: &[],
         }],
-        variants: &[],
         step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
     },
 ];
 

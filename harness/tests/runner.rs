@@ -25,8 +25,8 @@ fn case(server: fn(&mut Ctx), client: fn(&mut Ctx), expect: &'static [Expect]) -
             run: client,
         },
         expect,
-        variants: &[],
         step_deadline: SHORT,
+        variants: &[],
     }
 }
 
