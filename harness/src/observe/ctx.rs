@@ -1,7 +1,7 @@
 //! The side's handle: record facts and meet the peer at barriers.
 
 use super::clock::Origin;
-use super::wire::{Release, Report};
+use super::protocol::{Release, Report};
 use super::{Fact, Value};
 use crate::case::Variant;
 use std::fs::File;

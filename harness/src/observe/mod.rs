@@ -1,17 +1,17 @@
 //! What a side records, and how its records reach the runner.
 //!
 //! A fact is a name and a [`Value`], in the order the side made it. Facts, barrier arrivals and
-//! "about to call X" markers travel to the runner as JSON lines over a pipe ([`wire`]), so a hung
+//! "about to call X" markers travel to the runner as JSON lines over a pipe ([`protocol`]), so a hung
 //! side can be named down to the call it hung in.
 
 pub mod capture;
 pub mod clock;
 mod ctx;
+pub(crate) mod protocol;
 pub mod segment;
 pub mod sock;
 pub mod sock_diag;
 pub mod tcp_state;
-pub(crate) mod wire;
 
 pub use ctx::{Ctx, Role};
 

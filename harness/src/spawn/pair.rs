@@ -5,7 +5,7 @@ use super::side;
 use crate::case::{Case, Variant};
 use crate::observe::capture::Capture;
 use crate::observe::clock::Origin;
-use crate::observe::wire::{Release, Report};
+use crate::observe::protocol::{Release, Report};
 use crate::observe::Role;
 use crate::observe::{Fact, Value};
 use crate::report::StepMark;

@@ -2,7 +2,7 @@
 
 use crate::case::{Side, SigPipe, Variant};
 use crate::observe::clock::Origin;
-use crate::observe::wire::Report;
+use crate::observe::protocol::Report;
 use crate::observe::Role;
 use crate::observe::{Ctx, Value};
 use nix::sys::signal::{signal, SigHandler, Signal};
