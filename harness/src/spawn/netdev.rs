@@ -21,6 +21,12 @@ pub fn set_ipv4(name: &str, addr: Ipv4Addr, prefix: u8) -> nix::Result<()> {
     imp::set_ipv4(name, addr, prefix)
 }
 
+/// Remove the IPv4 address of the device `name` (SIOCSIFADDR with 0.0.0.0), and with it the
+/// prefix's route; the device stays up, so frames still arrive and are dropped unrouted.
+pub fn clear_ipv4(name: &str) -> nix::Result<()> {
+    imp::clear_ipv4(name)
+}
+
 /// Move this (single-threaded) process into a new network namespace, returning a handle on the
 /// one it leaves. Needs CAP_SYS_ADMIN over the current user namespace (root, or the root of
 /// the user namespace the runner made).
@@ -83,26 +89,45 @@ mod imp {
         let sock = ioctl_socket()?;
         let mask = Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0));
         for (request, value) in [(libc::SIOCSIFADDR, addr), (libc::SIOCSIFNETMASK, mask)] {
-            let mut ifr = ifreq(name);
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: 0,
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(value).to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_in fits in the union's sockaddr (both 16 bytes); the ioctl reads
-            // the ifreq we initialised.
-            unsafe {
-                std::ptr::write(
-                    (&mut ifr.ifr_ifru.ifru_addr as *mut libc::sockaddr).cast(),
-                    sin,
-                );
-                Errno::result(libc::ioctl(sock.as_raw_fd(), request as _, &ifr))?;
-            }
+            set_addr(&sock, name, request, value)?;
         }
         Ok(())
+    }
+
+    pub fn clear_ipv4(name: &str) -> nix::Result<()> {
+        set_addr(
+            &ioctl_socket()?,
+            name,
+            libc::SIOCSIFADDR,
+            Ipv4Addr::UNSPECIFIED,
+        )
+    }
+
+    /// One address ioctl (SIOCSIFADDR or SIOCSIFNETMASK) for the device `name`.
+    fn set_addr(
+        sock: &OwnedFd,
+        name: &str,
+        request: libc::c_ulong,
+        value: Ipv4Addr,
+    ) -> nix::Result<()> {
+        let mut ifr = ifreq(name);
+        let sin = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: 0,
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(value).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        // SAFETY: sockaddr_in fits in the union's sockaddr (both 16 bytes); the ioctl reads the
+        // ifreq we initialised.
+        unsafe {
+            std::ptr::write(
+                (&mut ifr.ifr_ifru.ifru_addr as *mut libc::sockaddr).cast(),
+                sin,
+            );
+            Errno::result(libc::ioctl(sock.as_raw_fd(), request as _, &ifr)).map(|_| ())
+        }
     }
 
     pub fn enter_new_netns() -> nix::Result<OwnedFd> {
@@ -197,6 +222,10 @@ mod imp {
     }
 
     pub fn set_ipv4(_name: &str, _addr: Ipv4Addr, _prefix: u8) -> nix::Result<()> {
+        Err(Errno::ENOSYS)
+    }
+
+    pub fn clear_ipv4(_name: &str) -> nix::Result<()> {
         Err(Errno::ENOSYS)
     }
 
