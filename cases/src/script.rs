@@ -12,6 +12,12 @@ pub fn accept_one(ctx: &mut Ctx) -> (Socket, Socket) {
     (listener, conn)
 }
 
+/// Server: accept, then read once (expecting the client's FIN). Barriers: `listening`.
+pub fn accept_and_read_eof(ctx: &mut Ctx) {
+    let (_l, conn) = accept_one(ctx);
+    ctx.read("read", &conn, 64);
+}
+
 /// Client: learn the server's port and connect. Barriers: `listening`.
 pub fn connect_to_server(ctx: &mut Ctx) -> Socket {
     let port = ctx.sync_with("listening", 0) as u16;

@@ -1,6 +1,6 @@
 //! shutdown(): half-closing a connection, in either direction, and what each end sees.
 
-use crate::script::{accept_one, connect_to_server};
+use crate::script::{accept_and_read_eof, accept_one, connect_to_server};
 use harness::judge::Kernel;
 use harness::observe::sock::{tcp_socket, POLL_PEER_CLOSED};
 use harness::Role::{Client, Server};
@@ -77,7 +77,7 @@ pub static CASES: &[Case] = &[
         needs: &[],
         server: Side {
             sigpipe: SigPipe::Ignore,
-            run: read_eof_server,
+            run: accept_and_read_eof,
         },
         client: Side {
             sigpipe: SigPipe::Ignore,
@@ -189,7 +189,7 @@ pub static CASES: &[Case] = &[
         needs: &[],
         server: Side {
             sigpipe: SigPipe::Ignore,
-            run: read_eof_server,
+            run: accept_and_read_eof,
         },
         client: Side {
             sigpipe: SigPipe::Ignore,
@@ -256,11 +256,6 @@ fn wr_half_close_client(ctx: &mut Ctx) {
     ctx.write("write request", &conn, b"request");
     ctx.shutdown("shutdown(SHUT_WR)", &conn, Shutdown::Write);
     ctx.read_to_end("read reply", &conn);
-}
-
-fn read_eof_server(ctx: &mut Ctx) {
-    let (_l, conn) = accept_one(ctx);
-    ctx.read("read", &conn, 64);
 }
 
 fn wr_then_write_client(ctx: &mut Ctx) {

@@ -4,7 +4,7 @@
 //! Linux the first write reports the reset itself (ECONNRESET, no signal); only the second,
 //! which finds the socket shut for sending, is EPIPE and raises SIGPIPE.
 
-use crate::script::{abort, accept_one, connect_to_server};
+use crate::script::{abort, accept_and_read_eof, accept_one, connect_to_server};
 use harness::judge::Kernel;
 use harness::{is, Case, Ctx, Expect, Need, Os, Side, SigPipe};
 use nix::sys::socket::{MsgFlags, Shutdown};
@@ -157,7 +157,7 @@ pub static CASES: &[Case] = &[
         needs: &[],
         server: Side {
             sigpipe: SigPipe::Ignore,
-            run: read_eof_server,
+            run: accept_and_read_eof,
         },
         client: Side {
             sigpipe: SigPipe::Default,
@@ -240,11 +240,6 @@ fn set_nosigpipe(sock: &socket2::Socket) {
 #[cfg(not(any(target_os = "macos", target_os = "freebsd")))]
 fn set_nosigpipe(_sock: &socket2::Socket) {
     panic!("SO_NOSIGPIPE does not exist on this OS");
-}
-
-fn read_eof_server(ctx: &mut Ctx) {
-    let (_l, conn) = accept_one(ctx);
-    ctx.read("read", &conn, 64);
 }
 
 fn write_after_own_shutdown(ctx: &mut Ctx) {
