@@ -6,6 +6,7 @@
 //! /init (`guest-init`), which runs the suite and sends the run document back over a serial
 //! port of its own, between markers.
 
+pub mod freebsd;
 pub mod guest;
 mod initramfs;
 mod kernel;
@@ -25,7 +26,7 @@ pub const REPORT_PORT: &str = "/dev/ttyS1";
 /// The column of this machine's own kernel, and its report's file name.
 pub const HOST: &str = "host";
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct MatrixArgs {
     /// Debian kernels to boot: a series (`6.1`, `6.12`: the newest apt offers), a package
     /// version (`6.1.0-56`, `6.12.117+deb12`), or the path of a kernel image to boot as it is.
@@ -66,6 +67,11 @@ pub struct MatrixArgs {
 /// cannot start (no qemu, no static binary).
 pub fn matrix(args: &MatrixArgs) -> ExitCode {
     let started = Instant::now();
+    let (freebsd_dists, linux) = freebsd::split(&args.kernels);
+    let args = &MatrixArgs {
+        kernels: linux,
+        ..args.clone()
+    };
     let guest = match guest_binary(args.guest_binary.as_deref()) {
         Ok(path) => path,
         Err(e) => return fail(&e),
@@ -76,6 +82,7 @@ pub fn matrix(args: &MatrixArgs) -> ExitCode {
     if let Err(e) = std::fs::create_dir_all(&args.out) {
         return fail(&format!("{}: {e}", args.out.display()));
     }
+    let mut freebsd = freebsd::Columns::start(freebsd_dists, args);
 
     // The host's suite runs while the kernels download and unpack; the VMs boot after both,
     // so that they do not slow the host's timers down.
@@ -93,11 +100,13 @@ pub fn matrix(args: &MatrixArgs) -> ExitCode {
         (host.join().expect("no worker panics"), prepared)
     });
     log(&format!("{HOST}: {}", verdicts(&host)));
+    freebsd.go();
     let mut columns = vec![table::Column {
         heading: HOST.into(),
         outcome: Ok(host),
     }];
     columns.extend(boot_all(args, prepared));
+    columns.extend(freebsd.join());
     log(&format!("matrix done in {} s", started.elapsed().as_secs()));
 
     for column in &columns {
