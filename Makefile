@@ -37,14 +37,21 @@ bench-capture: build
 # static sockconf (musl). As root, what a fresh Debian machine lacks is installed first: qemu,
 # and apt's lists (which the kernels are resolved and downloaded from), while the static
 # binary builds.
+# FREEBSD_DIST=PATH adds a FreeBSD column: a directory holding a FreeBSD release's kernel.txz
+# and base.txz, or a directory or tarball in their layout. sockconf cross-builds itself for it
+# with clang and lld and boots it from a CD that xorriso writes; as root, those are installed
+# where missing, and the FreeBSD target's std is added.
 MUSL        := x86_64-unknown-linux-musl
+FREEBSD     := x86_64-unknown-freebsd
 STATIC      := target/$(MUSL)/debug/sockconf
 KERNELS     ?= 6.1 6.12
+FREEBSD_DIST ?=
 MATRIX_ARGS ?=
 .PHONY: matrix-qemu matrix-static
 matrix:
 	@$(MAKE) --no-print-directory -j2 matrix-qemu matrix-static
-	$(STATIC) matrix $(addprefix --kernel ,$(KERNELS)) --markdown target/matrix/table.md $(MATRIX_ARGS)
+	@[ -n "$(FREEBSD_DIST)" ] || echo "make matrix: no FreeBSD column; for one, give FREEBSD_DIST=<a directory holding a FreeBSD release's kernel.txz and base.txz (amd64)>"
+	$(STATIC) matrix $(addprefix --kernel ,$(KERNELS)) $(if $(FREEBSD_DIST),--kernel freebsd:$(FREEBSD_DIST)) --markdown target/matrix/table.md $(MATRIX_ARGS)
 
 matrix-qemu:
 	@if ! command -v qemu-system-x86_64 >/dev/null && [ "$$(id -u)" = 0 ]; then \
@@ -54,9 +61,14 @@ matrix-qemu:
 	@if [ -z "$$(apt-cache search --names-only '^linux-image-.*-amd64-unsigned$$' 2>/dev/null | head -1)" ] && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -qq; \
 	fi
+	@if [ -n "$(FREEBSD_DIST)" ] && [ "$$(id -u)" = 0 ] && ! { command -v clang-16 && command -v ld.lld-16 && command -v xorriso; } >/dev/null; then \
+		echo "make matrix: installing clang-16, lld-16 and xorriso for the FreeBSD column"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang-16 lld-16 xorriso >/dev/null; \
+	fi
 
 matrix-static:
 	@rustup target list --installed 2>/dev/null | grep -qx $(MUSL) || rustup target add $(MUSL)
+	@[ -z "$(FREEBSD_DIST)" ] || rustup target list --installed 2>/dev/null | grep -qx $(FREEBSD) || rustup target add $(FREEBSD)
 	$(CARGO) build --quiet --target $(MUSL)
 
 # One target per case id, written by the binary itself. Remade (and make restarted) whenever

@@ -191,6 +191,7 @@ fn prepare(path: &Path, options: &Options) -> Result<(dist::Dist, vm::Boot), Str
         iso,
         console_log: dir.join("console.log"),
         report_out: dir.join("report.out"),
+        qemu_log: dir.join("qemu.log"),
         memory_mb: options.memory_mb,
         cpus: options.cpus,
     };

@@ -15,6 +15,8 @@ pub struct Boot {
     pub iso: PathBuf,
     pub console_log: PathBuf,
     pub report_out: PathBuf,
+    /// qemu's own messages: a KVM that cannot run the loader says so there at once.
+    pub qemu_log: PathBuf,
     pub memory_mb: u32,
     pub cpus: u32,
 }
@@ -23,6 +25,9 @@ pub struct Boot {
 /// working, and TCG takes over.
 const KVM_SIGN_OF_LIFE: Duration = Duration::from_secs(5);
 const LOADER_BANNER: &str = "FreeBSD/x86";
+/// Where KVM cannot emulate an instruction of the boot block (here, nested: the BTX loader's
+/// return to virtual-8086 mode), qemu says this and stops the guest without exiting.
+const KVM_FAILED: &str = "KVM internal error";
 
 /// Boot with KVM when /dev/kvm opens and the loader shows up in time, else with TCG.
 pub fn run_best(boot: &Boot, deadline: Duration) -> Result<(RunReport, Accel), String> {
@@ -42,10 +47,12 @@ pub fn run_best(boot: &Boot, deadline: Duration) -> Result<(RunReport, Accel), S
 /// Boot, wait at most `deadline`, parse the report; or say what happened, with the end of the
 /// console log.
 pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, String> {
-    for file in [&boot.console_log, &boot.report_out] {
+    for file in [&boot.console_log, &boot.report_out, &boot.qemu_log] {
         let _ = std::fs::remove_file(file);
     }
     let started = Instant::now();
+    let qemu_log = std::fs::File::create(&boot.qemu_log)
+        .map_err(|e| format!("{}: {e}", boot.qemu_log.display()))?;
     let mut child = Command::new(QEMU)
         .args(["-accel", accel.name(), "-M", "pc", "-nodefaults"])
         .args(["-display", "none", "-no-reboot"])
@@ -60,25 +67,33 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
         .arg(format!("file:{}", boot.report_out.display()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(qemu_log)
         .spawn()
         .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
     let status = loop {
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             break Some(status);
         }
-        let no_sign_of_life = accel == Accel::Kvm
-            && started.elapsed() > KVM_SIGN_OF_LIFE
-            && !std::fs::read_to_string(&boot.console_log)
+        if accel == Accel::Kvm {
+            let failed = std::fs::read_to_string(&boot.qemu_log)
                 .unwrap_or_default()
-                .contains(LOADER_BANNER);
-        if no_sign_of_life {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "no loader banner on the console within {} s",
-                KVM_SIGN_OF_LIFE.as_secs()
-            ));
+                .contains(KVM_FAILED);
+            let no_sign_of_life = started.elapsed() > KVM_SIGN_OF_LIFE
+                && !std::fs::read_to_string(&boot.console_log)
+                    .unwrap_or_default()
+                    .contains(LOADER_BANNER);
+            if failed || no_sign_of_life {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(if failed {
+                    format!("qemu: {KVM_FAILED}")
+                } else {
+                    format!(
+                        "no loader banner on the console within {} s",
+                        KVM_SIGN_OF_LIFE.as_secs()
+                    )
+                });
+            }
         }
         if started.elapsed() > deadline {
             let _ = child.kill();
@@ -97,10 +112,7 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
             console_tail(&boot.console_log)
         )),
         (Some(status), None) => {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-            }
+            let stderr = std::fs::read_to_string(&boot.qemu_log).unwrap_or_default();
             let console = std::fs::read_to_string(&boot.console_log).unwrap_or_default();
             let what = match console.lines().find(|l| l.contains("panic:")) {
                 Some(line) => format!("the kernel panicked ({})", line.trim()),
