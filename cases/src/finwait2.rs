@@ -29,6 +29,9 @@ const FIN_TIMEOUT_2S: &[Need] = &[
 ];
 /// How long the cases watch: past the 2 s fin timeout, with room for a loaded machine.
 const WATCH_FOR: Duration = Duration::from_secs(4);
+/// FreeBSD's keepalive timer on a connection a few seconds old: TCPTV_KEEP_IDLE, 2 h (the
+/// default of net.inet.tcp.keepidle), less the seconds since it was armed.
+const FREEBSD_KEEPIDLE_LEFT: harness::Matcher = any_ms(7_100_000, 7_200_000);
 /// A step watches for WATCH_FOR, then acts: this covers both.
 const STEP_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -71,7 +74,7 @@ pub static CASES: &[Case] = &[
                          TCP_FIN_WAIT2, tmo); inet_twsk_diag_fill() reports tw_substate; \
                          net/ipv4/tcp_input.c tcp_reset(): CLOSE_WAIT -> EPIPE",
                 provenance: Provenance::Observed(LINUX_MATRIX),
-                server: &orphan_timeout_server_facts("ok(5)"),
+                server: &orphan_timeout_server_facts(is("time_wait"), "ok(5)"),
                 client: ORPHAN_CLIENT,
                 wire: &[],
             },
@@ -94,7 +97,16 @@ pub static CASES: &[Case] = &[
                          tcp_close()); bsd/kern/uipc_socket.c sosendcheck(): SS_CANTSENDMORE \
                          -> EPIPE",
                 provenance: Provenance::FromSource,
-                server: &orphan_timeout_server_facts("EPIPE"),
+                server: &[
+                    ("read", is("EOF")),
+                    ("client conn.state", is("FIN_WAIT2")),
+                    ("client conn.timer", is("2msl")),
+                    ("client conn later.state", is("none")),
+                    ("client conn gone.ms", any_ms(1_500, 3_000)),
+                    ("write#1", is("EPIPE")),
+                    ("write#2", is("EPIPE")),
+                    ("exit", is("exit 0")),
+                ],
                 client: ORPHAN_CLIENT,
                 wire: &[],
             },
@@ -110,7 +122,7 @@ pub static CASES: &[Case] = &[
                          (ECONNRESET, tcp_close()); sys/kern/uipc_socket.c sosend_generic(): \
                          SBS_CANTSENDMORE -> EPIPE",
                 provenance: Provenance::FromSource,
-                server: &orphan_timeout_server_facts("ok(5)"),
+                server: &orphan_timeout_server_facts(is("2msl"), "ok(5)"),
                 client: ORPHAN_CLIENT,
                 wire: &[],
             },
@@ -156,6 +168,9 @@ pub static CASES: &[Case] = &[
                 client: HELD_CLIENT,
                 wire: &[],
             },
+            // The BSDs arm a keepalive timer on every established connection, SO_KEEPALIVE or
+            // not (it sends probes only with SO_KEEPALIVE), and the socket table reports it
+            // when no 2MSL timer runs.
             Expect {
                 os: Os::Macos,
                 kernel: Kernel::ANY,
@@ -163,10 +178,23 @@ pub static CASES: &[Case] = &[
                          FIN_WAIT_2 calls tcp_set_finwait_timeout() only `if (so->so_state & \
                          SS_CANTRCVMORE)`, which shutdown(SHUT_WR) does not set; \
                          bsd/netinet/tcp_usrreq.c tcp_usrclosed() arms it only for a \
-                         socket already in FIN_WAIT_2",
+                         socket already in FIN_WAIT_2; the keepalive timer: tcp_input() \
+                         arms t_timer[TCPT_KEEP] on ESTABLISHED, tcp_timers() TCPT_KEEP re-arms \
+                         it without SO_KEEPALIVE",
                 provenance: Provenance::FromSource,
                 server: HELD_SERVER,
-                client: HELD_CLIENT,
+                client: &[
+                    ("shutdown(SHUT_WR)", is("ok(0)")),
+                    ("conn.state", is("FIN_WAIT2")),
+                    ("conn.timer", is("keep")),
+                    ("poll", is("timeout")),
+                    ("conn later.state", is("FIN_WAIT2")),
+                    ("conn later.timer", is("keep")),
+                    ("tcp_info state", is("FIN_WAIT2")),
+                    ("read#1", is("ok(5)")),
+                    ("read#2", is("EOF")),
+                    ("exit", is("exit 0")),
+                ],
                 wire: &[],
             },
             Expect {
@@ -176,10 +204,25 @@ pub static CASES: &[Case] = &[
                          tcp_do_segment(): FIN_WAIT_1 -> FIN_WAIT_2 arms TT_2MSL only `if \
                          (so->so_rcv.sb_state & SBS_CANTRCVMORE)`, which shutdown(SHUT_WR) \
                          does not set; sys/netinet/tcp_timer.c tcp_timer_2msl() recycles only \
-                         with SBS_CANTRCVMORE too",
+                         with SBS_CANTRCVMORE too; the keepalive timer: tcp_do_segment() arms \
+                         TT_KEEP = TP_KEEPIDLE on ESTABLISHED (net.inet.tcp.keepidle, 2 h by \
+                         default), tcp_timer_keep() re-arms it without SO_KEEPALIVE",
                 provenance: Provenance::FromSource,
                 server: HELD_SERVER,
-                client: HELD_CLIENT,
+                client: &[
+                    ("shutdown(SHUT_WR)", is("ok(0)")),
+                    ("conn.state", is("FIN_WAIT2")),
+                    ("conn.timer", is("keep")),
+                    ("conn.left", FREEBSD_KEEPIDLE_LEFT),
+                    ("poll", is("timeout")),
+                    ("conn later.state", is("FIN_WAIT2")),
+                    ("conn later.timer", is("keep")),
+                    ("conn later.left", FREEBSD_KEEPIDLE_LEFT),
+                    ("tcp_info state", is("FIN_WAIT2")),
+                    ("read#1", is("ok(5)")),
+                    ("read#2", is("EOF")),
+                    ("exit", is("exit 0")),
+                ],
                 wire: &[],
             },
         ],
@@ -188,14 +231,17 @@ pub static CASES: &[Case] = &[
     },
 ];
 
-/// orphan_timeout's server, with what its first write after the orphan is gone returns.
+/// orphan_timeout's server where the socket table gives the time left: the orphan's timer
+/// (`timer`: Linux keeps it as a time-wait socket, FreeBSD runs its 2MSL timer), and what the
+/// first write after the orphan is gone returns. (XNU's table gives no time left.)
 const fn orphan_timeout_server_facts(
+    timer: harness::Matcher,
     write_1: &'static str,
 ) -> [(&'static str, harness::Matcher); 9] {
     [
         ("read", is("EOF")),
         ("client conn.state", is("FIN_WAIT2")),
-        ("client conn.timer", is("time_wait")),
+        ("client conn.timer", timer),
         ("client conn.left", any_ms(1_500, 2_000)),
         ("client conn later.state", is("none")),
         ("client conn gone.ms", any_ms(1_500, 3_000)),
