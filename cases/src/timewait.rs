@@ -431,8 +431,10 @@ pub static CASES: &[Case] = &[
                 os: Os::Macos,
                 kernel: Kernel::ANY,
                 source: "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): LAST_ACK, `if \
-                         (ourfinisacked) tp = tcp_close(tp)`, so in_pcbbind() finds no pcb on \
-                         the port; the client: FIN in FIN_WAIT_2 -> add_to_time_wait(tp, 2 * \
+                         (ourfinisacked) tp = tcp_close(tp)`; bsd/netinet/in_pcb.c \
+                         in_pcbbind() -> in_pcblookup_local_and_cleanup() disposes of a closed \
+                         pcb still hashed on the port (WNT_STOPUSING, so_usecount 0) and finds \
+                         none; the client: FIN in FIN_WAIT_2 -> add_to_time_wait(tp, 2 * \
                          tcp_msl), TCPTV_MSL 15 s",
                 provenance: Provenance::FromSource,
                 server: PASSIVE_CLOSER_REBINDS,
