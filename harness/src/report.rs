@@ -382,9 +382,13 @@ impl Environment {
     }
 }
 
-/// The values of [`SYSCTLS_OF_INTEREST`] in this process's network namespace, named with dots
-/// (`net.core.somaxconn`).
+/// The values of the sysctls that shape the cases on this OS, named with dots
+/// (`net.core.somaxconn`): [`SYSCTLS_OF_INTEREST`] in this process's network namespace on
+/// Linux, [`crate::spawn::host_sysctl::OF_INTEREST`] elsewhere.
 pub fn read_sysctls() -> BTreeMap<String, String> {
+    if Os::current() != Os::Linux {
+        return crate::spawn::host_sysctl::read_of_interest();
+    }
     SYSCTLS_OF_INTEREST
         .iter()
         .filter_map(|p| crate::spawn::isolate::read_sysctl(p).map(|v| (p.replace('/', "."), v)))

@@ -53,6 +53,45 @@ struct RestoreFile {
     old_bytes: Vec<u8>,
 }
 
+/// The host sysctls that shape teardown on FreeBSD and macOS, reported in the run's
+/// environment as Linux's are. Each is declared in the named release: FreeBSD stable/14
+/// (sys/kern/uipc_socket.c, sys/netinet/tcp_timer.c, tcp_subr.c, tcp_timewait.c, tcp_input.c,
+/// tcp_syncache.c, tcp_usrreq.c), XNU xnu-11417.121.6 (bsd/kern/uipc_socket.c,
+/// bsd/netinet/tcp_timer.c, tcp_input.c, tcp_usrreq.c); one an OS lacks is left out.
+pub const OF_INTEREST: &[&str] = &[
+    "kern.ipc.somaxconn",
+    "kern.ipc.soacceptqueue",
+    "net.inet.tcp.msl",
+    "net.inet.tcp.finwait2_timeout",
+    "net.inet.tcp.fast_finwait2_recycle",
+    "net.inet.tcp.nolocaltimewait",
+    "net.inet.tcp.fin_timeout",
+    "net.inet.tcp.keepinit",
+    "net.inet.tcp.keepidle",
+    "net.inet.tcp.keepintvl",
+    "net.inet.tcp.keepcnt",
+    "net.inet.tcp.always_keepalive",
+    "net.inet.tcp.blackhole",
+    "net.inet.tcp.syncookies",
+    "net.inet.tcp.sendspace",
+    "net.inet.tcp.recvspace",
+];
+
+/// The values of [`OF_INTEREST`] this OS has (none where sysctlbyname(3) is not used).
+pub fn read_of_interest() -> std::collections::BTreeMap<String, String> {
+    if !cfg!(any(target_os = "freebsd", target_os = "macos")) {
+        return Default::default();
+    }
+    OF_INTEREST
+        .iter()
+        .filter_map(|name| {
+            imp::read(name)
+                .ok()
+                .map(|bytes| (name.to_string(), imp::decode(&bytes)))
+        })
+        .collect()
+}
+
 /// Let this runner change the host sysctls its cases declare (`--allow-host-sysctl`).
 pub fn allow() {
     ALLOWED.store(true, Ordering::SeqCst);
