@@ -292,12 +292,48 @@ mod tests {
         out
     }
 
+    /// The fixtures' own copy of each `struct bpf_hdr`, as `offsetof` gives it for the
+    /// definitions (not the parser's constants, so that a wrong constant fails): the
+    /// timestamp's two fields (offset, width), bh_caplen, bh_datalen, bh_hdrlen,
+    /// SIZEOF_BPF_HDR, BPF_ALIGNMENT.
+    struct Fixture {
+        sec: (usize, usize),
+        usec: (usize, usize),
+        caplen: usize,
+        datalen: usize,
+        hdrlen: usize,
+        sizeof_hdr: usize,
+        align: usize,
+    }
+
+    const FREEBSD: Fixture = Fixture {
+        sec: (0, 8),
+        usec: (8, 8),
+        caplen: 16,
+        datalen: 20,
+        hdrlen: 24,
+        sizeof_hdr: 26,
+        align: 8,
+    };
+
+    const XNU: Fixture = Fixture {
+        sec: (0, 4),
+        usec: (4, 4),
+        caplen: 8,
+        datalen: 12,
+        hdrlen: 16,
+        sizeof_hdr: 18,
+        align: 4,
+    };
+
+    /// Bytes the fixtures' packets pretend to have lost to the snap length.
+    const CUT: u64 = 7;
+
     /// One BPF record as bpf.c's catchpacket() writes it: the header, padding up to bh_hdrlen
     /// (SIZEOF_BPF_HDR + the link header, word-aligned, minus the link header), the DLT_NULL
     /// packet, and padding to the next word boundary.
-    fn record(layout: &HdrLayout, sec: u64, usec: u64, family: u32, ip: &[u8]) -> Vec<u8> {
-        let sizeof_hdr = layout.hdrlen_at + 2;
-        let hdrlen = word_align(sizeof_hdr + 4, layout.align) - 4;
+    fn record(layout: &Fixture, sec: u64, usec: u64, family: u32, ip: &[u8]) -> Vec<u8> {
+        let hdrlen = word_align(layout.sizeof_hdr + 4, layout.align) - 4;
         let mut packet = family.to_ne_bytes().to_vec();
         packet.extend(ip);
         let mut r = vec![0u8; hdrlen];
@@ -307,9 +343,11 @@ mod tests {
         };
         put(&mut r, layout.sec, sec);
         put(&mut r, layout.usec, usec);
-        put(&mut r, (layout.caplen_at, 4), packet.len() as u64);
-        put(&mut r, (layout.datalen_at, 4), packet.len() as u64);
-        put(&mut r, (layout.hdrlen_at, 2), hdrlen as u64);
+        put(&mut r, (layout.caplen, 4), packet.len() as u64);
+        // The original length differs from the captured one, as if the snap length had cut
+        // the packet, so that reading one for the other shows.
+        put(&mut r, (layout.datalen, 4), packet.len() as u64 + CUT);
+        put(&mut r, (layout.hdrlen, 2), hdrlen as u64);
         r.extend(&packet);
         r.resize(word_align(r.len(), layout.align), 0);
         r
@@ -327,22 +365,22 @@ mod tests {
         assert_eq!(word_align(XNU_LP64.hdrlen_at + 2 + 4, 4) - 4, 20);
     }
 
-    fn two_records(layout: &HdrLayout, af_inet6: u32) {
+    fn two_records(fixture: &Fixture, layout: &HdrLayout, af_inet6: u32) {
         let first = ip_packet(40000, 5000, b"");
         let second = ip_packet(5000, 40000, b"hello");
-        let mut buf = record(layout, 1_700_000_000, 250_000, AF_INET, &first);
+        let mut buf = record(fixture, 1_700_000_000, 250_000, AF_INET, &first);
         let second_at = buf.len();
-        buf.extend(record(layout, 1_700_000_001, 7, AF_INET, &second));
+        buf.extend(record(fixture, 1_700_000_001, 7, AF_INET, &second));
         // Records start word-aligned.
-        assert_eq!(second_at % layout.align, 0);
+        assert_eq!(second_at % fixture.align, 0);
         // A record of another family (not IP) is skipped; an IPv6 one is kept.
-        buf.extend(record(layout, 1_700_000_002, 0, 17, &[0u8; 20]));
+        buf.extend(record(fixture, 1_700_000_002, 0, 17, &[0u8; 20]));
         let mut v6 = vec![];
         PacketBuilder::ipv6([0; 16], [0; 16], 64)
             .tcp(1, 2, 3, 4)
             .write(&mut v6, &[])
             .unwrap();
-        buf.extend(record(layout, 1_700_000_003, 0, af_inet6, &v6));
+        buf.extend(record(fixture, 1_700_000_003, 0, af_inet6, &v6));
 
         let frames = frames(&buf, layout);
         assert_eq!(frames.len(), 3);
@@ -353,7 +391,10 @@ mod tests {
             &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0]
         );
         assert_eq!(&frames[1].data[14..], &second[..]);
-        assert_eq!(frames[1].orig_len as usize, 14 + second.len());
+        assert_eq!(
+            frames[1].orig_len as usize,
+            14 + second.len() + CUT as usize
+        );
         assert_eq!(&frames[2].data[12..14], &[0x86, 0xdd]);
 
         // The segment parser reads them as it reads Linux's lo frames.
@@ -370,20 +411,20 @@ mod tests {
 
     #[test]
     fn reads_freebsd_records() {
-        two_records(&FREEBSD_LP64, FREEBSD_AF_INET6);
+        two_records(&FREEBSD, &FREEBSD_LP64, FREEBSD_AF_INET6);
     }
 
     #[test]
     fn reads_xnu_records() {
-        two_records(&XNU_LP64, XNU_AF_INET6);
+        two_records(&XNU, &XNU_LP64, XNU_AF_INET6);
     }
 
     #[test]
     fn a_cut_buffer_yields_the_whole_records_before_the_cut() {
         let ip = ip_packet(1, 2, b"x");
-        let mut buf = record(&XNU_LP64, 1, 0, AF_INET, &ip);
+        let mut buf = record(&XNU, 1, 0, AF_INET, &ip);
         let whole = buf.len();
-        buf.extend(record(&XNU_LP64, 2, 0, AF_INET, &ip));
+        buf.extend(record(&XNU, 2, 0, AF_INET, &ip));
         assert_eq!(records(&buf[..whole + 30], &XNU_LP64).len(), 1);
         assert_eq!(records(&buf[..10], &XNU_LP64).len(), 0);
     }

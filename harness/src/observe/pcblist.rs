@@ -388,32 +388,28 @@ mod tests {
             g
         }
 
-        /// An xtcpcb as `tcp_inptoxtp()` fills it. Its xinpcb's own xi_len and the
-        /// xsocket's xso_len are set too, so that a misplaced read finds plausible numbers
-        /// rather than zeros.
+        /// An xtcpcb as `tcp_inptoxtp()` fills it, at the offsets `offsetof` gives for the
+        /// definitions (written out here, not taken from the parser's constants, so that a
+        /// wrong constant fails). Its xinpcb's xi_len and the xsocket's xso_len are set too,
+        /// so that a misplaced read finds plausible numbers rather than zeros.
         fn xtcpcb(vflag: u8, lport: u16, fport: u16, state: u8, timers: [i32; 4]) -> Vec<u8> {
-            let mut r = vec![0u8; XTCPCB_SIZE];
-            put_u64(&mut r, 0, XTCPCB_SIZE as u64);
-            put_u64(&mut r, XT_INP, XINPCB_SIZE as u64);
-            put_u64(&mut r, XT_INP + 8, 240);
-            // inc_flags, inc_len, inc_fibnum precede the ports in struct in_conninfo.
-            r[XT_INP + 248] = 0;
-            r[XT_INP + 249] = 0;
-            put_u16_be(&mut r, XT_INP + XI_FPORT, fport);
-            put_u16_be(&mut r, XT_INP + XI_LPORT, lport);
-            // ie_faddr and ie_laddr: 127.0.0.1, the last 4 bytes of each in_addr_4in6.
-            r[XT_INP + 268..XT_INP + 272].copy_from_slice(&[127, 0, 0, 1]);
-            r[XT_INP + 284..XT_INP + 288].copy_from_slice(&[127, 0, 0, 1]);
-            r[XT_INP + XI_VFLAG] = vflag;
-            r[408..413].copy_from_slice(b"freebsd"[..5].as_ref());
-            put_i32(&mut r, T_STATE, state.into());
+            let mut r = vec![0u8; 744];
+            put_u64(&mut r, 0, 744); // xt_len
+            put_u64(&mut r, 8, 400); // xt_inp.xi_len
+            put_u64(&mut r, 16, 240); // xt_inp.xi_socket.xso_len
+            put_u16_be(&mut r, 8 + 252, fport); // xt_inp.inp_inc.inc_ie.ie_fport
+            put_u16_be(&mut r, 8 + 254, lport); // ie_lport
+            r[8 + 268..8 + 272].copy_from_slice(&[127, 0, 0, 1]); // ie_faddr
+            r[8 + 284..8 + 288].copy_from_slice(&[127, 0, 0, 1]); // ie_laddr
+            r[8 + 392] = vflag; // xt_inp.inp_vflag
+            r[408..415].copy_from_slice(b"freebsd"); // xt_stack
+            put_i32(&mut r, 568, state.into()); // t_state
             let [two_msl, rexmt, persist, keep] = timers;
-            put_i32(&mut r, TT_REXMT, rexmt);
-            put_i32(&mut r, TT_PERSIST, persist);
-            put_i32(&mut r, TT_KEEP, keep);
-            put_i32(&mut r, TT_2MSL, two_msl);
-            // tt_delack, never reported.
-            put_i32(&mut r, TT_2MSL + 4, 40);
+            put_i32(&mut r, 592, rexmt); // tt_rexmt
+            put_i32(&mut r, 596, persist); // tt_persist
+            put_i32(&mut r, 600, keep); // tt_keep
+            put_i32(&mut r, 604, two_msl); // tt_2msl
+            put_i32(&mut r, 608, 40); // tt_delack, never reported
             r
         }
 
@@ -549,28 +545,28 @@ mod tests {
         }
 
         /// One PCB as `get_pcblist_n()` writes it: xinpcb_n, xsocket_n, the receive and send
-        /// xsockbuf_n, xsockstat_n, xtcpcb_n.
+        /// xsockbuf_n, xsockstat_n, xtcpcb_n; at the offsets `offsetof` gives for the
+        /// definitions, written out here rather than taken from the parser's constants.
         fn pcb(vflag: u8, lport: u16, fport: u16, state: u8, timers: [i32; 4]) -> Vec<u8> {
-            let mut inp = record(XINPCB_N_SIZE, XSO_INPCB);
-            put_u16_be(&mut inp, XI_FPORT, fport);
-            put_u16_be(&mut inp, XI_LPORT, lport);
-            inp[XI_VFLAG] = vflag;
-            inp[XI_VFLAG + 1] = 64; // inp_ip_ttl
-            inp[XI_VFLAG + 2] = 6; // inp_ip_p
+            let mut inp = record(104, XSO_INPCB);
+            put_u16_be(&mut inp, 16, fport); // inp_fport
+            put_u16_be(&mut inp, 18, lport); // inp_lport
+            inp[44] = vflag; // inp_vflag
+            inp[45] = 64; // inp_ip_ttl
+            inp[46] = 6; // inp_ip_p
             inp[60..64].copy_from_slice(&[127, 0, 0, 1]); // inp46_foreign.ia46_addr4
             inp[76..80].copy_from_slice(&[127, 0, 0, 1]); // inp46_local.ia46_addr4
-            let mut tcp = record(XTCPCB_N_SIZE, XSO_TCPCB);
-            put_i32(&mut tcp, 16, 0); // t_dupacks
+            let mut tcp = record(204, XSO_TCPCB);
             for (i, t) in timers.iter().enumerate() {
-                put_i32(&mut tcp, T_TIMER + 4 * i, *t);
+                put_i32(&mut tcp, 20 + 4 * i, *t); // t_timer[i]
             }
-            put_i32(&mut tcp, T_STATE, state.into());
-            put_u32(&mut tcp, T_STATE + 4, 0x1e0); // t_flags
+            put_i32(&mut tcp, 36, state.into()); // t_state
+            put_u32(&mut tcp, 40, 0x1e0); // t_flags
             let mut out = inp;
-            out.extend(record(XSOCKET_N_SIZE, XSO_SOCKET));
-            out.extend(record(XSOCKBUF_N_SIZE, XSO_RCVBUF));
-            out.extend(record(XSOCKBUF_N_SIZE, XSO_SNDBUF));
-            out.extend(record(XSOCKSTAT_N_SIZE, XSO_STATS));
+            out.extend(record(104, XSO_SOCKET));
+            out.extend(record(32, XSO_RCVBUF));
+            out.extend(record(32, XSO_SNDBUF));
+            out.extend(record(136, XSO_STATS));
             out.extend(tcp);
             out
         }

@@ -42,6 +42,13 @@ pub struct TcpSock {
     pub timer: Option<Timer>,
 }
 
+/// The call a hang in reading the table is reported in.
+const TABLE: &str = if cfg!(target_os = "linux") {
+    "sock_diag"
+} else {
+    "pcblist"
+};
+
 /// How often [`Ctx::await_sock`] asks the kernel again: cheap in a private namespace, and fine
 /// enough for timers judged in hundreds of milliseconds.
 const POLL_EVERY: Duration = Duration::from_millis(10);
@@ -52,7 +59,7 @@ impl Ctx {
     /// timer running, `name.timer` (its kind) and, where the OS exports it, `name.left` (the
     /// time left, a duration judged with a range); see the module's documentation.
     pub fn sock_diag(&mut self, name: &str, local: u16, remote: u16) -> Option<TcpSock> {
-        self.begin("sock_diag");
+        self.begin(TABLE);
         let found = find(local, remote);
         let state = found.map_or("none", |s| s.state);
         self.record(&format!("{name}.state"), Value::State(state.to_string()));
@@ -79,7 +86,7 @@ impl Ctx {
         within: Duration,
     ) -> Option<Duration> {
         self.begin(&format!(
-            "await socket table {local}->{remote} {}",
+            "await {TABLE} {local}->{remote} {}",
             state.unwrap_or("gone")
         ));
         let start = Instant::now();
