@@ -203,8 +203,8 @@ mod tests {
     /// read), `tcpi_rto` at 8.
     #[test]
     fn reads_tcpi_state_from_a_freebsd_tcp_info() {
-        let mut info = vec![0u8; FREEBSD_TCP_INFO_SIZE];
-        info[FREEBSD_TCPI_STATE_AT] = tcps::FIN_WAIT_2;
+        let mut info = vec![0u8; 240];
+        info[0] = tcps::FIN_WAIT_2;
         info[1..8].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7]);
         info[8..12].copy_from_slice(&200_000u32.to_ne_bytes());
         assert_eq!(
@@ -217,8 +217,8 @@ mod tests {
     /// scales, a pad byte, and `tcpi_options` at 4.
     #[test]
     fn reads_tcpi_state_from_a_tcp_connection_info() {
-        let mut info = vec![0u8; XNU_TCP_CONNECTION_INFO_SIZE];
-        info[XNU_TCPI_STATE_AT] = tcps::CLOSE_WAIT;
+        let mut info = vec![0u8; 112];
+        info[0] = tcps::CLOSE_WAIT;
         info[1] = 6;
         info[2] = 6;
         info[4..8].copy_from_slice(&7u32.to_ne_bytes());
