@@ -27,11 +27,8 @@ pub fn run(
 ) -> ! {
     // A group of its own, so that the runner can kill the side with anything it forked.
     let _ = nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
-    #[cfg(target_os = "linux")]
-    // SAFETY: prctl with integer arguments. If the runner dies, so does the side.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-    }
+    // If the runner dies, so does the side.
+    super::die_with_parent();
     REPORT_FD.store(to_runner.as_raw_fd(), Ordering::SeqCst);
     std::panic::set_hook(Box::new(|info| {
         let report = Report::Error {
