@@ -207,7 +207,12 @@ mod imp {
 
     /// The child: run every case, write the report between its markers, exit.
     fn run_suite(settings: &Settings) -> libc::c_int {
-        let report = crate::orchestrate::run_report(&cases::all(), Some(settings.jobs), None);
+        let report = crate::orchestrate::run_report(
+            &cases::all(),
+            Some(settings.jobs),
+            None,
+            settings.allow_host_sysctl,
+        );
         let json = serde_json::to_string_pretty(&report).expect("reports serialise");
         let written = std::fs::OpenOptions::new()
             .write(true)
