@@ -28,19 +28,33 @@ pub const XORRISO: &str = "xorriso";
 /// The root file system, as the kernel mounts it.
 pub const ROOT_DEVICE: &str = "cd9660:/dev/cd0";
 
+/// Kernel tunables for both loaders: the root on the CD; and no TSC calibration, which under
+/// TCG fails its statistical method and falls back to a second-long one (sys/x86/x86/tsc.c)
+/// for a timecounter the kernel does not pick anyway (HPET ranks above TSC-low there).
+const TUNABLES: &[(&str, &str)] = &[
+    ("vfs.root.mountfrom", ROOT_DEVICE),
+    ("machdep.disable_tsc_calibration", "1"),
+];
+
 /// The simple loader's script: the first serial port is the console (`-h`), the CD the root.
 pub fn loader_rc() -> String {
-    format!(
-        "set console=comconsole\nset vfs.root.mountfrom={ROOT_DEVICE}\nload /boot/kernel/kernel\nboot -h\n"
-    )
+    let mut rc = String::from("set console=comconsole\n");
+    for (name, value) in TUNABLES {
+        rc += &format!("set {name}={value}\n");
+    }
+    rc + "load /boot/kernel/kernel\nboot -h\n"
 }
 
 /// The Lua loader's settings (read after `/boot/defaults/loader.conf`): the same, with no
 /// menu and no countdown.
 pub fn loader_conf() -> String {
-    format!(
-        "console=\"comconsole\"\nboot_serial=\"YES\"\nvfs.root.mountfrom=\"{ROOT_DEVICE}\"\nautoboot_delay=\"-1\"\nbeastie_disable=\"YES\"\n"
-    )
+    let mut conf = String::from(
+        "console=\"comconsole\"\nboot_serial=\"YES\"\nautoboot_delay=\"-1\"\nbeastie_disable=\"YES\"\n",
+    );
+    for (name, value) in TUNABLES {
+        conf += &format!("{name}=\"{value}\"\n");
+    }
+    conf
 }
 
 /// Whether xorriso can be started: one clear line if not.

@@ -23,7 +23,7 @@ pub struct Boot {
 
 /// FreeBSD's loader prints this at once; a KVM boot that has not by then is taken as KVM not
 /// working, and TCG takes over.
-const KVM_SIGN_OF_LIFE: Duration = Duration::from_secs(5);
+const KVM_SIGN_OF_LIFE: Duration = Duration::from_secs(3);
 const LOADER_BANNER: &str = "FreeBSD/x86";
 /// Where KVM cannot emulate an instruction of the boot block (here, nested: the BTX loader's
 /// return to virtual-8086 mode), qemu says this and stops the guest without exiting.
