@@ -7,23 +7,34 @@
 //! `cargo check --target x86_64-unknown-freebsd` elsewhere is untouched.
 //!
 //! The wrapper's path is the same for every distribution (cargo rebuilds every crate when the
-//! linker changes); the distribution is passed in `SYSROOT_ENV`, which this crate reads with
-//! `option_env!`, so that cargo relinks sockconf alone when the distribution changes.
+//! linker changes); the distribution is passed in `SYSROOT_ENV`, and what the link depends on
+//! (the distribution and the wrapper's text) in `LINK_ENV`, which this crate reads with
+//! `option_env!`, so that cargo relinks sockconf alone when either changes.
+//!
+//! The binary must carry FreeBSD's ABI note (NT_FREEBSD_ABI_TAG, the `__FreeBSD_version` it
+//! was built for). Without it the kernel runs it with `p_osrel` 0, as a binary from before
+//! every compatibility switch, and the suite would observe old behaviour: kern_shutdown()
+//! (sys/kern/uipc_syscalls.c) turns ENOTCONN into 0 for `p_osrel < P_OSREL_SHUTDOWN_ENOTCONN`,
+//! for one. crt1.o has the note in a COMDAT group (lib/csu/common/crtbrand.S), and lld's
+//! `--gc-sections`, which rustc passes, drops notes in groups: the wrapper ends the command
+//! line with `--no-gc-sections`, and the build checks that the note is there.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 pub const TARGET: &str = "x86_64-unknown-freebsd";
 
-/// The sysroot the FreeBSD binary was linked against (set for its build only).
+/// The sysroot the FreeBSD binary is linked against (set for its build only).
 pub const SYSROOT_ENV: &str = "SOCKCONF_FREEBSD_SYSROOT";
+/// What the link depends on, for cargo to see: the sysroot and the wrapper's text.
+const LINK_ENV: &str = "SOCKCONF_FREEBSD_LINK";
 /// The clang the wrapper runs.
 const CLANG_ENV: &str = "SOCKCONF_FREEBSD_CLANG";
 
-/// What this binary was linked against, when it is the FreeBSD guest's: a change of
-/// distribution changes this constant, and with it makes cargo relink.
+/// What this binary was linked against and how, when it is the FreeBSD guest's: a change of
+/// distribution or wrapper changes this constant, and with it makes cargo relink.
 #[cfg_attr(not(target_os = "freebsd"), allow(dead_code))]
-pub const LINKED_AGAINST: Option<&str> = option_env!("SOCKCONF_FREEBSD_SYSROOT");
+pub const LINKED_AGAINST: Option<&str> = option_env!("SOCKCONF_FREEBSD_LINK");
 
 /// Debian names its clang by version; `clang` is whatever the machine has.
 const CLANGS: &[&str] = &["clang-16", "clang"];
@@ -39,7 +50,12 @@ pub fn cross_build(sysroot: &Path, major: u32, work: &Path) -> Result<PathBuf, S
     if first_runnable(LLDS).is_none() {
         return Err("cannot cross-build for FreeBSD: no ld.lld-16 (nor ld.lld); install lld-16 (Debian: apt-get install lld-16), or use `make matrix`, which does".into());
     }
-    let wrapper = write_wrapper(work)?;
+    let (wrapper, wrapper_text) = write_wrapper(work)?;
+    let link = format!(
+        "{} (linker wrapper {:016x})",
+        sysroot.display(),
+        fnv1a(wrapper_text.as_bytes())
+    );
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // The workspace this binary was built from: the cross-build is of the same source.
     let workspace = env!("CARGO_MANIFEST_DIR");
@@ -58,6 +74,7 @@ pub fn cross_build(sysroot: &Path, major: u32, work: &Path) -> Result<PathBuf, S
             "-C target-feature=+crt-static",
         )
         .env(SYSROOT_ENV, sysroot)
+        .env(LINK_ENV, &link)
         .env(CLANG_ENV, clang)
         .env("SOCKCONF_FREEBSD_MAJOR", major.to_string())
         .stdin(Stdio::null())
@@ -68,8 +85,63 @@ pub fn cross_build(sysroot: &Path, major: u32, work: &Path) -> Result<PathBuf, S
     if !out.status.success() {
         return Err(build_failure(&stderr));
     }
-    executable(&stdout)
-        .ok_or_else(|| format!("cargo built for {TARGET} but named no sockconf executable"))
+    let binary = executable(&stdout)
+        .ok_or_else(|| format!("cargo built for {TARGET} but named no sockconf executable"))?;
+    let elf = std::fs::read(&binary).map_err(|e| format!("{}: {e}", binary.display()))?;
+    match freebsd_abi_version(&elf) {
+        Some(_) => Ok(binary),
+        None => Err(format!(
+            "{} carries no FreeBSD ABI note (NT_FREEBSD_ABI_TAG): FreeBSD would run it as a binary from before every compatibility switch",
+            binary.display()
+        )),
+    }
+}
+
+/// FNV-1a, 64 bits: a hash that stays the same from one build of sockconf to the next.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The `__FreeBSD_version` in an ELF64 little-endian executable's NT_FREEBSD_ABI_TAG note
+/// (sys/sys/elf_common.h: owner "FreeBSD", type 1, a 4-byte version), found through its
+/// PT_NOTE program headers as the kernel's image activator finds it.
+pub fn freebsd_abi_version(elf: &[u8]) -> Option<u32> {
+    const PT_NOTE: u32 = 4;
+    const NT_FREEBSD_ABI_TAG: u32 = 1;
+    let u16_at = |at: usize| Some(u16::from_le_bytes(elf.get(at..at + 2)?.try_into().ok()?));
+    let u32_at = |at: usize| Some(u32::from_le_bytes(elf.get(at..at + 4)?.try_into().ok()?));
+    let u64_at = |at: usize| -> Option<usize> {
+        usize::try_from(u64::from_le_bytes(elf.get(at..at + 8)?.try_into().ok()?)).ok()
+    };
+    // ELF64 (class 2), little-endian (data 1).
+    if elf.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let (phoff, phentsize, phnum) = (u64_at(0x20)?, usize::from(u16_at(0x36)?), u16_at(0x38)?);
+    let align4 = |n: usize| n.div_ceil(4) * 4;
+    for i in 0..usize::from(phnum) {
+        let ph = phoff + i * phentsize;
+        if u32_at(ph)? != PT_NOTE {
+            continue;
+        }
+        let (mut at, end) = (u64_at(ph + 8)?, u64_at(ph + 8)? + u64_at(ph + 32)?);
+        while at + 12 <= end {
+            let (namesz, descsz, kind) = (
+                u32_at(at)? as usize,
+                u32_at(at + 4)? as usize,
+                u32_at(at + 8)?,
+            );
+            let name = elf.get(at + 12..at + 12 + namesz)?;
+            let desc_at = at + 12 + align4(namesz);
+            if name == b"FreeBSD\0" && kind == NT_FREEBSD_ABI_TAG && descsz == 4 {
+                return u32_at(desc_at);
+            }
+            at = desc_at + align4(descsz);
+        }
+    }
+    None
 }
 
 /// One line for a failed build: a missing std is the usual one on a fresh machine.
@@ -100,9 +172,9 @@ fn executable(messages: &str) -> Option<PathBuf> {
 }
 
 /// The linker: clang for FreeBSD of the distribution's major release, with lld and the
-/// distribution as sysroot. Rewritten only when its text changes, so that cargo sees the
-/// same linker.
-fn write_wrapper(work: &Path) -> Result<PathBuf, String> {
+/// distribution as sysroot, keeping every section (see the ABI note above). Rewritten only
+/// when its text changes, so that cargo sees the same linker. Its path and text.
+fn write_wrapper(work: &Path) -> Result<(PathBuf, String), String> {
     let io = |e: std::io::Error| {
         format!(
             "writing the FreeBSD linker wrapper in {}: {e}",
@@ -112,14 +184,14 @@ fn write_wrapper(work: &Path) -> Result<PathBuf, String> {
     std::fs::create_dir_all(work).map_err(io)?;
     let path = work.canonicalize().map_err(io)?.join("freebsd-cc");
     let text = format!(
-        "#!/bin/sh\n# Written by sockconf matrix: links the FreeBSD guest binary (see src/matrix/freebsd/build.rs).\nexec \"${CLANG_ENV}\" --target=x86_64-unknown-freebsd\"$SOCKCONF_FREEBSD_MAJOR\" --sysroot=\"${SYSROOT_ENV}\" -fuse-ld=lld \"$@\"\n"
+        "#!/bin/sh\n# Written by sockconf matrix: links the FreeBSD guest binary (see src/matrix/freebsd/build.rs).\nexec \"${CLANG_ENV}\" --target=x86_64-unknown-freebsd\"$SOCKCONF_FREEBSD_MAJOR\" --sysroot=\"${SYSROOT_ENV}\" -fuse-ld=lld \"$@\" -Wl,--no-gc-sections\n"
     );
     if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
         std::fs::write(&path, &text).map_err(io)?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).map_err(io)?;
     }
-    Ok(path)
+    Ok((path, text))
 }
 
 fn first_runnable(names: &[&'static str]) -> Option<&'static str> {
@@ -150,6 +222,42 @@ mod tests {
             ))
         );
         assert_eq!(executable(r#"{"reason":"build-finished"}"#), None);
+    }
+
+    /// An ELF64 header, one PT_NOTE program header, and its notes.
+    fn elf_with_notes(notes: &[(&[u8], u32, &[u8])]) -> Vec<u8> {
+        let mut body = vec![];
+        for (name, kind, desc) in notes {
+            body.extend((name.len() as u32).to_le_bytes());
+            body.extend((desc.len() as u32).to_le_bytes());
+            body.extend(kind.to_le_bytes());
+            body.extend(*name);
+            body.resize(body.len().div_ceil(4) * 4, 0);
+            body.extend(*desc);
+            body.resize(body.len().div_ceil(4) * 4, 0);
+        }
+        let mut elf = vec![0u8; 64 + 56];
+        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        elf[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+        elf[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        elf[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
+        elf[64..68].copy_from_slice(&4u32.to_le_bytes());
+        elf[72..80].copy_from_slice(&120u64.to_le_bytes());
+        elf[96..104].copy_from_slice(&(body.len() as u64).to_le_bytes());
+        elf.extend(body);
+        elf
+    }
+
+    #[test]
+    fn the_abi_note_is_found_among_freebsds_notes() {
+        let feature_ctl: (&[u8], u32, &[u8]) = (b"FreeBSD\0", 4, &[0; 4]);
+        let abi_tag: (&[u8], u32, &[u8]) = (b"FreeBSD\0", 1, &1_400_507u32.to_le_bytes());
+        let with = elf_with_notes(&[feature_ctl, abi_tag]);
+        assert_eq!(freebsd_abi_version(&with), Some(1_400_507));
+        // What lld's --gc-sections leaves of crt1.o's notes: the feature control only.
+        let without = elf_with_notes(&[feature_ctl]);
+        assert_eq!(freebsd_abi_version(&without), None);
+        assert_eq!(freebsd_abi_version(b"#!/bin/sh\n"), None);
     }
 
     #[test]
