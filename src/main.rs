@@ -9,6 +9,7 @@ mod matrix;
 mod orchestrate;
 mod render;
 mod select;
+mod xml;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
