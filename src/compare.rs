@@ -403,6 +403,14 @@ fn keyed(facts: &[Fact]) -> Vec<Keyed<'_>> {
         .collect()
 }
 
+/// The row name of fact `index` among `facts` of `side` (`server` or `client`) in the table:
+/// `client read#1`, `server read (occurrence 2)`.
+pub fn fact_row(side: &str, facts: &[Fact], index: usize) -> String {
+    let name = &facts[index].name;
+    let nth = facts[..index].iter().filter(|f| f.name == *name).count();
+    format!("{side} {}", key_label(&(name.clone(), nth)))
+}
+
 fn key_label((name, nth): &(String, usize)) -> String {
     match nth {
         0 => name.clone(),
