@@ -154,6 +154,10 @@ fn a_saved_report_is_a_well_formed_page_with_a_ladder_per_case(sockconf: Command
     assert!(text.contains("barrier 'sent'"), "the barrier");
     assert!(text.contains("CLOSED"), "the state the RST implies");
     assert!(text.contains("RFC 2525"), "the source");
+    assert!(
+        text.contains("Expectation observed on linux"),
+        "the expectation's provenance"
+    );
 }
 
 /// A failing case comes first, with its expected ladder beside the observed one, the fact that

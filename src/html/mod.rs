@@ -20,7 +20,7 @@ use crate::ladder;
 use crate::xml::{attr, text};
 use harness::observe::shape::teardown_shapes;
 use harness::report::{CaseReport, ExpectationReport, RunReport, Verdict};
-use harness::{Case, Role};
+use harness::{Case, Expect, Provenance, Role};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use svg::Marks;
@@ -371,7 +371,11 @@ impl Page<'_> {
     fn case_single(&self, out: &mut String, c: &CaseReport) {
         why_and_notes(out, c);
         out.push_str("<div class=\"detail\"><div class=\"info\">\n");
-        facts_table(out, c);
+        let catalogued = c
+            .expectation
+            .as_ref()
+            .and_then(|e| self.catalogued(&c.id, e));
+        facts_table(out, c, catalogued);
         if let Some(e) = &c.expectation {
             wire_facts(out, e);
         }
@@ -424,16 +428,21 @@ impl Page<'_> {
         true
     }
 
+    /// The catalogue's expectation that a report's expectation names (by OS and kernel range).
+    fn catalogued(&self, id: &str, e: &ExpectationReport) -> Option<&'static Expect> {
+        let case = self.catalogue.get(id)?;
+        case.expect
+            .iter()
+            .find(|x| x.os == e.os && x.kernel.describe() == e.kernel)
+    }
+
     /// The wire facts of the catalogue's expectation that a report's expectation names.
     fn expected_wire(
         &self,
         id: &str,
         e: &ExpectationReport,
     ) -> Option<&'static [harness::WireFact]> {
-        let case = self.catalogue.get(id)?;
-        case.expect
-            .iter()
-            .find(|x| x.os == e.os && x.kernel.describe() == e.kernel)
+        self.catalogued(id, e)
             .map(|x| x.wire)
             .filter(|w| !w.is_empty())
     }
@@ -501,6 +510,16 @@ impl Page<'_> {
                 lines.join("<br/>")
             });
         }
+        cell_row(out, "expectation", false, &|c| {
+            let Some(e) = &c.expectation else {
+                return "<span class=\"absent\">none</span>".into();
+            };
+            let mut cell = text(&format!("{}, {}", e.os.name(), e.kernel));
+            if let Some(x) = self.catalogued(&c.id, e) {
+                let _ = write!(cell, "<br/>{}", text(&x.provenance.describe()));
+            }
+            cell
+        });
         let shape_marked = differing.iter().any(|f| f.starts_with(SHAPE_ROW));
         cell_row(out, SHAPE_ROW, shape_marked, &|c| match &c.segments {
             None => "<span class=\"absent\">not captured</span>".into(),
@@ -658,7 +677,7 @@ fn why_and_notes(out: &mut String, c: &CaseReport) {
 
 /// Each side's facts, position by position as the judge compares them, expected beside
 /// observed; a position the verdict names as different is marked.
-fn facts_table(out: &mut String, c: &CaseReport) {
+fn facts_table(out: &mut String, c: &CaseReport, catalogued: Option<&Expect>) {
     let judged = c.expectation.as_ref();
     if let Some(e) = judged {
         let _ = writeln!(
@@ -667,6 +686,9 @@ fn facts_table(out: &mut String, c: &CaseReport) {
             text(e.os.name()),
             text(&e.kernel)
         );
+    }
+    if let Some(x) = catalogued {
+        provenance(out, x);
     }
     out.push_str("<table class=\"facts\">\n<tr><th>side</th><th>#</th><th>expected</th><th>observed</th><th>at ms</th></tr>\n");
     for (side, observed, expected) in [
@@ -704,6 +726,21 @@ fn facts_table(out: &mut String, c: &CaseReport) {
         }
     }
     out.push_str("</table>\n");
+}
+
+/// Where the expectation comes from, as this sockconf's catalogue declares it: its source, and
+/// whether it was observed (on which releases) or read in the source only.
+fn provenance(out: &mut String, x: &Expect) {
+    let class = match x.provenance {
+        Provenance::Observed(_) => "observed",
+        Provenance::FromSource => "from-source",
+    };
+    let _ = writeln!(
+        out,
+        "<p class=\"provenance\">Expectation <span class=\"{class}\">{}</span>; its source: {}.</p>",
+        text(&x.provenance.describe()),
+        text(x.source)
+    );
 }
 
 fn wire_facts(out: &mut String, e: &ExpectationReport) {
@@ -765,7 +802,8 @@ section.case.differs { box-shadow: inset 0 0 0 1px #cf222e; }
 section.case:target { outline: 3px solid #0b57d0; }
 a.id { color: inherit; }
 .doc { margin: 0.2em 0; max-width: 70em; }
-.source, .expectation, .wire, .shape { margin: 0.2em 0; color: #424a53; }
+.source, .expectation, .provenance, .wire, .shape { margin: 0.2em 0; color: #424a53; }
+.provenance .from-source { color: #9a6700; font-weight: 600; }
 ul.why li { color: #a40e26; font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12.5px; }
 ul.skipped li, ul.notes li { color: #57606a; }
 ul.why, ul.skipped, ul.notes, ul.wire { margin: 0.2em 0; padding-left: 1.4em; }
