@@ -735,11 +735,15 @@ fn provenance(out: &mut String, x: &Expect) {
         Provenance::Observed(_) => "observed",
         Provenance::FromSource => "from-source",
     };
+    let source = if x.source.is_empty() {
+        String::new()
+    } else {
+        format!("; its source: {}", text(x.source))
+    };
     let _ = writeln!(
         out,
-        "<p class=\"provenance\">Expectation <span class=\"{class}\">{}</span>; its source: {}.</p>",
-        text(&x.provenance.describe()),
-        text(x.source)
+        "<p class=\"provenance\">Expectation <span class=\"{class}\">{}</span>{source}.</p>",
+        text(&x.provenance.describe())
     );
 }
 
