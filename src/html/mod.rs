@@ -185,9 +185,8 @@ impl Page<'_> {
         out.push_str("</table>\n");
         if let Some(table) = self.table {
             if !table.environment.is_empty() {
-                out.push_str("<details class=\"env-differs\"><summary>Environment that differs (shown, not counted)</summary>\n");
+                out.push_str("<h3>Environment that differs (shown, not counted)</h3>\n");
                 self.rows_table(out, "environment", &table.environment);
-                out.push_str("</details>\n");
             }
         }
     }
@@ -834,13 +833,11 @@ svg.ladder .differs line { stroke: #cf222e; stroke-width: 2; }
 svg.ladder .differs polygon { fill: #cf222e; }
 svg.ladder .differs text, svg.ladder .differs text.label { fill: #a40e26; font-weight: 700; }
 footer { color: #6e7781; font-size: 12px; margin: 2em 0 1em; }
-details.env-differs { margin: 0.5em 0; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11px; }
   nav#summary, section.case { break-inside: avoid-page; }
   section.case { break-inside: auto; }
   figure { break-inside: avoid; overflow: visible; }
   a { color: inherit; }
-  details.env-differs { display: block; }
 }
 "#;
