@@ -351,3 +351,36 @@ pub fn write_pcap(path: &std::path::Path, frames: &[Frame]) -> std::io::Result<(
     use std::io::Write;
     writer.into_writer().flush()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn tcp_frame(src: u16, dst: u16) -> Frame {
+        let mut data = vec![];
+        PacketBuilder::ethernet2([0; 6], [0; 6])
+            .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+            .tcp(src, dst, 1, 65535)
+            .write(&mut data, &[])
+            .unwrap();
+        Frame {
+            epoch_ns: 0,
+            orig_len: data.len() as u32,
+            data,
+        }
+    }
+
+    /// On a shared loopback a case keeps the connections with an end on its ports, in both
+    /// directions, and drops everyone else's.
+    #[test]
+    fn keeps_the_connections_on_the_case_s_ports() {
+        let ports = BTreeSet::from([5000, 40000]);
+        assert!(of_ports(&tcp_frame(40000, 5000), &ports));
+        assert!(of_ports(&tcp_frame(5000, 40001), &ports));
+        assert!(!of_ports(&tcp_frame(6000, 6001), &ports));
+        let mut not_tcp = tcp_frame(5000, 5000);
+        not_tcp.data.truncate(20);
+        assert!(!of_ports(&not_tcp, &ports));
+    }
+}

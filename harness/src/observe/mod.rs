@@ -11,6 +11,7 @@ mod ctx;
 pub mod pcblist;
 pub(crate) mod protocol;
 pub mod segment;
+pub mod shape;
 pub mod sock;
 pub mod sock_diag;
 pub mod tcp_state;
