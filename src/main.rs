@@ -3,6 +3,7 @@
 mod bench;
 mod compare;
 mod explain;
+mod interrupt;
 mod junit;
 mod ladder;
 mod matrix;
@@ -135,16 +136,19 @@ fn main() -> ExitCode {
             verbose,
             pcap,
         } => match select::select(&ids) {
-            Ok(selected) => orchestrate::run(
-                &selected,
-                &orchestrate::Options {
-                    format,
-                    jobs,
-                    junit,
-                    verbose,
-                    pcap,
-                },
-            ),
+            Ok(selected) => {
+                interrupt::install();
+                orchestrate::run(
+                    &selected,
+                    &orchestrate::Options {
+                        format,
+                        jobs,
+                        junit,
+                        verbose,
+                        pcap,
+                    },
+                )
+            }
             Err(message) => usage_error(&message),
         },
         Command::Compare {
@@ -168,7 +172,10 @@ fn main() -> ExitCode {
             Ok(case) => orchestrate::run_case_here(case, pcap.as_deref()),
             Err(message) => usage_error(&message),
         },
-        Command::Matrix(args) => matrix::matrix(&args),
+        Command::Matrix(args) => {
+            interrupt::install();
+            matrix::matrix(&args)
+        }
         Command::GuestInit { jobs } => matrix::guest::init(jobs),
         Command::ProbeSysctls => orchestrate::probe_sysctls_here(),
     }
