@@ -38,7 +38,7 @@ struct State {
     /// The signal being handled, once one has come.
     signal: Option<i32>,
     outputs: Outputs,
-    /// Every child started through [`spawn`] and not yet dropped.
+    /// Every child started by [`SpawnOwned::spawn_owned`] and not yet dropped.
     children: Vec<u32>,
     /// Outputs being written, removed on an interrupt.
     partial: Vec<PathBuf>,
@@ -107,10 +107,21 @@ pub fn interrupted() -> Option<i32> {
     state().signal
 }
 
-/// Start `command` as a child that dies with this process (SIGKILL by `PR_SET_PDEATHSIG`; the
-/// calling thread must outlive it) and is ended by an interrupt. Once the run is interrupted,
-/// nothing more is started.
-pub fn spawn(command: &mut Command) -> std::io::Result<Started> {
+/// `Command::spawn` for the children of a run.
+pub trait SpawnOwned {
+    /// Start the command as a child that dies with this process (SIGKILL by
+    /// `PR_SET_PDEATHSIG`; the calling thread must outlive it) and is ended by an interrupt.
+    /// Once the run is interrupted, nothing more is started.
+    fn spawn_owned(&mut self) -> std::io::Result<Started>;
+}
+
+impl SpawnOwned for Command {
+    fn spawn_owned(&mut self) -> std::io::Result<Started> {
+        spawn(self)
+    }
+}
+
+fn spawn(command: &mut Command) -> std::io::Result<Started> {
     if interrupted().is_some() {
         return Err(std::io::Error::other("interrupted"));
     }
@@ -128,7 +139,7 @@ pub fn spawn(command: &mut Command) -> std::io::Result<Started> {
     })
 }
 
-/// A child from [`spawn`]: a [`Child`] that an interrupt knows about until it is dropped (drop
+/// A child from [`SpawnOwned::spawn_owned`]: a [`Child`] that an interrupt knows about until it is dropped (drop
 /// it once it is reaped).
 pub struct Started {
     child: Child,

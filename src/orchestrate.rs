@@ -1,7 +1,7 @@
 //! `sockconf run`: start one runner process per case (several at once: each has its own
 //! network namespace), collect their reports, print them.
 
-use crate::interrupt::Started;
+use crate::interrupt::{SpawnOwned, Started};
 use crate::{render, Format};
 use harness::report::{CaseReport, Environment, RunReport, Verdict};
 use harness::Case;
@@ -78,17 +78,16 @@ fn case_sysctls() -> BTreeMap<String, String> {
     let Ok(exe) = std::env::current_exe() else {
         return BTreeMap::new();
     };
-    crate::interrupt::spawn(
-        Command::new(exe)
-            .arg("probe-sysctls")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null()),
-    )
-    .and_then(|probe| probe.wait_with_output())
-    .ok()
-    .and_then(|out| serde_json::from_slice(&out.stdout).ok())
-    .unwrap_or_default()
+    Command::new(exe)
+        .arg("probe-sysctls")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn_owned()
+        .and_then(|probe| probe.wait_with_output())
+        .ok()
+        .and_then(|out| serde_json::from_slice(&out.stdout).ok())
+        .unwrap_or_default()
 }
 
 /// Run `selected` and print the outcome (and write it as JUnit XML to `junit`); exit 0 when
@@ -259,12 +258,11 @@ pub(crate) fn report_of_runner(
     if capture_off {
         runner.env(harness::observe::capture::CAPTURE_ENV, "off");
     }
-    let spawned = crate::interrupt::spawn(
-        runner
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-    );
+    let spawned = runner
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn_owned();
     let failure = |verdict: Verdict, why: String| {
         let mut report = CaseReport::new(case.id);
         report.conclude(verdict, vec![why]);

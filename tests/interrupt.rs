@@ -26,6 +26,24 @@ const ALL_GONE: Duration = Duration::from_secs(1);
 /// How long a run may take to get going (runners with sides running) on a loaded machine.
 const MID_SUITE: Duration = Duration::from_secs(30);
 
+/// Cases that take seconds (timers), in flight when the signal comes; `timewait.tw_reuse` runs
+/// its variants in sub-runners. With the quick `close` family they make the "suite".
+const SLOW: &[&str] = &[
+    "finwait2.held_socket_stays",
+    "keepalive.unanswered_probes_time_out",
+    "timewait.tw_reuse",
+];
+
+/// `sockconf run` with the quick `close` family and the [`SLOW`] cases, all at once.
+fn suite() -> Command {
+    let mut sockconf = Command::new(env!("CARGO_BIN_EXE_sockconf"));
+    sockconf
+        .args(["run", "close"])
+        .args(SLOW)
+        .args(["--jobs", "16", "--format", "json"]);
+    sockconf
+}
+
 /// One run at a time: each is the whole suite, and they share this process's orphans.
 static ONE_RUN: Mutex<()> = Mutex::new(());
 
@@ -94,14 +112,20 @@ fn be_subreaper() {
     assert_eq!(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) }, 0);
 }
 
-/// Wait until the run in session `sid` is mid-suite: a runner has forked its sides.
+/// Wait until the run in session `sid` is mid-suite: the runner of a [`SLOW`] case has forked
+/// its sides (or sub-runner).
 fn wait_mid_suite(sid: i32) {
     let deadline = Instant::now() + MID_SUITE;
     loop {
         let procs = session(sid);
         let runners: Vec<i32> = procs
             .iter()
-            .filter(|p| p.cmdline.contains(" run-case ") && p.state != 'Z')
+            .filter(|p| {
+                p.state != 'Z'
+                    && SLOW
+                        .iter()
+                        .any(|id| p.cmdline.contains(&format!(" run-case {id}")))
+            })
             .map(|p| p.pid)
             .collect();
         if procs.iter().any(|p| runners.contains(&p.ppid)) {
@@ -182,9 +206,9 @@ fn a_signal_mid_suite_ends_every_process_and_leaves_no_partial_output(
     be_subreaper();
     let dir = temp_dir(signal.as_str());
     let junit = dir.join("junit.xml");
-    let mut sockconf = Command::new(env!("CARGO_BIN_EXE_sockconf"));
+    let mut sockconf = suite();
     sockconf
-        .args(["run", "--format", "json", "--junit"])
+        .arg("--junit")
         .arg(&junit)
         .arg("--pcap")
         .arg(dir.join("pcap"));
@@ -236,9 +260,7 @@ fn a_signal_mid_suite_ends_every_process_and_leaves_no_partial_output(
 fn runners_die_with_a_sigkilled_parent() {
     let _one = ONE_RUN.lock().unwrap_or_else(|e| e.into_inner());
     be_subreaper();
-    let mut sockconf = Command::new(env!("CARGO_BIN_EXE_sockconf"));
-    sockconf.args(["run", "--format", "json"]);
-    let mut run = start_in_own_session(sockconf);
+    let mut run = start_in_own_session(suite());
     let sid = run.id() as i32;
     wait_mid_suite(sid);
 
@@ -258,7 +280,8 @@ fn runners_die_with_a_sigkilled_parent() {
 #[rstest]
 #[ignore = "a helper: started and killed by a_killed_test_process_takes_its_sockconf_along"]
 fn helper_runs_the_suite(mut sockconf: Command) {
-    let _ = sockconf.args(["run", "--format", "json"]).output();
+    let suite = suite();
+    let _ = sockconf.args(suite.get_args()).output();
 }
 
 #[rstest]
