@@ -13,7 +13,7 @@
 //! which no case here makes happen.
 
 use crate::script::io_outcome;
-use harness::judge::Kernel;
+use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
 use harness::observe::sock::{loopback, poll_once, tcp_socket, KERNEL_WAIT};
 use harness::{any_ms, is, Case, Ctx, Expect, Need, Os, Side, SigPipe, Value};
 use socket2::{SockAddr, Socket};
@@ -52,6 +52,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("tcp_info.backlog", is("8")),
                 ("tcp_info.queued", is("9")),
@@ -84,6 +86,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("listen(1) tcp_info.backlog", is("1")),
                 ("listen(1) tcp_info.queued", is("2")),
@@ -122,6 +126,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("listen(-1)", is("ok(0)")),
                 ("tcp_info.backlog", is("8")),
@@ -158,6 +164,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("tcp_info.backlog", is("1")),
                 ("tcp_info.queued", is("2")),
@@ -210,6 +218,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("tcp_info.backlog", is("2")),
                 ("tcp_info.queued", is("3")),

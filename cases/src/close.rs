@@ -2,7 +2,7 @@
 //! explicitly, by exit, by SIGKILL, or by an abort.
 
 use crate::script::{abort, accept_one, connect_to_server};
-use harness::judge::Kernel;
+use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
 use harness::Role::{Client, Server};
 use harness::{is, Case, Ctx, Expect, Os, Seg, Side, SigPipe, WireFact};
 use nix::sys::signal::{raise, Signal};
@@ -27,6 +27,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("read#1", is("ok(5)")),
                 ("read#2", is("EOF")),
@@ -68,6 +70,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[("close", is("ok(0)")), ("exit", is("exit 0"))],
             client: &[
                 ("write", is("ok(5)")),
@@ -105,6 +109,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("read", is("EOF")),
                 ("write#1", is("ok(5)")),
@@ -143,6 +149,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("read#1", is("ECONNRESET")),
                 ("read#2", is("EOF")),
@@ -172,6 +180,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("write#1", is("ECONNRESET")),
                 ("write#2", is("EPIPE")),
@@ -200,6 +210,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[("read", is("EOF")), ("exit", is("exit 0"))],
             client: &[("exit", is("exit 0"))],
             wire: &[
@@ -230,6 +242,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[("read", is("EOF")), ("exit", is("exit 0"))],
             client: &[("exit", is("killed by SIGKILL"))],
             wire: &[
@@ -261,6 +275,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("write", is("ok(5)")),
                 ("read#1", is("ECONNRESET")),
@@ -300,6 +316,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("read", is("EOF")),
                 ("state", is("CLOSE_WAIT")),
@@ -343,6 +361,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("read", is("EOF")),
                 ("state", is("CLOSE_WAIT")),

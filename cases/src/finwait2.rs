@@ -4,7 +4,7 @@
 //! `tcp_fin_timeout` set to 2 s in the case's namespace.
 
 use crate::script::{accept_one, connect_to_server};
-use harness::judge::Kernel;
+use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
 use harness::observe::sock::{local_port, peer_port, KERNEL_WAIT};
 use harness::{any_ms, is, Case, Ctx, Expect, Need, Os, Side, SigPipe, Value};
 use nix::sys::socket::Shutdown;
@@ -45,6 +45,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("read", is("EOF")),
                 ("client conn.state", is("FIN_WAIT2")),
@@ -86,6 +88,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("read", is("EOF")),
                 ("write", is("ok(5)")),

@@ -7,7 +7,7 @@
 //! its own pipe and the side records them. The side reaps the child before its script ends.
 
 use crate::script::{accept_one, connect_to_server};
-use harness::judge::Kernel;
+use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
 use harness::Role::Server;
 use harness::{is, Case, Ctx, Expect, Os, Seg, Side, SigPipe, Value, WireFact};
 use nix::errno::Errno;
@@ -46,6 +46,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("parent close", is("ok(0)")),
                 ("child close", is("ok(0)")),
@@ -90,6 +92,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("parent shutdown(SHUT_WR)", is("ok(0)")),
                 ("child write", is("EPIPE")),
@@ -121,6 +125,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("child exit", is("exit 0")),
                 ("parent write", is("ok(5)")),
@@ -157,6 +163,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("close(original)", is("ok(0)")),
                 ("write(dup)", is("ok(5)")),
@@ -194,6 +202,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("parent close", is("ok(0)")),
                 ("child close", is("ok(0)")),

@@ -3,7 +3,7 @@
 //! with RST; a peer that cannot be reached answers nothing, and the probes run out.
 
 use crate::script::{accept_one, connect_to_server};
-use harness::judge::Kernel;
+use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
 use harness::observe::sock::{local_port, peer_port, tcp_socket};
 use harness::spawn::netdev;
 use harness::{any_ms, is, Case, Ctx, Expect, Need, Os, Side, SigPipe, Value};
@@ -54,6 +54,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("client conn.state", is("none")),
                 ("read", is("ECONNRESET")),
@@ -110,6 +112,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("read", is("ETIMEDOUT")),
                 ("read.ms", any_ms(3_500, 5_500)),

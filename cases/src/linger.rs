@@ -7,7 +7,7 @@
 //! and the FIN cannot be acknowledged. That is what a lingering close() waits for.
 
 use crate::script::{abort, accept_one, bind_again, connect_to_server, connect_with};
-use harness::judge::Kernel;
+use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
 use harness::observe::sock::{local_port, set_linger, tcp_socket};
 use harness::Role::{Client, Server};
 use harness::{any_ms, is, Case, Ctx, Expect, Os, Seg, Side, SigPipe, Value, WireFact};
@@ -48,6 +48,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("close(linger 0)", is("ok(0)")),
                 ("close(listener)", is("ok(0)")),
@@ -88,6 +90,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("shutdown(SHUT_WR)", is("ok(0)")),
                 ("close(linger 0)", is("ok(0)")),
@@ -131,6 +135,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("write until full", is("EAGAIN")),
                 ("close(linger 1s)", is("ok(0)")),
@@ -168,6 +174,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[("write until full", is("EAGAIN")), ("exit", is("exit 0"))],
             client: &[
                 ("server reaped.ms", IMMEDIATE),
@@ -199,6 +207,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("write until full", is("EAGAIN")),
                 ("close", is("ok(0)")),

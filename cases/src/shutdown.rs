@@ -1,7 +1,7 @@
 //! shutdown(): half-closing a connection, in either direction, and what each end sees.
 
 use crate::script::{accept_and_read_eof, accept_one, connect_to_server};
-use harness::judge::Kernel;
+use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
 use harness::observe::sock::{tcp_socket, POLL_PEER_CLOSED};
 use harness::Role::{Client, Server};
 use harness::{is, Case, Ctx, Expect, Os, Seg, Side, SigPipe, WireFact};
@@ -36,6 +36,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("read request", is("ok(7)")),
                 ("read#2", is("EOF")),
@@ -86,6 +88,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[("read", is("EOF")), ("exit", is("exit 0"))],
             client: &[
                 ("shutdown(SHUT_WR)", is("ok(0)")),
@@ -116,6 +120,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("write", is("ok(5)")),
                 ("read", is("EOF")),
@@ -152,6 +158,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("write", is("ok(5)")),
                 ("poll for EOF", is("timeout")),
@@ -198,6 +206,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[("read", is("EOF")), ("exit", is("exit 0"))],
             client: &[
                 ("shutdown(SHUT_RDWR)", is("ok(0)")),
@@ -228,6 +238,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[("exit", is("exit 0"))],
             client: &[
                 ("shutdown(SHUT_RD)", is("ENOTCONN")),

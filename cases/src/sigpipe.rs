@@ -5,7 +5,7 @@
 //! which finds the socket shut for sending, is EPIPE and raises SIGPIPE.
 
 use crate::script::{abort, accept_and_read_eof, accept_one, connect_to_server};
-use harness::judge::Kernel;
+use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
 use harness::{is, Case, Ctx, Expect, Need, Os, Side, SigPipe};
 use nix::sys::socket::{MsgFlags, Shutdown};
 
@@ -29,6 +29,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[("close(linger 0)", is("ok(0)")), ("exit", is("exit 0"))],
             client: &[
                 ("write#1", is("ECONNRESET")),
@@ -56,6 +58,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[("close(linger 0)", is("ok(0)")), ("exit", is("exit 0"))],
             client: &[
                 ("write#1", is("ECONNRESET")),
@@ -84,6 +88,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[("close(linger 0)", is("ok(0)")), ("exit", is("exit 0"))],
             client: &[
                 ("write#1", is("ECONNRESET")),
@@ -113,6 +119,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[("close(linger 0)", is("ok(0)")), ("exit", is("exit 0"))],
             client: &[
                 ("send#1", is("ECONNRESET")),
@@ -166,6 +174,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[("read", is("EOF")), ("exit", is("exit 0"))],
             client: &[
                 ("shutdown(SHUT_WR)", is("ok(0)")),

@@ -8,7 +8,7 @@
 //! socket and draw the RST that would end it (see `close_first`).
 
 use crate::script::{accept_one, connect_to_server};
-use harness::judge::Kernel;
+use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
 use harness::observe::sock::{local_port, peer_port, tcp_socket, try_connect, KERNEL_WAIT};
 use harness::{any_ms, is, Case, Ctx, Expect, Need, Os, Side, SigPipe, Variant};
 use socket2::Socket;
@@ -72,6 +72,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("close", is("ok(0)")),
                 ("server conn.state", is("TIME_WAIT")),
@@ -101,6 +103,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("close", is("ok(0)")),
                 ("server conn.state", is("TIME_WAIT")),
@@ -139,6 +143,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("old_unset.new_unset: close", is("ok(0)")),
                 ("old_unset.new_unset: server conn.state", is("TIME_WAIT")),
@@ -229,6 +235,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("close", is("ok(0)")),
                 ("server conn.state", is("TIME_WAIT")),
@@ -262,6 +270,8 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("read", is("EOF")),
                 ("close", is("ok(0)")),
@@ -317,6 +327,8 @@ pub static CASES: &[Case] = &[
             Expect {
                 os: Os::Linux,
                 kernel: Kernel::from(TW_REUSE_DELAY_IN_MS.0, TW_REUSE_DELAY_IN_MS.1),
+                source: "",
+                provenance: Provenance::Observed(&["linux 6.18"]),
                 server: TW_REUSE_SERVER,
                 client: &tw_reuse_client_facts(REUSE_DELAY_PASSED),
                 wire: &[],
@@ -324,6 +336,8 @@ pub static CASES: &[Case] = &[
             Expect {
                 os: Os::Linux,
                 kernel: Kernel::before(TW_REUSE_DELAY_IN_MS.0, TW_REUSE_DELAY_IN_MS.1),
+                source: "",
+                provenance: Provenance::Observed(&["linux 6.1", "linux 6.12"]),
                 server: TW_REUSE_SERVER,
                 client: &tw_reuse_client_facts(REUSE_ON_NEXT_SECOND),
                 wire: &[],

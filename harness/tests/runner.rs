@@ -8,7 +8,7 @@
 use harness::judge::Kernel;
 use harness::report::Verdict;
 use harness::spawn::run_case;
-use harness::{is, Case, Ctx, Expect, Os, Side, SigPipe};
+use harness::{is, Case, Ctx, Expect, Os, Provenance, Side, SigPipe};
 use std::time::{Duration, Instant};
 
 const SHORT: Duration = Duration::from_millis(300);
@@ -129,6 +129,8 @@ fn nothing_outlives_the_case() -> Result<(), String> {
     static EXPECT: &[Expect] = &[Expect {
         os: Os::Linux,
         kernel: Kernel::ANY,
+        source: "a test's own",
+        provenance: Provenance::FromSource,
         server: &[("exit", is("exit 0"))],
         client: &[("exit", is("exit 0"))],
         wire: &[],
@@ -149,6 +151,8 @@ fn a_mismatch_is_a_failure_with_its_difference() -> Result<(), String> {
     static EXPECT: &[Expect] = &[Expect {
         os: Os::current(),
         kernel: Kernel::ANY,
+        source: "a test's own",
+        provenance: Provenance::FromSource,
         server: &[("exit", is("exit 1"))],
         client: &[("exit", is("exit 0"))],
         wire: &[],
