@@ -117,30 +117,26 @@ pub trait SpawnOwned {
 
 impl SpawnOwned for Command {
     fn spawn_owned(&mut self) -> std::io::Result<Started> {
-        spawn(self)
+        if interrupted().is_some() {
+            return Err(std::io::Error::other("interrupted"));
+        }
+        harness::spawn::parent_death::command_ends_with_parent(self, Signal::SIGKILL);
+        let child = self.spawn()?;
+        let mut state = state();
+        if state.signal.is_some() {
+            // The interrupt came while it started, and may have missed it.
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+        }
+        state.children.push(child.id());
+        Ok(Started {
+            registered: Registered(child.id()),
+            child,
+        })
     }
 }
 
-fn spawn(command: &mut Command) -> std::io::Result<Started> {
-    if interrupted().is_some() {
-        return Err(std::io::Error::other("interrupted"));
-    }
-    harness::spawn::parent_death::command_ends_with_parent(command, Signal::SIGKILL);
-    let child = command.spawn()?;
-    let mut state = state();
-    if state.signal.is_some() {
-        // The interrupt came while it started, and may have missed it.
-        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-    }
-    state.children.push(child.id());
-    Ok(Started {
-        registered: Registered(child.id()),
-        child,
-    })
-}
-
-/// A child from [`SpawnOwned::spawn_owned`]: a [`Child`] that an interrupt knows about until it is dropped (drop
-/// it once it is reaped).
+/// A child from [`SpawnOwned::spawn_owned`]: a [`Child`] that an interrupt knows about until it
+/// is dropped (drop it once it is reaped).
 pub struct Started {
     child: Child,
     registered: Registered,
