@@ -224,7 +224,8 @@ fn a_signal_mid_suite_ends_every_process_and_leaves_no_partial_output(
     {
         assert!(
             Instant::now() < deadline,
-            "no case finished in {MID_SUITE:?}"
+            "no case finished (wrote its pcap) in {MID_SUITE:?}: like the case tests, these need \
+             cases to run in a network namespace of their own, with a capture"
         );
         std::thread::sleep(Duration::from_millis(5));
     }
