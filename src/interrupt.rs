@@ -179,6 +179,43 @@ pub fn remove_if_interrupted(path: PathBuf) {
     state().partial.push(path);
 }
 
+/// An output file of the run (`--junit`, `--html`), created before the run so that a bad path
+/// fails at once, under its partial name; renamed to its own once written whole, and removed if
+/// the run is interrupted.
+pub struct OutputFile {
+    file: std::fs::File,
+    partial: PathBuf,
+    path: PathBuf,
+}
+
+impl OutputFile {
+    pub fn create(path: &std::path::Path) -> std::io::Result<OutputFile> {
+        let partial = harness::report::partial_path(path);
+        let file = std::fs::File::create(&partial)?;
+        remove_if_interrupted(partial.clone());
+        Ok(OutputFile {
+            file,
+            partial,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Write `contents` and rename the file into place.
+    pub fn finish(mut self, contents: &[u8]) -> std::io::Result<()> {
+        self.file
+            .write_all(contents)
+            .and_then(|()| std::fs::rename(&self.partial, &self.path))
+    }
+}
+
+/// Not finished (an error, or the run ended early): the partial file goes (after a rename there
+/// is none).
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.partial);
+    }
+}
+
 /// A unit of the run (a case, a VM's boot) for the message an interrupt prints.
 pub struct Task(usize);
 

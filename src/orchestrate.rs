@@ -1,12 +1,11 @@
 //! `sockconf run`: start one runner process per case (several at once: each has its own
 //! network namespace), collect their reports, print them.
 
-use crate::interrupt::{SpawnOwned, Started};
+use crate::interrupt::{OutputFile, SpawnOwned, Started};
 use crate::{render, Format};
 use harness::report::{CaseReport, Environment, RunReport, Verdict};
 use harness::Case;
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -26,6 +25,8 @@ pub struct Options {
     pub verbose: bool,
     /// Where each case's pcap file goes.
     pub pcap: Option<PathBuf>,
+    /// Also write the run as an HTML page here.
+    pub html: Option<PathBuf>,
 }
 
 /// `sockconf run-case ID`: run one case in this fresh, single-threaded process and print its
@@ -94,21 +95,13 @@ fn case_sysctls() -> BTreeMap<String, String> {
 /// nothing failed or timed out, 1 when something did, 2 when the JUnit file cannot be written.
 /// Interrupted (see [`crate::interrupt`]), it prints no report and writes no JUnit file.
 pub fn run(selected: &[&'static Case], options: &Options) -> ExitCode {
-    let junit = options.junit.as_deref();
-    // Opened before the run, so that a bad path fails at once rather than after the suite; under
-    // a temporary name, renamed once it is complete.
-    let junit_file = match junit.map(|p| (p, harness::report::partial_path(p))) {
-        None => None,
-        Some((p, partial)) => match File::create(&partial) {
-            Ok(f) => {
-                crate::interrupt::remove_if_interrupted(partial.clone());
-                Some((f, partial, p))
-            }
-            Err(e) => {
-                eprintln!("sockconf: --junit {}: {e}", p.display());
-                return ExitCode::from(2);
-            }
-        },
+    // Created before the run, so that a bad path fails at once rather than after the suite.
+    let (junit_file, html_file) = match (
+        output_file("junit", options.junit.as_deref()),
+        output_file("html", options.html.as_deref()),
+    ) {
+        (Ok(junit), Ok(html)) => (junit, html),
+        _ => return ExitCode::from(2),
     };
     if let Some(dir) = &options.pcap {
         if let Err(e) = std::fs::create_dir_all(dir) {
@@ -131,21 +124,35 @@ pub fn run(selected: &[&'static Case], options: &Options) -> ExitCode {
         Format::Text => print!("{}", render::text(&report, options.verbose)),
     }
     let _ = std::io::stdout().flush();
-    if let Some((mut file, partial, path)) = junit_file {
-        let written = file
-            .write_all(crate::junit::junit(&report).as_bytes())
-            .and_then(|()| std::fs::rename(&partial, path));
-        if let Err(e) = written {
-            eprintln!("sockconf: --junit {}: {e}", path.display());
-            let _ = std::fs::remove_file(&partial);
+    let failed = report.summary.failed + report.summary.timeout > 0;
+    if let Some(file) = junit_file {
+        if let Err(e) = file.finish(crate::junit::junit(&report).as_bytes()) {
+            eprintln!("sockconf: --junit: {e}");
             return ExitCode::from(2);
         }
     }
-    if report.summary.failed + report.summary.timeout > 0 {
+    if let Some(file) = html_file {
+        let title = crate::html::title(&report);
+        let column = [(report.environment.kernel_release.clone(), report)];
+        let page = crate::html::page(&title, &column, None, &[]);
+        if let Err(e) = file.finish(page.as_bytes()) {
+            eprintln!("sockconf: --html: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The output file `--{flag} path` asks for, or the error said in one line.
+fn output_file(flag: &str, path: Option<&Path>) -> Result<Option<OutputFile>, ()> {
+    path.map(OutputFile::create).transpose().map_err(|e| {
+        let path = path.unwrap_or(Path::new("")).display();
+        eprintln!("sockconf: --{flag} {path}: {e}");
+    })
 }
 
 /// Run `selected`, each case in its own runner (writing its pcap to `pcap`), and gather one

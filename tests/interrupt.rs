@@ -206,10 +206,13 @@ fn a_signal_mid_suite_ends_every_process_and_leaves_no_partial_output(
     be_subreaper();
     let dir = temp_dir(signal.as_str());
     let junit = dir.join("junit.xml");
+    let html = dir.join("report.html");
     let mut sockconf = suite();
     sockconf
         .arg("--junit")
         .arg(&junit)
+        .arg("--html")
+        .arg(&html)
         .arg("--pcap")
         .arg(dir.join("pcap"));
     let mut run = start_in_own_session(sockconf);
@@ -252,6 +255,7 @@ fn a_signal_mid_suite_ends_every_process_and_leaves_no_partial_output(
         "what finished and what did not: {stderr}"
     );
     assert!(!junit.exists(), "no JUnit file from an interrupted run");
+    assert!(!html.exists(), "no HTML report from an interrupted run");
     no_partial_outputs(&dir);
     no_partial_outputs(&dir.join("pcap"));
     let _ = std::fs::remove_dir_all(&dir);
