@@ -50,6 +50,11 @@ enum Command {
         /// Write each case's capture to DIR/<id>.pcap.
         #[arg(long, value_name = "DIR")]
         pcap: Option<std::path::PathBuf>,
+        /// On an OS without network namespaces (macOS, FreeBSD), let the cases that need a
+        /// host sysctl set it, one case at a time, and restore it when the case ends. For
+        /// throwaway CI VMs; without it such cases are skipped, and the host is never changed.
+        #[arg(long)]
+        allow_host_sysctl: bool,
         /// Also write the run as one self-contained HTML page to FILE, each case's ladder
         /// drawn.
         #[arg(long, value_name = "FILE")]
@@ -91,6 +96,9 @@ enum Command {
         /// Write the case's capture to DIR/<id>.pcap.
         #[arg(long, value_name = "DIR")]
         pcap: Option<std::path::PathBuf>,
+        /// Set the host sysctls the case declares for this OS, and restore them after.
+        #[arg(long)]
+        allow_host_sysctl: bool,
     },
     /// Isolate this process as a case would be and print the sysctls it finds, as JSON.
     #[command(hide = true)]
@@ -154,6 +162,7 @@ fn main() -> ExitCode {
             junit,
             verbose,
             pcap,
+            allow_host_sysctl,
             html,
         } => match select::select(&ids) {
             Ok(selected) => {
@@ -166,6 +175,7 @@ fn main() -> ExitCode {
                         junit,
                         verbose,
                         pcap,
+                        allow_host_sysctl,
                         html,
                     },
                 )
@@ -190,12 +200,16 @@ fn main() -> ExitCode {
             Err(message) => usage_error(&message),
         },
         // The benchmark's no-op case is not in the catalogue; only its runner needs to find it.
-        Command::RunCase { id, pcap } if id == bench::NOOP.id => {
-            orchestrate::run_case_here(&bench::NOOP, pcap.as_deref())
+        Command::RunCase { id, pcap, .. } if id == bench::NOOP.id => {
+            orchestrate::run_case_here(&bench::NOOP, pcap.as_deref(), false)
         }
         Command::Bench { runs, jobs } => bench::bench(runs, &jobs),
-        Command::RunCase { id, pcap } => match select::exact(&id) {
-            Ok(case) => orchestrate::run_case_here(case, pcap.as_deref()),
+        Command::RunCase {
+            id,
+            pcap,
+            allow_host_sysctl,
+        } => match select::exact(&id) {
+            Ok(case) => orchestrate::run_case_here(case, pcap.as_deref(), allow_host_sysctl),
             Err(message) => usage_error(&message),
         },
         Command::Matrix(args) => {

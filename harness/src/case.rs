@@ -76,7 +76,10 @@ pub enum Need {
     NotOn(Os, &'static str),
     /// The case only applies on this OS, for this reason.
     OnlyOn(Os, &'static str),
-    /// The case lists the namespace's sockets with sock_diag ([`Ctx::sock_diag`]): Linux only.
+    /// The case lists the kernel's socket table ([`Ctx::sock_diag`], [`Ctx::await_sock`]):
+    /// sock_diag on Linux, the PCB list sysctl on FreeBSD (`net.inet.tcp.pcblist`) and macOS
+    /// (`net.inet.tcp.pcblist_n`); unmet elsewhere. The name stays Linux's for the cases'
+    /// sake.
     SockDiag,
     /// The case needs a private network namespace, for this reason (CAP_NET_ADMIN over the
     /// namespace, say, which an unprivileged process only has inside one of its own).

@@ -134,6 +134,11 @@ pub struct CaseReport {
     /// (`notes` says why, where the case has wire facts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segments: Option<Vec<Segment>>,
+    /// The host sysctls set for this case (on an OS without namespaces, with
+    /// `--allow-host-sysctl`), with the values they had; each was restored when the case
+    /// ended. Omitted when empty, as it always is on Linux.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_sysctls: Vec<crate::spawn::host_sysctl::HostSysctlChange>,
 }
 
 /// The release of one barrier: the moment both sides went on into step `step`.
@@ -159,6 +164,7 @@ impl CaseReport {
             notes: vec![],
             steps: vec![],
             segments: None,
+            host_sysctls: vec![],
         }
     }
 
@@ -376,9 +382,13 @@ impl Environment {
     }
 }
 
-/// The values of [`SYSCTLS_OF_INTEREST`] in this process's network namespace, named with dots
-/// (`net.core.somaxconn`).
+/// The values of the sysctls that shape the cases on this OS, named with dots
+/// (`net.core.somaxconn`): [`SYSCTLS_OF_INTEREST`] in this process's network namespace on
+/// Linux, [`crate::spawn::host_sysctl::OF_INTEREST`] elsewhere.
 pub fn read_sysctls() -> BTreeMap<String, String> {
+    if Os::current() != Os::Linux {
+        return crate::spawn::host_sysctl::read_of_interest();
+    }
     SYSCTLS_OF_INTEREST
         .iter()
         .filter_map(|p| crate::spawn::isolate::read_sysctl(p).map(|v| (p.replace('/', "."), v)))
