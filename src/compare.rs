@@ -572,7 +572,7 @@ pub fn markdown(table: &Table) -> String {
 }
 
 /// A Markdown table cell: pipes escaped, line breaks as spaces.
-fn md(s: &str) -> String {
+pub fn md(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 

@@ -222,12 +222,14 @@ bad�byte</failure>"#
             "{xml}"
         );
         assert!(
-            xml.contains(
-                r#"<property name="provenance" value="from source (not yet run)"/>"#
-            ),
+            xml.contains(r#"<property name="provenance" value="from source (not yet run)"/>"#),
             "{xml}"
         );
-        assert_eq!(xml.matches("<properties>").count(), 2, "suite and the one judged case");
+        assert_eq!(
+            xml.matches("<properties>").count(),
+            2,
+            "suite and the one judged case"
+        );
     }
 
     #[test]

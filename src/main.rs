@@ -60,8 +60,17 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
-    /// Print a case's specification, source and expectations.
-    Explain { id: String },
+    /// Print cases' specifications and what they expect on Linux, macOS and FreeBSD, side by
+    /// side: per OS the expected facts with their source and provenance, or why the case
+    /// cannot apply there.
+    Explain {
+        /// Case ids or family prefixes; all cases when none is given.
+        ids: Vec<String>,
+        /// `json` is the same as data (docs/explain-schema.md); `markdown` is the README's
+        /// tables (where each expectation comes from, where the OSes differ).
+        #[arg(long, value_enum, default_value_t = TableFormat::Text)]
+        format: TableFormat,
+    },
     /// Run the suite on this kernel and on Debian kernels booted under qemu, and compare them.
     Matrix(matrix::MatrixArgs),
     /// Run one case in this process (the runner that `run` and the tests start).
@@ -152,9 +161,20 @@ fn main() -> ExitCode {
             format,
             strict,
         } => compare_files(&reports, format, strict),
-        Command::Explain { id } => match select::exact(&id) {
-            Ok(case) => {
-                print!("{}", explain::explain(case));
+        Command::Explain { ids, format } => match select::select(&ids) {
+            Ok(selected) => {
+                let explained: Vec<explain::Explained> =
+                    selected.into_iter().map(explain::explained).collect();
+                let out = match format {
+                    TableFormat::Text => explained
+                        .iter()
+                        .map(explain::text)
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    TableFormat::Json => explain::json(&explained),
+                    TableFormat::Markdown => explain::markdown(&explained),
+                };
+                print!("{out}");
                 ExitCode::SUCCESS
             }
             Err(message) => usage_error(&message),

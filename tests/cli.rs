@@ -82,7 +82,54 @@ fn explain_prints_doc_source_and_expectations(sockconf: Command) {
     let (code, out, _) = stdout(sockconf, &["explain", "close.unread_data_sends_rst"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("RFC 2525"), "{out}");
-    assert!(out.contains("Expected on linux"), "{out}");
+    let head: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("Expected "))
+        .expect(&out)
+        .split_whitespace()
+        .collect();
+    assert_eq!(head, ["Expected", "linux", "macos", "freebsd"], "{out}");
+    assert!(
+        out.contains("linux (any kernel): observed on linux"),
+        "{out}"
+    );
+}
+
+/// Every case states, for every OS, an expectation or why it cannot apply; the JSON says so
+/// for each, with the expectation's source and provenance.
+#[rstest]
+fn explain_json_has_every_case_and_os(sockconf: Command) {
+    let (code, out, err) = stdout(sockconf, &["explain", "--format", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(doc["explain_schema_version"], 1);
+    let cases = doc["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), ids(common::sockconf()).len());
+    for case in cases {
+        let oses: Vec<&str> = case["oses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["os"].as_str().unwrap())
+            .collect();
+        assert_eq!(oses, ["linux", "macos", "freebsd"], "{case}");
+        for entry in case["oses"].as_array().unwrap() {
+            for e in entry["expectations"].as_array().unwrap() {
+                assert!(e["source"].is_string() && e["provenance"]["kind"].is_string());
+            }
+        }
+    }
+    let (_, one, _) = stdout(
+        common::sockconf(),
+        &["explain", "--format", "json", "sigpipe.so_nosigpipe"],
+    );
+    let one: serde_json::Value = serde_json::from_str(&one).unwrap();
+    let linux = &one["cases"][0]["oses"][0];
+    assert_eq!(linux["status"], "cannot_apply");
+    assert!(linux["cannot_apply"]
+        .as_str()
+        .unwrap()
+        .contains("no SO_NOSIGPIPE on Linux"));
 }
 
 /// The matrix refuses to start, in one line and exit 2, when it cannot boot anything: no
