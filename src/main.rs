@@ -2,6 +2,7 @@
 
 mod bench;
 mod compare;
+mod confirm;
 mod explain;
 mod junit;
 mod ladder;
@@ -70,6 +71,21 @@ enum Command {
         /// tables (where each expectation comes from, where the OSes differ).
         #[arg(long, value_enum, default_value_t = TableFormat::Text)]
         format: TableFormat,
+    },
+    /// Run the suite (or read a run's report) and sort the cases by what they say about their
+    /// expectations: confirmed or refuted readings of the source, observed ones that failed.
+    /// Prints a Markdown summary to send back; exit 1 when something was refuted or failed.
+    Confirm {
+        /// Case ids or family prefixes; all cases when none is given.
+        ids: Vec<String>,
+        /// Summarise this report of `run --format json` instead of running.
+        #[arg(long, value_name = "REPORT.json")]
+        from: Option<std::path::PathBuf>,
+        /// Also write the run's report here (to attach to the summary).
+        #[arg(long, value_name = "FILE")]
+        json: Option<std::path::PathBuf>,
+        #[arg(long, short = 'j')]
+        jobs: Option<usize>,
     },
     /// Run the suite on this kernel and on Debian kernels booted under qemu, and compare them.
     Matrix(matrix::MatrixArgs),
@@ -179,6 +195,12 @@ fn main() -> ExitCode {
             }
             Err(message) => usage_error(&message),
         },
+        Command::Confirm {
+            ids,
+            from,
+            json,
+            jobs,
+        } => confirm(&ids, from.as_deref(), json.as_deref(), jobs),
         // The benchmark's no-op case is not in the catalogue; only its runner needs to find it.
         Command::RunCase { id, pcap } if id == bench::NOOP.id => {
             orchestrate::run_case_here(&bench::NOOP, pcap.as_deref())
@@ -231,6 +253,44 @@ fn compare_files(paths: &[std::path::PathBuf], format: TableFormat, strict: bool
     };
     print!("{out}");
     if table.differs() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `sockconf confirm`: run (or read) a report and print what it says about the expectations.
+fn confirm(
+    ids: &[String],
+    from: Option<&std::path::Path>,
+    json: Option<&std::path::Path>,
+    jobs: Option<usize>,
+) -> ExitCode {
+    let report = match from {
+        Some(path) => {
+            let read = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read: {e}"))
+                .and_then(|text| {
+                    harness::report::RunReport::from_json(&text).map_err(|e| e.to_string())
+                });
+            match read {
+                Ok(report) => report,
+                Err(e) => return usage_error(&format!("{}: {e}", path.display())),
+            }
+        }
+        None => match select::select(ids) {
+            Ok(selected) => orchestrate::run_report(&selected, jobs, None),
+            Err(message) => return usage_error(&message),
+        },
+    };
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&report).expect("reports serialise") + "\n";
+        if let Err(e) = std::fs::write(path, text) {
+            return usage_error(&format!("--json {}: {e}", path.display()));
+        }
+    }
+    print!("{}", confirm::summary(&report));
+    if confirm::refuted_any(&report) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
