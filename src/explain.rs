@@ -435,7 +435,7 @@ pub fn json(cases: &[Explained]) -> String {
 pub fn markdown(cases: &[Explained]) -> String {
     let md = crate::compare::md;
     let mut out = String::new();
-    out.push_str("#### Where each expectation comes from\n\n");
+    out.push_str("### Where each expectation comes from\n\n");
     out.push_str("| case | Linux | macOS | FreeBSD |\n| --- | --- | --- | --- |\n");
     for case in cases {
         let _ = write!(out, "| `{}` |", case.id);
@@ -467,7 +467,7 @@ pub fn markdown(cases: &[Explained]) -> String {
         out.push('\n');
     }
 
-    out.push_str("\n#### Where macOS and FreeBSD differ from Linux\n\n");
+    out.push_str("\n### Where macOS and FreeBSD differ from Linux\n\n");
     let mut differing = String::new();
     for case in cases {
         let columns = columns(case);
