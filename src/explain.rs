@@ -133,7 +133,9 @@ pub fn describe_need(need: &Need) -> String {
         ),
         Need::NotOn(os, why) => format!("not on {}: {why}", os.name()),
         Need::OnlyOn(os, why) => format!("only on {}: {why}", os.name()),
-        Need::SockDiag => "sock_diag, to list sockets no process holds (Linux only)".into(),
+        Need::SockDiag => "the kernel's socket table, to list sockets no process holds \
+                           (sock_diag on Linux, the PCB list on FreeBSD and macOS)"
+            .into(),
         Need::Netns(why) => format!("a private network namespace: {why}"),
     }
 }

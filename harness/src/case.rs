@@ -45,8 +45,11 @@ impl Case {
         self.needs.iter().find_map(|need| match *need {
             Need::NotOn(not, why) if not == os => Some(why.to_string()),
             Need::OnlyOn(only, why) if only != os => Some(why.to_string()),
-            Need::SockDiag if os != Os::Linux => Some(format!(
-                "needs sock_diag to list sockets no process holds (TIME_WAIT, orphans), and {} has none",
+            // The kernel's socket table is read with sock_diag on Linux and with the PCB list
+            // sysctls on FreeBSD and macOS (observe/sock_diag.rs).
+            Need::SockDiag if !matches!(os, Os::Linux | Os::Freebsd | Os::Macos) => Some(format!(
+                "needs the kernel's socket table to list sockets no process holds (TIME_WAIT, \
+                 orphans), and sockconf cannot read it on {}",
                 os.name()
             )),
             _ => None,
