@@ -84,6 +84,7 @@ enum Command {
         /// Also write the run's report here (to attach to the summary).
         #[arg(long, value_name = "FILE")]
         json: Option<std::path::PathBuf>,
+        /// How many cases run at once, as for `run`.
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
     },

@@ -215,3 +215,25 @@ fn explain_draws_the_expected_ladder(sockconf: Command) {
     );
     assert!(out.contains("no FIN from the server"), "{out}");
 }
+
+/// `confirm` sorts a report's cases by what they say about their expectations: on Linux every
+/// judged case was observed before and passed again; the skip is listed with its reason.
+#[rstest]
+fn confirm_summarises_a_report(sockconf: Command) {
+    let report = format!("{}/tests/fixtures/root.json", env!("CARGO_MANIFEST_DIR"));
+    let (code, out, err) = stdout(sockconf, &["confirm", "--from", &report]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("### sockconf confirm: linux "), "{out}");
+    assert!(
+        out.contains("| refuted: read in the source, failed here | 0 |"),
+        "{out}"
+    );
+    assert!(
+        out.contains("| observed before, passed again | 46 |"),
+        "{out}"
+    );
+    assert!(
+        out.contains("- `sigpipe.so_nosigpipe`\n  - no SO_NOSIGPIPE on Linux"),
+        "{out}"
+    );
+}
