@@ -4,12 +4,14 @@ mod bench;
 mod compare;
 mod confirm;
 mod explain;
+mod html;
 mod junit;
 mod ladder;
 mod matrix;
 mod orchestrate;
 mod render;
 mod select;
+mod xml;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -48,6 +50,23 @@ enum Command {
         /// Write each case's capture to DIR/<id>.pcap.
         #[arg(long, value_name = "DIR")]
         pcap: Option<std::path::PathBuf>,
+        /// Also write the run as one self-contained HTML page to FILE, each case's ladder
+        /// drawn.
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
+    },
+    /// Show saved reports of `run --format json`: as text, or with --html as one HTML page
+    /// (one column per report, the cases that differ with their ladders side by side).
+    Report {
+        /// One or more report files.
+        #[arg(required = true, value_name = "REPORT.json")]
+        reports: Vec<std::path::PathBuf>,
+        /// Write the page to FILE instead of printing text.
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
+        /// In the text, draw each case's ladder.
+        #[arg(long, short = 'v')]
+        verbose: bool,
     },
     /// Put reports of `run --format json` side by side: one column per report, one row per
     /// observed fact that differs. Exit 0 if none differs, 1 if some do, 2 on a bad report.
@@ -160,6 +179,7 @@ fn main() -> ExitCode {
             junit,
             verbose,
             pcap,
+            html,
         } => match select::select(&ids) {
             Ok(selected) => orchestrate::run(
                 &selected,
@@ -169,6 +189,7 @@ fn main() -> ExitCode {
                     junit,
                     verbose,
                     pcap,
+                    html,
                 },
             ),
             Err(message) => usage_error(&message),
@@ -178,6 +199,11 @@ fn main() -> ExitCode {
             format,
             strict,
         } => compare_files(&reports, format, strict),
+        Command::Report {
+            reports,
+            html,
+            verbose,
+        } => report_files(&reports, html.as_deref(), verbose),
         Command::Explain { ids, format } => match select::select(&ids) {
             Ok(selected) => {
                 let explained: Vec<explain::Explained> =
@@ -217,8 +243,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Read every report first, and print nothing but the errors if any is bad.
-fn compare_files(paths: &[std::path::PathBuf], format: TableFormat, strict: bool) -> ExitCode {
+/// Read every report first, and print nothing but the errors if any is bad (then exit 2);
+/// each report comes labelled as compare heads its column.
+fn read_reports(
+    paths: &[std::path::PathBuf],
+) -> Result<Vec<(String, harness::report::RunReport)>, ExitCode> {
     let mut reports = vec![];
     let mut errors = vec![];
     for path in paths {
@@ -235,12 +264,19 @@ fn compare_files(paths: &[std::path::PathBuf], format: TableFormat, strict: bool
         for e in errors {
             eprintln!("sockconf: {e}");
         }
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     }
-    let labelled: Vec<(String, harness::report::RunReport)> = compare::labels(&reports)
+    Ok(compare::labels(&reports)
         .into_iter()
         .zip(reports.into_iter().map(|(_, r)| r))
-        .collect();
+        .collect())
+}
+
+fn compare_files(paths: &[std::path::PathBuf], format: TableFormat, strict: bool) -> ExitCode {
+    let labelled = match read_reports(paths) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let tolerance = if strict {
         compare::Tolerance::STRICT
     } else {
@@ -268,17 +304,10 @@ fn confirm(
     jobs: Option<usize>,
 ) -> ExitCode {
     let report = match from {
-        Some(path) => {
-            let read = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read: {e}"))
-                .and_then(|text| {
-                    harness::report::RunReport::from_json(&text).map_err(|e| e.to_string())
-                });
-            match read {
-                Ok(report) => report,
-                Err(e) => return usage_error(&format!("{}: {e}", path.display())),
-            }
-        }
+        Some(path) => match read_reports(&[path.to_path_buf()]) {
+            Ok(mut read) => read.remove(0).1,
+            Err(code) => return code,
+        },
         None => match select::select(ids) {
             Ok(selected) => orchestrate::run_report(&selected, jobs, None),
             Err(message) => return usage_error(&message),
@@ -295,6 +324,36 @@ fn confirm(
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// `sockconf report`: the reports as text, or as one HTML page. Exit 0, or 2 on a bad report or
+/// an unwritable page.
+fn report_files(
+    paths: &[std::path::PathBuf],
+    html: Option<&std::path::Path>,
+    verbose: bool,
+) -> ExitCode {
+    let reports = match read_reports(paths) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let Some(path) = html else {
+        for (label, report) in &reports {
+            if reports.len() > 1 {
+                println!("==> {label}");
+            }
+            print!("{}", render::text(report, verbose));
+        }
+        return ExitCode::SUCCESS;
+    };
+    let title = match reports.as_slice() {
+        [(_, one)] => html::title(one),
+        many => format!("sockconf: {} reports side by side", many.len()),
+    };
+    match std::fs::write(path, html::page(&title, &reports, None, &[])) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => usage_error(&format!("--html {}: {e}", path.display())),
     }
 }
 

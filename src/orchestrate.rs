@@ -25,6 +25,8 @@ pub struct Options {
     pub verbose: bool,
     /// Where each case's pcap file goes.
     pub pcap: Option<PathBuf>,
+    /// Also write the run as an HTML page here.
+    pub html: Option<PathBuf>,
 }
 
 /// `sockconf run-case ID`: run one case in this fresh, single-threaded process and print its
@@ -100,6 +102,15 @@ pub fn run(selected: &[&'static Case], options: &Options) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Likewise for the page.
+    let html_file = match options.html.as_deref().map(|p| (p, File::create(p))) {
+        None => None,
+        Some((p, Ok(f))) => Some((p, f)),
+        Some((p, Err(e))) => {
+            eprintln!("sockconf: --html {}: {e}", p.display());
+            return ExitCode::from(2);
+        }
+    };
     if let Some(dir) = &options.pcap {
         if let Err(e) = std::fs::create_dir_all(dir) {
             eprintln!("sockconf: --pcap {}: {e}", dir.display());
@@ -120,7 +131,17 @@ pub fn run(selected: &[&'static Case], options: &Options) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    if report.summary.failed + report.summary.timeout > 0 {
+    let failed = report.summary.failed + report.summary.timeout > 0;
+    if let Some((path, mut file)) = html_file {
+        let title = crate::html::title(&report);
+        let column = [(report.environment.kernel_release.clone(), report)];
+        let page = crate::html::page(&title, &column, None, &[]);
+        if let Err(e) = file.write_all(page.as_bytes()) {
+            eprintln!("sockconf: --html {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -1,6 +1,6 @@
 //! `sockconf matrix`: run the suite on this machine's kernel and on Debian kernels booted
 //! under qemu, keep each run document under `target/matrix/`, and print the table that
-//! compares them.
+//! compares them (also written as the HTML page `target/matrix/index.html`).
 //!
 //! Each kernel boots a small initramfs that this binary writes itself: the static sockconf as
 //! /init (`guest-init`), which runs the suite and sends the run document back over a serial
@@ -128,6 +128,10 @@ pub fn matrix(args: &MatrixArgs) -> ExitCode {
         if let Err(e) = std::fs::write(path, markdown) {
             log(&format!("cannot write {}: {e}", path.display()));
         }
+    }
+    let page = args.out.join("index.html");
+    if let Err(e) = std::fs::write(&page, table::html(&columns)) {
+        log(&format!("cannot write {}: {e}", page.display()));
     }
     let all_good = columns.iter().all(|c| {
         c.outcome
