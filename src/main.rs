@@ -5,6 +5,7 @@ mod compare;
 mod confirm;
 mod explain;
 mod html;
+mod interrupt;
 mod junit;
 mod ladder;
 mod matrix;
@@ -181,17 +182,20 @@ fn main() -> ExitCode {
             pcap,
             html,
         } => match select::select(&ids) {
-            Ok(selected) => orchestrate::run(
-                &selected,
-                &orchestrate::Options {
-                    format,
-                    jobs,
-                    junit,
-                    verbose,
-                    pcap,
-                    html,
-                },
-            ),
+            Ok(selected) => {
+                interrupt::install();
+                orchestrate::run(
+                    &selected,
+                    &orchestrate::Options {
+                        format,
+                        jobs,
+                        junit,
+                        verbose,
+                        pcap,
+                        html,
+                    },
+                )
+            }
             Err(message) => usage_error(&message),
         },
         Command::Compare {
@@ -237,7 +241,10 @@ fn main() -> ExitCode {
             Ok(case) => orchestrate::run_case_here(case, pcap.as_deref()),
             Err(message) => usage_error(&message),
         },
-        Command::Matrix(args) => matrix::matrix(&args),
+        Command::Matrix(args) => {
+            interrupt::install();
+            matrix::matrix(&args)
+        }
         Command::GuestInit { jobs } => matrix::guest::init(jobs),
         Command::ProbeSysctls => orchestrate::probe_sysctls_here(),
     }
@@ -351,7 +358,7 @@ fn report_files(
         [(_, one)] => html::title(one),
         many => format!("sockconf: {} reports side by side", many.len()),
     };
-    match std::fs::write(path, html::page(&title, &reports, None, &[])) {
+    match harness::report::write_whole(path, html::page(&title, &reports, None, &[])) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => usage_error(&format!("--html {}: {e}", path.display())),
     }

@@ -4,8 +4,11 @@
 pub mod isolate;
 pub mod netdev;
 mod pair;
+pub mod parent_death;
 mod side;
 mod variants;
+
+pub use pair::children_of_self;
 
 use crate::case::{Case, Need};
 use crate::judge::wire::{self, diff_wire, WireFact};
