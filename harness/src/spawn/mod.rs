@@ -63,7 +63,7 @@ pub fn run_case_capturing(case: &Case) -> CaseRun {
     };
 
     let os = Os::current();
-    if let Some(reason) = unmet_os_need(case, os) {
+    if let Some(reason) = case.cannot_apply_on(os) {
         return finish(report, Verdict::Skip, vec![reason]).into();
     }
     let release = kernel_release();
@@ -208,19 +208,6 @@ fn settle(capture: &mut Capture, origin: Origin) {
         }
         capture.wait(left);
     }
-}
-
-fn unmet_os_need(case: &Case, os: Os) -> Option<String> {
-    case.needs.iter().find_map(|need| match *need {
-        Need::NotOn(not, why) if not == os => Some(why.to_string()),
-        Need::OnlyOn(only, why) if only != os => Some(why.to_string()),
-        Need::SockDiag if !crate::observe::sock_diag::AVAILABLE => Some(format!(
-            "needs the kernel's socket table to list sockets no process holds (TIME_WAIT, \
-             orphans), and sockconf cannot read it on {}",
-            os.name()
-        )),
-        _ => None,
-    })
 }
 
 /// Isolate this (single-threaded) process and write the sysctls of `needs` in its namespace.
