@@ -1,15 +1,15 @@
 //! `sockconf run`: start one runner process per case (several at once: each has its own
 //! network namespace), collect their reports, print them.
 
+use crate::interrupt::{OutputFile, SpawnOwned, Started};
 use crate::{render, Format};
 use harness::report::{CaseReport, Environment, RunReport, Verdict};
 use harness::spawn::host_sysctl::{self, alive};
 use harness::Case;
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -89,8 +89,10 @@ fn case_sysctls() -> BTreeMap<String, String> {
     Command::new(exe)
         .arg("probe-sysctls")
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .output()
+        .spawn_owned()
+        .and_then(|probe| probe.wait_with_output())
         .ok()
         .and_then(|out| serde_json::from_slice(&out.stdout).ok())
         .unwrap_or_default()
@@ -98,30 +100,25 @@ fn case_sysctls() -> BTreeMap<String, String> {
 
 /// Run `selected` and print the outcome (and write it as JUnit XML to `junit`); exit 0 when
 /// nothing failed or timed out, 1 when something did, 2 when the JUnit file cannot be written.
+/// Interrupted (see [`crate::interrupt`]), it prints no report and writes no JUnit file.
 pub fn run(selected: &[&'static Case], options: &Options) -> ExitCode {
-    let junit = options.junit.as_deref();
-    // Opened before the run, so that a bad path fails at once rather than after the suite.
-    let junit_file = match junit.map(|p| (p, File::create(p))) {
-        None => None,
-        Some((_, Ok(f))) => Some(f),
-        Some((p, Err(e))) => {
-            eprintln!("sockconf: --junit {}: {e}", p.display());
-            return ExitCode::from(2);
-        }
-    };
-    // Likewise for the page.
-    let html_file = match options.html.as_deref().map(|p| (p, File::create(p))) {
-        None => None,
-        Some((p, Ok(f))) => Some((p, f)),
-        Some((p, Err(e))) => {
-            eprintln!("sockconf: --html {}: {e}", p.display());
-            return ExitCode::from(2);
-        }
+    // Created before the run, so that a bad path fails at once rather than after the suite.
+    let (junit_file, html_file) = match (
+        output_file("junit", options.junit.as_deref()),
+        output_file("html", options.html.as_deref()),
+    ) {
+        (Ok(junit), Ok(html)) => (junit, html),
+        _ => return ExitCode::from(2),
     };
     if let Some(dir) = &options.pcap {
         if let Err(e) = std::fs::create_dir_all(dir) {
             eprintln!("sockconf: --pcap {}: {e}", dir.display());
             return ExitCode::from(2);
+        }
+        // A runner writes its pcap under this name and renames it when complete.
+        for case in selected {
+            let pcap = dir.join(format!("{}.pcap", case.id));
+            crate::interrupt::remove_if_interrupted(harness::report::partial_path(&pcap));
         }
     }
     let report = run_report(
@@ -130,6 +127,7 @@ pub fn run(selected: &[&'static Case], options: &Options) -> ExitCode {
         options.pcap.as_deref(),
         options.allow_host_sysctl,
     );
+    let _outputs = crate::interrupt::outputs();
     match options.format {
         Format::Json => println!(
             "{}",
@@ -137,19 +135,20 @@ pub fn run(selected: &[&'static Case], options: &Options) -> ExitCode {
         ),
         Format::Text => print!("{}", render::text(&report, options.verbose)),
     }
-    if let (Some(mut file), Some(path)) = (junit_file, junit) {
-        if let Err(e) = file.write_all(crate::junit::junit(&report).as_bytes()) {
-            eprintln!("sockconf: --junit {}: {e}", path.display());
+    let _ = std::io::stdout().flush();
+    let failed = report.summary.failed + report.summary.timeout > 0;
+    if let Some(file) = junit_file {
+        if let Err(e) = file.finish(crate::junit::junit(&report).as_bytes()) {
+            eprintln!("sockconf: --junit: {e}");
             return ExitCode::from(2);
         }
     }
-    let failed = report.summary.failed + report.summary.timeout > 0;
-    if let Some((path, mut file)) = html_file {
+    if let Some(file) = html_file {
         let title = crate::html::title(&report);
         let column = [(report.environment.kernel_release.clone(), report)];
         let page = crate::html::page(&title, &column, None, &[]);
-        if let Err(e) = file.write_all(page.as_bytes()) {
-            eprintln!("sockconf: --html {}: {e}", path.display());
+        if let Err(e) = file.finish(page.as_bytes()) {
+            eprintln!("sockconf: --html: {e}");
             return ExitCode::from(2);
         }
     }
@@ -158,6 +157,14 @@ pub fn run(selected: &[&'static Case], options: &Options) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The output file `--{flag} path` asks for, or the error said in one line.
+fn output_file(flag: &str, path: Option<&Path>) -> Result<Option<OutputFile>, ()> {
+    path.map(OutputFile::create).transpose().map_err(|e| {
+        let path = path.unwrap_or(Path::new("")).display();
+        eprintln!("sockconf: --{flag} {path}: {e}");
+    })
 }
 
 /// Run `selected`, each case in its own runner (writing its pcap to `pcap`), and gather one
@@ -209,9 +216,9 @@ pub fn default_jobs(cases: usize) -> usize {
 /// Run `selected`, `jobs` at a time, each in its own runner (writing its pcap to `pcap`).
 ///
 /// With `allow_host_sysctl`, the cases that set a host sysctl run after the others, one at a
-/// time, so that no other case runs under a value it did not ask for; SIGINT and SIGTERM then
-/// stop the run instead of killing this process, which restores whatever a killed runner
-/// left set before it exits (see `harness::spawn::host_sysctl`).
+/// time, so that no other case runs under a value it did not ask for. On SIGINT or SIGTERM the
+/// interrupt thread ends the runners and restores whatever a killed runner left set before it
+/// exits (`crate::interrupt`, `harness::spawn::host_sysctl`).
 pub(crate) fn run_all(
     selected: &[&'static Case],
     jobs: Option<usize>,
@@ -221,55 +228,47 @@ pub(crate) fn run_all(
     let jobs = jobs
         .unwrap_or_else(|| default_jobs(selected.len()))
         .clamp(1, selected.len().max(1));
+    // Cases that change a host sysctl run one at a time, after all the others: the host is
+    // shared by every case of the run.
     let changes_host = |case: &&Case| allow_host_sysctl && !host_sysctl::needed_by(case).is_empty();
     let (alone, together): (Vec<usize>, Vec<usize>) =
         (0..selected.len()).partition(|&i| changes_host(&selected[i]));
-    let stop = if alone.is_empty() {
-        None
-    } else {
-        host_sysctl::watch_signals()
-            .map_err(|e| {
-                eprintln!("sockconf: cannot catch SIGINT/SIGTERM ({e}): a host sysctl left set by an interrupted runner is restored by the next run")
-            })
-            .ok()
-    };
-    let stopped = || stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
     let results: Mutex<Vec<Option<CaseReport>>> = Mutex::new(vec![None; selected.len()]);
-    // Runners that have reported but not yet exited, reaped once all cases have run.
-    let finishing: Mutex<Vec<Child>> = Mutex::new(vec![]);
+    let tasks: Vec<_> = selected
+        .iter()
+        .map(|case| crate::interrupt::task(case.id))
+        .collect();
     for (order, jobs) in [(&together, jobs), (&alone, 1)] {
         let next = AtomicUsize::new(0);
         std::thread::scope(|s| {
             for _ in 0..jobs {
                 s.spawn(|| {
+                    // Runners that have reported but not yet exited (closing their capture). A
+                    // worker reaps its own before it ends: a runner dies when the thread that
+                    // started it ends (PR_SET_PDEATHSIG follows the thread), so the thread must
+                    // outlive it.
+                    let mut finishing = vec![];
                     while let Some(&i) = order.get(next.fetch_add(1, Ordering::SeqCst)) {
-                        let case = selected[i];
-                        let report = if stopped() {
-                            let mut report = CaseReport::new(case.id);
-                            report.conclude(Verdict::Skip, vec!["the run was interrupted".into()]);
-                            report
-                        } else {
-                            let (report, runner) =
-                                report_of_runner(case, pcap, false, allow_host_sysctl);
-                            finishing.lock().expect("no worker panics").extend(runner);
-                            report
-                        };
+                        if crate::interrupt::interrupted().is_some() {
+                            break;
+                        }
+                        tasks[i].running();
+                        let (report, runner) =
+                            report_of_runner(selected[i], pcap, false, allow_host_sysctl);
+                        tasks[i].finished(report.verdict.name());
                         results.lock().expect("no worker panics")[i] = Some(report);
+                        finishing.extend(runner);
+                    }
+                    for mut runner in finishing {
+                        let _ = runner.wait();
                     }
                 });
             }
         });
     }
-    for mut runner in finishing.into_inner().expect("no worker panics") {
-        let _ = runner.wait();
-    }
     if allow_host_sysctl {
         let me = std::process::id();
         restore_host_sysctls(|owner, _| owner == me);
-    }
-    if stopped() {
-        eprintln!("sockconf: interrupted");
-        std::process::exit(130);
     }
     results
         .into_inner()
@@ -295,7 +294,7 @@ pub(crate) fn report_of_runner(
     pcap: Option<&Path>,
     capture_off: bool,
     allow_host_sysctl: bool,
-) -> (CaseReport, Option<Child>) {
+) -> (CaseReport, Option<Started>) {
     let exe = std::env::current_exe().expect("own path");
     let started = std::time::Instant::now();
     let mut runner = Command::new(exe);
@@ -315,7 +314,7 @@ pub(crate) fn report_of_runner(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn();
+        .spawn_owned();
     let failure = |verdict: Verdict, why: String| {
         let mut report = CaseReport::new(case.id);
         report.conclude(verdict, vec![why]);

@@ -109,6 +109,8 @@ pub fn matrix(args: &MatrixArgs) -> ExitCode {
     columns.extend(freebsd.join());
     log(&format!("matrix done in {} s", started.elapsed().as_secs()));
 
+    // Files under a temporary name until complete; an interrupt waits for them (crate::interrupt).
+    let _outputs = crate::interrupt::outputs();
     for column in &columns {
         // One of the two files per kernel, never a stale other from an earlier run.
         let path = args.out.join(format!("{}.json", column.heading));
@@ -116,14 +118,14 @@ pub fn matrix(args: &MatrixArgs) -> ExitCode {
         let written = match &column.outcome {
             Ok(report) => {
                 let _ = std::fs::remove_file(&error_path);
-                std::fs::write(
+                harness::report::write_whole(
                     &path,
                     serde_json::to_string_pretty(report).expect("reports serialise"),
                 )
             }
             Err(e) => {
                 let _ = std::fs::remove_file(&path);
-                std::fs::write(&error_path, e)
+                harness::report::write_whole(&error_path, e)
             }
         };
         if let Err(e) = written {
@@ -134,7 +136,7 @@ pub fn matrix(args: &MatrixArgs) -> ExitCode {
     print!("{text}");
     if let Some(path) = &args.markdown {
         let markdown = table::render(&columns, table::Style::Markdown);
-        if let Err(e) = std::fs::write(path, markdown) {
+        if let Err(e) = harness::report::write_whole(path, markdown) {
             log(&format!("cannot write {}: {e}", path.display()));
         }
     }

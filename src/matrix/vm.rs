@@ -2,6 +2,7 @@
 //! document from the report port.
 
 use super::{REPORT_BEGIN, REPORT_END};
+use crate::interrupt::SpawnOwned;
 use harness::report::RunReport;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -90,6 +91,8 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
         let _ = std::fs::remove_file(file);
     }
     let started = Instant::now();
+    let task = crate::interrupt::task(format!("qemu {} ({})", boot.image.display(), accel.name()));
+    task.running();
     let mut child = Command::new(QEMU)
         .args(["-accel", accel.name(), "-machine", "q35", "-nodefaults"])
         .args(["-display", "none", "-no-reboot"])
@@ -113,7 +116,8 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .spawn()
+        // Dies with this process, and is ended by Ctrl-C or SIGTERM (crate::interrupt).
+        .spawn_owned()
         .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
     let status = loop {
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
@@ -127,6 +131,7 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
         if no_sign_of_life {
             let _ = child.kill();
             let _ = child.wait();
+            task.finished("no sign of life");
             return Err(format!(
                 "no kernel banner on the console within {} s",
                 KVM_SIGN_OF_LIFE.as_secs()
@@ -139,6 +144,11 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
         }
         std::thread::sleep(Duration::from_millis(100));
     };
+    task.finished(if status.is_some() {
+        "ended"
+    } else {
+        "timed out"
+    });
     let report = std::fs::read_to_string(&boot.report_out).unwrap_or_default();
     match (status, between_markers(&report)) {
         (_, Some(json)) => serde_json::from_str(json)

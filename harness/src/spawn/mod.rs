@@ -5,8 +5,11 @@ pub mod host_sysctl;
 pub mod isolate;
 pub mod netdev;
 mod pair;
+pub mod parent_death;
 mod side;
 mod variants;
+
+pub use pair::children_of_self;
 
 use crate::case::{Case, Need};
 use crate::judge::wire::{self, diff_wire, WireFact};
@@ -60,7 +63,7 @@ pub fn run_case_capturing(case: &Case) -> CaseRun {
     };
 
     let os = Os::current();
-    if let Some(reason) = unmet_os_need(case, os) {
+    if let Some(reason) = case.cannot_apply_on(os) {
         return finish(report, Verdict::Skip, vec![reason]).into();
     }
     let release = kernel_release();
@@ -207,19 +210,6 @@ fn settle(capture: &mut Capture, origin: Origin) {
     }
 }
 
-fn unmet_os_need(case: &Case, os: Os) -> Option<String> {
-    case.needs.iter().find_map(|need| match *need {
-        Need::NotOn(not, why) if not == os => Some(why.to_string()),
-        Need::OnlyOn(only, why) if only != os => Some(why.to_string()),
-        Need::SockDiag if !crate::observe::sock_diag::AVAILABLE => Some(format!(
-            "needs the kernel's socket table to list sockets no process holds (TIME_WAIT, \
-             orphans), and sockconf cannot read it on {}",
-            os.name()
-        )),
-        _ => None,
-    })
-}
-
 /// Isolate this (single-threaded) process and write the sysctls of `needs` in its namespace.
 /// The isolation had, and on an unmet need the skip reason with it.
 fn prepare<'a>(needs: impl Iterator<Item = &'a Need>) -> Result<Isolation, (Isolation, String)> {
@@ -272,29 +262,5 @@ fn become_subreaper() {
             libc::PROC_REAP_ACQUIRE,
             std::ptr::null_mut(),
         );
-    }
-}
-
-/// Have this (forked) process killed with SIGKILL when its parent dies, where the OS offers it
-/// (Linux PR_SET_PDEATHSIG, FreeBSD PROC_PDEATHSIG_CTL; macOS has no equivalent, and relies on
-/// the runner killing the sides' process groups).
-pub(crate) fn die_with_parent() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: prctl with integer arguments.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-    }
-    #[cfg(target_os = "freebsd")]
-    {
-        let mut signal: libc::c_int = libc::SIGKILL;
-        // SAFETY: PROC_PDEATHSIG_CTL reads one int through the pointer.
-        unsafe {
-            libc::procctl(
-                libc::P_PID,
-                0,
-                libc::PROC_PDEATHSIG_CTL,
-                &mut signal as *mut libc::c_int as *mut libc::c_void,
-            );
-        }
     }
 }
