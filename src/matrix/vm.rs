@@ -149,34 +149,51 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
     } else {
         "timed out"
     });
-    let report = std::fs::read_to_string(&boot.report_out).unwrap_or_default();
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    let files = (boot.console_log.as_path(), boot.report_out.as_path());
+    outcome(status, &stderr, started, deadline, files, "Kernel panic")
+}
+
+/// What came of a boot that ended (`status`) or was stopped at its deadline (`None`): the run
+/// document between the markers on the report port, or what went wrong (qemu failing, a
+/// panic: a console line with `panic_marker`, a hang, a report missing or unreadable), with
+/// what qemu said and the end of the console log. `files`: the console log and the report
+/// port's output.
+pub(super) fn outcome(
+    status: Option<std::process::ExitStatus>,
+    qemu_said: &str,
+    started: Instant,
+    deadline: Duration,
+    (console_log, report_out): (&Path, &Path),
+    panic_marker: &str,
+) -> Result<RunReport, String> {
+    let report = std::fs::read_to_string(report_out).unwrap_or_default();
     match (status, between_markers(&report)) {
         (_, Some(json)) => serde_json::from_str(json)
             .map_err(|e| format!("the report from the VM does not parse: {e}")),
         (None, None) => Err(format!(
             "no report within the {} s deadline (the kernel hung or the suite did not finish); console ends:\n{}",
             deadline.as_secs(),
-            console_tail(&boot.console_log)
+            console_tail(console_log)
         )),
         (Some(status), None) => {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-            }
-            let console = std::fs::read_to_string(&boot.console_log).unwrap_or_default();
-            let what = match console.lines().find(|l| l.contains("Kernel panic")) {
+            let console = std::fs::read_to_string(console_log).unwrap_or_default();
+            let what = match console.lines().find(|l| l.contains(panic_marker)) {
                 Some(line) => format!("the kernel panicked ({})", line.trim()),
                 None if !status.success() => "qemu failed".into(),
                 None => "the VM stopped".into(),
             };
-            let qemu_said = match stderr.trim() {
+            let qemu_said = match qemu_said.trim() {
                 "" => String::new(),
                 said => format!("; qemu: {said}"),
             };
             Err(format!(
                 "{what} ({status}) after {} s without a report{qemu_said}; console ends:\n{}",
                 started.elapsed().as_secs(),
-                console_tail(&boot.console_log)
+                console_tail(console_log)
             ))
         }
     }

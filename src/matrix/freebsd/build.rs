@@ -19,6 +19,7 @@
 //! `--gc-sections`, which rustc passes, drops notes in groups: the wrapper ends the command
 //! line with `--no-gc-sections`, and the build checks that the note is there.
 
+use crate::interrupt::SpawnOwned;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -78,7 +79,11 @@ pub fn cross_build(sysroot: &Path, major: u32, work: &Path) -> Result<PathBuf, S
         .env(CLANG_ENV, clang)
         .env("SOCKCONF_FREEBSD_MAJOR", major.to_string())
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Ended with this process and by Ctrl-C (crate::interrupt): a build takes minutes.
+        .spawn_owned()
+        .and_then(|cargo| cargo.wait_with_output())
         .map_err(|e| format!("cannot run {cargo} to cross-build for FreeBSD: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -5,9 +5,10 @@
 //! COM1 is the console, COM2 (`/dev/ttyu1`) carries only the report. `-no-reboot`: the guest's
 //! ACPI power-off, a panic's reboot and a triple fault all end qemu.
 
-use super::super::vm::{between_markers, Accel, QEMU};
+use super::super::vm::{outcome, Accel, QEMU};
+use crate::interrupt::SpawnOwned;
 use harness::report::RunReport;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,8 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
     let started = Instant::now();
     let qemu_log = std::fs::File::create(&boot.qemu_log)
         .map_err(|e| format!("{}: {e}", boot.qemu_log.display()))?;
+    let task = crate::interrupt::task(format!("qemu {} ({})", boot.iso.display(), accel.name()));
+    task.running();
     let mut child = Command::new(QEMU)
         .args(["-accel", accel.name(), "-M", "pc", "-nodefaults"])
         .args(["-display", "none", "-no-reboot"])
@@ -68,7 +71,8 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(qemu_log)
-        .spawn()
+        // Dies with this process, and is ended by Ctrl-C or SIGTERM (crate::interrupt).
+        .spawn_owned()
         .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
     let status = loop {
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
@@ -85,6 +89,7 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
             if failed || no_sign_of_life {
                 let _ = child.kill();
                 let _ = child.wait();
+                task.finished("no sign of life");
                 return Err(if failed {
                     format!("qemu: {KVM_FAILED}")
                 } else {
@@ -102,46 +107,12 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let report = std::fs::read_to_string(&boot.report_out).unwrap_or_default();
-    match (status, between_markers(&report)) {
-        (_, Some(json)) => serde_json::from_str(json)
-            .map_err(|e| format!("the report from the FreeBSD VM does not parse: {e}")),
-        (None, None) => Err(format!(
-            "no report within the {} s deadline (the kernel hung or the suite did not finish); console ends:\n{}",
-            deadline.as_secs(),
-            console_tail(&boot.console_log)
-        )),
-        (Some(status), None) => {
-            let stderr = std::fs::read_to_string(&boot.qemu_log).unwrap_or_default();
-            let console = std::fs::read_to_string(&boot.console_log).unwrap_or_default();
-            let what = match console.lines().find(|l| l.contains("panic:")) {
-                Some(line) => format!("the kernel panicked ({})", line.trim()),
-                None if !status.success() => "qemu failed".into(),
-                None => "the VM stopped".into(),
-            };
-            let qemu_said = match stderr.trim() {
-                "" => String::new(),
-                said => format!("; qemu: {said}"),
-            };
-            Err(format!(
-                "{what} ({status}) after {} s without a report{qemu_said}; console ends:\n{}",
-                started.elapsed().as_secs(),
-                console_tail(&boot.console_log)
-            ))
-        }
-    }
-}
-
-fn console_tail(path: &Path) -> String {
-    let console = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = console.lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = &lines[lines.len().saturating_sub(8)..];
-    if tail.is_empty() {
-        "    (nothing)".into()
+    task.finished(if status.is_some() {
+        "ended"
     } else {
-        tail.iter()
-            .map(|l| format!("    {}", l.trim_end()))
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
+        "timed out"
+    });
+    let qemu_said = std::fs::read_to_string(&boot.qemu_log).unwrap_or_default();
+    let files = (boot.console_log.as_path(), boot.report_out.as_path());
+    outcome(status, &qemu_said, started, deadline, files, "panic:")
 }
