@@ -87,16 +87,16 @@ impl Apt {
         command
     }
 
-    /// The catalogue of kernels, from lists read again when they are missing, older than a
-    /// day, or for another sources list. Stale lists serve when reading them again fails.
+    /// The catalogue of kernels, from lists read again when they are missing or older than a
+    /// day. Stale lists serve when reading them again fails.
     pub fn catalogue(&self) -> Result<Catalogue, String> {
-        let sources = sources_list(&system_archives()?);
-        let current = std::fs::read_to_string(self.sources_list()).ok() == Some(sources.clone())
-            && std::fs::metadata(self.updated())
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < LISTS_FRESH_FOR));
-        if !current {
-            if let Err(e) = self.update(&sources) {
+        let fresh = std::fs::metadata(self.updated())
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < LISTS_FRESH_FOR));
+        if !fresh {
+            let updated =
+                system_archives().and_then(|archives| self.update(&sources_list(&archives)));
+            if let Err(e) = updated {
                 if std::fs::metadata(self.updated()).is_err() {
                     return Err(e);
                 }

@@ -253,14 +253,30 @@ impl Catalogue {
             }
         }
         series.sort_by(|a, b| compare_versions(&a.0, &b.0));
+        for (_, suites) in &mut series {
+            suites.sort();
+        }
         let series: Vec<String> = series
             .iter()
             .map(|(s, suites)| format!("{s} ({})", suites.join(", ")))
             .collect();
-        let suites: Vec<String> = self
+        // Oldest first, by the version of their default kernel.
+        let mut suites: Vec<&Suite> = self
             .suites
             .iter()
             .filter(|s| !s.codename.contains('-'))
+            .collect();
+        let default_version = |s: &Suite| {
+            self.defaults
+                .iter()
+                .filter(|d| d.suite == s.codename)
+                .map(|d| d.version.clone())
+                .max_by(|a, b| compare_versions(a, b))
+                .unwrap_or_default()
+        };
+        suites.sort_by(|a, b| compare_versions(&default_version(a), &default_version(b)));
+        let suites: Vec<String> = suites
+            .into_iter()
             .map(|s| match &s.alias {
                 Some(alias) => format!("{} ({alias})", s.codename),
                 None => s.codename.clone(),
@@ -562,7 +578,7 @@ Depends: linux-base-amd64 (= 7.2.13-1), linux-image-7.2.13+deb14-amd64 (= 7.2.13
         assert_eq!(
             e,
             "no Debian kernel 4.19; Debian offers 5.10 (bullseye, bullseye-security), \
-             6.1 (bullseye-security, bookworm), 6.12 (bookworm-backports, trixie, trixie-security), \
+             6.1 (bookworm, bullseye-security), 6.12 (bookworm-backports, trixie, trixie-security), \
              7.2 (sid); suites: bullseye (oldoldstable), bookworm (oldstable), trixie (stable), \
              sid (unstable); or a full version such as 7.2.13+deb14, or an image's path"
         );

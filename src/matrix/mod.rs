@@ -79,6 +79,12 @@ pub struct MatrixArgs {
 /// cannot start (no qemu, no static binary).
 pub fn matrix(args: &MatrixArgs) -> ExitCode {
     let started = Instant::now();
+    // A name that names nothing is the first thing said, before what the run needs.
+    let apt = apt::Apt::new(&args.apt);
+    let wanted = match resolve_all(args, &apt) {
+        Ok(wanted) => wanted,
+        Err(e) => return fail(&e),
+    };
     let guest = match guest_binary(args.guest_binary.as_deref()) {
         Ok(path) => path,
         Err(e) => return fail(&e),
@@ -89,11 +95,6 @@ pub fn matrix(args: &MatrixArgs) -> ExitCode {
     if let Err(e) = std::fs::create_dir_all(&args.out) {
         return fail(&format!("{}: {e}", args.out.display()));
     }
-    let apt = apt::Apt::new(&args.apt);
-    let wanted = match resolve_all(args, &apt) {
-        Ok(wanted) => wanted,
-        Err(e) => return fail(&e),
-    };
 
     // The host's suite runs while the kernels download and unpack; the VMs boot after both,
     // so that they do not slow the host's timers down.
