@@ -164,12 +164,7 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
     let mut qemu = Qemu::spawn(
         Command::new(QEMU)
             .args(["-accel", accel.name(), "-machine", "q35", "-nodefaults"])
-            .args(
-                std::env::var("SOCKCONF_QEMU_EXTRA")
-                    .ok()
-                    .iter()
-                    .flat_map(|s| s.split_whitespace().map(str::to_string).collect::<Vec<_>>()),
-            )
+            .args(accel.clock())
             .args(["-display", "none", "-no-reboot"])
             .args(["-m", &boot.memory_mb.to_string()])
             .args(["-smp", &boot.cpus.to_string()])
