@@ -34,7 +34,7 @@ impl Accel {
     fn clock(self) -> &'static [&'static str] {
         match self {
             Accel::Kvm => &[],
-            Accel::Tcg => &["-icount", "shift=0,sleep=off"],
+            Accel::Tcg => &["-icount", "shift=0,sleep=off", "-cpu", "max"],
         }
     }
 }
@@ -176,7 +176,7 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
             // cannot land inside it. panic=-1: a panic reboots at once, and -no-reboot ends qemu.
             .arg("-append")
             .arg(format!(
-                "console=ttyS0 panic=-1 rdinit=/init -- guest-init --jobs {}",
+                "console=ttyS0 panic=-1 random.trust_cpu=on rdinit=/init -- guest-init --jobs {}",
                 boot.jobs
             ))
             .arg("-serial")
