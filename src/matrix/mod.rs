@@ -41,8 +41,9 @@ pub struct MatrixArgs {
     /// (`cloud`); its columns say so (`linux-6.1.0-50-rt`).
     #[arg(long, value_enum, default_value_t = debian::Flavour::Plain)]
     flavour: debian::Flavour,
-    /// Seconds each VM may take from boot to report before it counts as hung.
-    #[arg(long, default_value_t = 150)]
+    /// Seconds each VM may take from boot to report before it counts as hung. A VM needs
+    /// about 25 s of a host core; on a host shared with other work, several times that.
+    #[arg(long, default_value_t = 300)]
     deadline: u64,
     /// How many VMs boot at once.
     #[arg(long, default_value_t = 3)]

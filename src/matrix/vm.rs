@@ -31,6 +31,10 @@ impl Accel {
     /// backlog.abort_on_overflow, FIN_WAIT2's 2 s, keepalive's 1 s): cases failed or timed
     /// out by the host's load, not by the kernel. Counted in instructions, the guest's time
     /// is the same however busy the host is, and timer waits cost no host time.
+    ///
+    /// Counted time has no jitter for the kernel to gather entropy from: 5.10 and 6.1 never
+    /// initialised their CRNG and the suite stalled after the modules loaded. `-cpu max` gives
+    /// the guest TCG's RDRAND, which `random.trust_cpu=on` (on the command line) seeds it from.
     fn clock(self) -> &'static [&'static str] {
         match self {
             Accel::Kvm => &[],
@@ -174,6 +178,7 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
             .arg(&boot.initramfs)
             // ttyS0 is the console; ttyS1 carries nothing but the report, so that kernel messages
             // cannot land inside it. panic=-1: a panic reboots at once, and -no-reboot ends qemu.
+            // random.trust_cpu=on: see Accel::clock.
             .arg("-append")
             .arg(format!(
                 "console=ttyS0 panic=-1 random.trust_cpu=on rdinit=/init -- guest-init --jobs {}",
