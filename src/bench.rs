@@ -3,11 +3,12 @@
 //!
 //! Cases mostly wait (for a linger timeout, a SYN retransmission, a barrier), so the suite's
 //! wall time should be close to its longest case's, and the default job count is chosen from
-//! these figures (see `orchestrate::default_jobs`).
+//! these figures (see `orchestrate::default_jobs`). Last, what writing the HTML page adds to a
+//! run of the catalogue (the budget: 5% of its wall time).
 
 use crate::orchestrate::{default_jobs, report_of_runner, run_all};
-use harness::report::{CaseReport, Verdict};
-use harness::{is, Case, Ctx, Expect, Kernel, Os, Side, SigPipe};
+use harness::report::{CaseReport, Environment, RunReport, Verdict};
+use harness::{is, Case, Ctx, Expect, Kernel, Os, Provenance, Side, SigPipe};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,9 @@ pub static NOOP: Case = Case {
     expect: &[Expect {
         os: Os::current(),
         kernel: Kernel::ANY,
+        // The no-op case measures the harness, not a kernel behaviour.
+        source: "none: the harness's own cost",
+        provenance: Provenance::FromSource,
         server: &[("exit", is("exit 0"))],
         client: &[("exit", is("exit 0"))],
         wire: &[],
@@ -80,6 +84,9 @@ pub fn bench(runs: usize, job_counts: &[usize]) -> ExitCode {
 
     let catalogue = cases::all();
     let mut job_counts = job_counts.to_vec();
+    // The suite's wall time and the time to write its HTML page, run by run, at the default
+    // job count.
+    let mut pages: Vec<(Duration, Duration)> = vec![];
     // The catalogue three times over stands in for a larger one with more waiting cases: the
     // default job count must not serialise the waits as the catalogue grows.
     for copies in [1, 3] {
@@ -104,6 +111,9 @@ pub fn bench(runs: usize, job_counts: &[usize]) -> ExitCode {
                 let start = Instant::now();
                 let reports = run_all(&suite, Some(jobs), None);
                 walls.push(start.elapsed());
+                if copies == 1 && jobs == default {
+                    pages.push((start.elapsed(), html_page(&reports)));
+                }
                 longest.push(longest_case(&reports));
                 sums.push(
                     reports
@@ -127,12 +137,35 @@ pub fn bench(runs: usize, job_counts: &[usize]) -> ExitCode {
             );
         }
     }
+    let (mut walls, mut writes): (Vec<Duration>, Vec<Duration>) = pages.into_iter().unzip();
+    let (wall, write) = (median(&mut walls), median(&mut writes));
+    println!(
+        "\nthe HTML page of the catalogue's run (`run --html`), {} runs at the default job count: {:.1} ms median, {:.2}% of the run's {:.0} ms median wall time",
+        writes.len(),
+        ms(write),
+        100.0 * write.as_secs_f64() / wall.as_secs_f64().max(1e-3),
+        ms(wall)
+    );
     if healthy {
         ExitCode::SUCCESS
     } else {
         eprintln!("sockconf bench: some case did not pass; the figures measure a broken suite");
         ExitCode::from(1)
     }
+}
+
+/// Write the page `sockconf run --html` writes for these reports, as it does (built, then
+/// written to a file); how long that took.
+fn html_page(reports: &[CaseReport]) -> Duration {
+    let start = Instant::now();
+    let report = RunReport::new(Environment::here(vec![]), reports.to_vec());
+    let title = crate::html::title(&report);
+    let page = crate::html::page(&title, &[(String::new(), report)], None, &[]);
+    let path = std::env::temp_dir().join(format!("sockconf-bench-{}.html", std::process::id()));
+    let _ = std::fs::write(&path, page);
+    let took = start.elapsed();
+    let _ = std::fs::remove_file(&path);
+    took
 }
 
 fn longest_case(reports: &[CaseReport]) -> Duration {

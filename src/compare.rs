@@ -3,10 +3,12 @@
 //! kernel matrix calls it too); [`text`], [`markdown`] and [`json`] render it.
 //!
 //! What counts: the facts each side observed, matched by name (and occurrence, for a name that
-//! repeats), and their order; durations and timer values only beyond [`Tolerance`] unless
+//! repeats), and their order; each connection's teardown shape where the traffic was captured
+//! ([`harness::observe::shape`]); durations and timer values only beyond [`Tolerance`] unless
 //! strict. What is shown but does not count: environment differences (a header section) and
 //! cases that some reports did not run (skipped or absent), since a skip observes nothing.
 
+use harness::observe::shape::teardown_shapes;
 use harness::report::{CaseReport, RunReport, Verdict};
 use harness::{Fact, Value};
 use serde::Serialize;
@@ -321,6 +323,7 @@ fn case_rows(ran: &[Option<&CaseReport>], tolerance: Tolerance) -> Vec<Row> {
             });
         }
     }
+    rows.extend(shape_rows(ran));
     let durations: Vec<u64> = ran.iter().flatten().map(|c| c.duration_ms).collect();
     if durations.iter().any(|d| !tolerance.same(*d, durations[0])) {
         rows.push(Row {
@@ -333,6 +336,51 @@ fn case_rows(ran: &[Option<&CaseReport>], tolerance: Tolerance) -> Vec<Row> {
     }
     rows
 }
+
+/// One row per connection whose teardown shape differs between the reports that captured the
+/// case's traffic (`teardown shape`, or `teardown shape #N` where the case has several
+/// connections). A report without a capture has no cell there and does not count: it saw no
+/// wire, it did not see another one.
+fn shape_rows(ran: &[Option<&CaseReport>]) -> Vec<Row> {
+    let shapes: Vec<Option<Vec<String>>> = ran
+        .iter()
+        .map(|c| {
+            let segments = c.and_then(|c| c.segments.as_deref())?;
+            Some(
+                teardown_shapes(segments)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            )
+        })
+        .collect();
+    let conns = shapes.iter().flatten().map(Vec::len).max().unwrap_or(0);
+    (0..conns)
+        .filter_map(|conn| {
+            let cells: Vec<Option<String>> = shapes
+                .iter()
+                .map(|s| {
+                    let s = s.as_ref()?;
+                    Some(s.get(conn).cloned().unwrap_or_else(|| NO_CONNECTION.into()))
+                })
+                .collect();
+            let present: Vec<&String> = cells.iter().flatten().collect();
+            let differs = present.len() >= 2 && present.iter().any(|c| *c != present[0]);
+            differs.then(|| Row {
+                fact: match conns {
+                    1 => SHAPE_ROW.to_string(),
+                    _ => format!("{SHAPE_ROW} #{conn}"),
+                },
+                cells,
+            })
+        })
+        .collect()
+}
+
+/// The fact name of a teardown-shape row, and what a report that captured fewer connections
+/// shows in the row of one it lacks.
+pub const SHAPE_ROW: &str = "teardown shape";
+const NO_CONNECTION: &str = "no such connection";
 
 /// A fact with its key: its name and how many facts of that name came before it on its side.
 struct Keyed<'a> {
@@ -353,6 +401,14 @@ fn keyed(facts: &[Fact]) -> Vec<Keyed<'_>> {
             }
         })
         .collect()
+}
+
+/// The row name of fact `index` among `facts` of `side` (`server` or `client`) in the table:
+/// `client read#1`, `server read (occurrence 2)`.
+pub fn fact_row(side: &str, facts: &[Fact], index: usize) -> String {
+    let name = &facts[index].name;
+    let nth = facts[..index].iter().filter(|f| f.name == *name).count();
+    format!("{side} {}", key_label(&(name.clone(), nth)))
 }
 
 fn key_label((name, nth): &(String, usize)) -> String {
@@ -549,7 +605,9 @@ pub fn json(table: &Table) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harness::observe::segment::Segment;
     use harness::report::Environment;
+    use harness::Role;
 
     fn fact(name: &str, value: Value) -> Fact {
         Fact::new(name, value)
@@ -665,6 +723,53 @@ mod tests {
                 &vec![None, Some("pass".into())]
             ]
         );
+    }
+
+    fn captured(flags: &[(Role, &str)]) -> Option<Vec<Segment>> {
+        Some(
+            flags
+                .iter()
+                .map(|(from, f)| Segment {
+                    at_us: 0,
+                    conn: 0,
+                    from: *from,
+                    flags: f.to_string().try_into().unwrap(),
+                    seq: 0,
+                    ack: 0,
+                    len: 0,
+                })
+                .collect(),
+        )
+    }
+
+    /// A capture that ends with a FIN on one kernel and a RST on another is a row; a report
+    /// without a capture is no cell, and alone with one that has it, no row.
+    #[test]
+    fn teardown_shapes_count_where_both_were_captured() {
+        use Role::{Client, Server};
+        let with = |segments| {
+            let mut c = case("close.x", reset(), 3);
+            c.segments = segments;
+            c
+        };
+        let fin = captured(&[(Client, "SYN"), (Server, "SYN|ACK"), (Client, "FIN|ACK")]);
+        let rst = captured(&[(Client, "SYN"), (Server, "SYN|ACK"), (Client, "RST|ACK")]);
+        let a = report("6.1.0", vec![with(fin.clone())]);
+        let b = report("6.18.0", vec![with(rst)]);
+        let c = report("6.12.0", vec![with(None)]);
+        let t = compare(&[a.clone(), b, c.clone()], Tolerance::DEFAULT);
+        assert_eq!(
+            t.differences[0].rows,
+            [Row {
+                fact: SHAPE_ROW.into(),
+                cells: vec![
+                    Some("client FIN|ACK; server none".into()),
+                    Some("client RST|ACK; server none".into()),
+                    None
+                ]
+            }]
+        );
+        assert!(!compare(&[a, c], Tolerance::DEFAULT).differs());
     }
 
     #[test]

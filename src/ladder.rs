@@ -3,7 +3,8 @@
 //! they happened, and the TCP state names a textbook would write there.
 //!
 //! `sockconf run -v` draws what was captured; `sockconf explain` draws what the wire facts
-//! expect.
+//! expect. Both build a [`Ladder`] first, the rows in order; [`Ladder::text`] draws it for a
+//! terminal, and the HTML report draws the same rows as SVG (`html::svg`).
 
 use harness::observe::segment::{seq_at_or_after, Flags, Segment};
 use harness::report::CaseReport;
@@ -16,59 +17,80 @@ const TIME_W: usize = 9;
 const NOTE_W: usize = 26;
 const ARROW_W: usize = 46;
 
+/// A ladder: its rows from top to bottom, each at its moment (microseconds from the case's
+/// origin) where it has one.
+pub struct Ladder {
+    pub rows: Vec<(Option<u64>, Row)>,
+}
+
 /// One line of a ladder.
-enum Row {
-    /// A segment, with the states the sender and the receiver are in after it.
+pub enum Row {
+    /// A segment, with the states the sender and the receiver are in after it (empty where
+    /// they do not change).
     Arrow {
         from: Role,
         label: String,
         client: String,
         server: String,
+        /// Its index among the case's captured segments; `None` in an expected ladder.
+        segment: Option<usize>,
     },
-    /// A side's note (a call and its result), beside its timeline.
-    Note { side: Role, text: String },
+    /// A side's note (a call and its result), beside its timeline; `fact` is the fact's index
+    /// among that side's observations, where the note is one.
+    Note {
+        side: Role,
+        text: String,
+        fact: Option<usize>,
+    },
     /// Something both sides share: a barrier, an ellipsis, a remark.
     Across(String),
 }
 
-fn draw(out: &mut String, rows: &[(Option<u64>, Row)]) {
-    let _ = writeln!(
-        out,
-        "{:>TIME_W$}  {:>NOTE_W$} {:ARROW_W$}   server",
-        "ms", "client", ""
-    );
-    for (at, row) in rows {
-        let at = *at;
-        let time = at.map_or(String::new(), |us| format!("{:.3}", us as f64 / 1000.0));
-        let blank = " ".repeat(ARROW_W);
-        let line = match row {
-            Row::Arrow {
-                from,
-                label,
-                client,
-                server,
-            } => {
-                let dashes = "-".repeat(ARROW_W.saturating_sub(label.len() + 5));
-                let arrow = match from {
-                    Role::Client => format!("-- {label} {dashes}>"),
-                    Role::Server => format!("<{dashes} {label} --"),
-                };
-                format!("{time:>TIME_W$}  {client:>NOTE_W$} |{arrow}| {server}")
-            }
-            Row::Note {
-                side: Role::Client,
-                text,
-            } => format!("{time:>TIME_W$}  {text:>NOTE_W$} |{blank}|"),
-            Row::Note {
-                side: Role::Server,
-                text,
-            } => format!("{time:>TIME_W$}  {:>NOTE_W$} |{blank}| {text}", ""),
-            Row::Across(text) => {
-                let text = format!(" {text} ");
-                format!("{time:>TIME_W$}  {:>NOTE_W$} |{text:·^ARROW_W$}|", "")
-            }
-        };
-        let _ = writeln!(out, "{}", line.trim_end());
+impl Ladder {
+    /// The ladder for a terminal: one line per row, time on the left.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:>TIME_W$}  {:>NOTE_W$} {:ARROW_W$}   server",
+            "ms", "client", ""
+        );
+        for (at, row) in &self.rows {
+            let time = at.map_or(String::new(), |us| format!("{:.3}", us as f64 / 1000.0));
+            let blank = " ".repeat(ARROW_W);
+            let line = match row {
+                Row::Arrow {
+                    from,
+                    label,
+                    client,
+                    server,
+                    ..
+                } => {
+                    let dashes = "-".repeat(ARROW_W.saturating_sub(label.len() + 5));
+                    let arrow = match from {
+                        Role::Client => format!("-- {label} {dashes}>"),
+                        Role::Server => format!("<{dashes} {label} --"),
+                    };
+                    format!("{time:>TIME_W$}  {client:>NOTE_W$} |{arrow}| {server}")
+                }
+                Row::Note {
+                    side: Role::Client,
+                    text,
+                    ..
+                } => format!("{time:>TIME_W$}  {text:>NOTE_W$} |{blank}|"),
+                Row::Note {
+                    side: Role::Server,
+                    text,
+                    ..
+                } => format!("{time:>TIME_W$}  {:>NOTE_W$} |{blank}| {text}", ""),
+                Row::Across(text) => {
+                    let text = format!(" {text} ");
+                    format!("{time:>TIME_W$}  {:>NOTE_W$} |{text:·^ARROW_W$}|", "")
+                }
+            };
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+        out
     }
 }
 
@@ -182,7 +204,7 @@ fn other(end: Role) -> Role {
 }
 
 /// The arrow row of `s`, with the state changes it causes placed beside each timeline.
-fn arrow_row(s: &Segment, many_conns: bool, states: &mut States) -> Row {
+fn arrow_row(index: usize, s: &Segment, many_conns: bool, states: &mut States) -> Row {
     let (sender, receiver) = states.step(s);
     let (client, server) = match s.from {
         Role::Client => (sender, receiver),
@@ -193,12 +215,19 @@ fn arrow_row(s: &Segment, many_conns: bool, states: &mut States) -> Row {
         label: label(s, many_conns),
         client: client.unwrap_or_default().to_string(),
         server: server.unwrap_or_default().to_string(),
+        segment: Some(index),
     }
+}
+
+/// The captured conversation of a case, with its calls and barriers, as text; None if nothing
+/// was captured.
+pub fn observed(case: &CaseReport) -> Option<String> {
+    observed_ladder(case).map(|l| l.text())
 }
 
 /// The captured conversation of a case, with its calls and barriers; None if nothing was
 /// captured.
-pub fn observed(case: &CaseReport) -> Option<String> {
+pub fn observed_ladder(case: &CaseReport) -> Option<Ladder> {
     let segments = case.segments.as_ref()?;
     let many_conns = segments.iter().any(|s| s.conn > 0);
     // (time, tie-break, row): barriers, then segments, then calls, at the same microsecond.
@@ -207,26 +236,29 @@ pub fn observed(case: &CaseReport) -> Option<String> {
         rows.push((m.at_us, 0, Row::Across(format!("barrier '{}'", m.step))));
     }
     let mut states = States::new();
-    for s in segments {
-        rows.push((s.at_us, 1, arrow_row(s, many_conns, &mut states)));
+    for (i, s) in segments.iter().enumerate() {
+        rows.push((s.at_us, 1, arrow_row(i, s, many_conns, &mut states)));
     }
     for (side, facts) in [
         (Role::Client, &case.observations.client),
         (Role::Server, &case.observations.server),
     ] {
-        for f in facts {
+        for (i, f) in facts.iter().enumerate() {
             let text = format!("{} = {}", f.name, f.value);
-            rows.push((f.at_us.unwrap_or(u64::MAX), 2, Row::Note { side, text }));
+            let note = Row::Note {
+                side,
+                text,
+                fact: Some(i),
+            };
+            rows.push((f.at_us.unwrap_or(u64::MAX), 2, note));
         }
     }
     rows.sort_by_key(|(at, order, _)| (*at, *order));
-    let rows: Vec<(Option<u64>, Row)> = rows
+    let rows = rows
         .into_iter()
         .map(|(at, _, row)| ((at != u64::MAX).then_some(at), row))
         .collect();
-    let mut out = String::new();
-    draw(&mut out, &rows);
-    Some(out)
+    Some(Ladder { rows })
 }
 
 /// A segment the expected ladder draws: who sends what.
@@ -243,9 +275,14 @@ fn node(end: Role, seg: Seg) -> Expected {
     }
 }
 
+/// The ladder the wire facts expect, as text.
+pub fn expected(facts: &[WireFact]) -> String {
+    expected_ladder(facts).text()
+}
+
 /// The ladder the wire facts expect: the handshake, then the segments the facts name in an
 /// order that satisfies every "before" among them, then what must not be sent.
-pub fn expected(facts: &[WireFact]) -> String {
+pub fn expected_ladder(facts: &[WireFact]) -> Ladder {
     let handshake = [
         (Role::Client, "SYN"),
         (Role::Server, "SYN|ACK"),
@@ -336,9 +373,7 @@ pub fn expected(facts: &[WireFact]) -> String {
     for r in remarks {
         rows.push((None, Row::Across(r)));
     }
-    let mut out = String::new();
-    draw(&mut out, &rows);
-    out
+    Ladder { rows }
 }
 
 fn expected_arrow(from: Role, what: &str) -> Row {
@@ -347,6 +382,7 @@ fn expected_arrow(from: Role, what: &str) -> Row {
         label: what.to_string(),
         client: String::new(),
         server: String::new(),
+        segment: None,
     }
 }
 

@@ -3,12 +3,15 @@
 mod bench;
 mod compare;
 mod explain;
+mod html;
+mod interrupt;
 mod junit;
 mod ladder;
 mod matrix;
 mod orchestrate;
 mod render;
 mod select;
+mod xml;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -47,6 +50,23 @@ enum Command {
         /// Write each case's capture to DIR/<id>.pcap.
         #[arg(long, value_name = "DIR")]
         pcap: Option<std::path::PathBuf>,
+        /// Also write the run as one self-contained HTML page to FILE, each case's ladder
+        /// drawn.
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
+    },
+    /// Show saved reports of `run --format json`: as text, or with --html as one HTML page
+    /// (one column per report, the cases that differ with their ladders side by side).
+    Report {
+        /// One or more report files.
+        #[arg(required = true, value_name = "REPORT.json")]
+        reports: Vec<std::path::PathBuf>,
+        /// Write the page to FILE instead of printing text.
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
+        /// In the text, draw each case's ladder.
+        #[arg(long, short = 'v')]
+        verbose: bool,
     },
     /// Put reports of `run --format json` side by side: one column per report, one row per
     /// observed fact that differs. Exit 0 if none differs, 1 if some do, 2 on a bad report.
@@ -134,17 +154,22 @@ fn main() -> ExitCode {
             junit,
             verbose,
             pcap,
+            html,
         } => match select::select(&ids) {
-            Ok(selected) => orchestrate::run(
-                &selected,
-                &orchestrate::Options {
-                    format,
-                    jobs,
-                    junit,
-                    verbose,
-                    pcap,
-                },
-            ),
+            Ok(selected) => {
+                interrupt::install();
+                orchestrate::run(
+                    &selected,
+                    &orchestrate::Options {
+                        format,
+                        jobs,
+                        junit,
+                        verbose,
+                        pcap,
+                        html,
+                    },
+                )
+            }
             Err(message) => usage_error(&message),
         },
         Command::Compare {
@@ -152,6 +177,11 @@ fn main() -> ExitCode {
             format,
             strict,
         } => compare_files(&reports, format, strict),
+        Command::Report {
+            reports,
+            html,
+            verbose,
+        } => report_files(&reports, html.as_deref(), verbose),
         Command::Explain { id } => match select::exact(&id) {
             Ok(case) => {
                 print!("{}", explain::explain(case));
@@ -168,14 +198,20 @@ fn main() -> ExitCode {
             Ok(case) => orchestrate::run_case_here(case, pcap.as_deref()),
             Err(message) => usage_error(&message),
         },
-        Command::Matrix(args) => matrix::matrix(&args),
+        Command::Matrix(args) => {
+            interrupt::install();
+            matrix::matrix(&args)
+        }
         Command::GuestInit { jobs } => matrix::guest::init(jobs),
         Command::ProbeSysctls => orchestrate::probe_sysctls_here(),
     }
 }
 
-/// Read every report first, and print nothing but the errors if any is bad.
-fn compare_files(paths: &[std::path::PathBuf], format: TableFormat, strict: bool) -> ExitCode {
+/// Read every report first, and print nothing but the errors if any is bad (then exit 2);
+/// each report comes labelled as compare heads its column.
+fn read_reports(
+    paths: &[std::path::PathBuf],
+) -> Result<Vec<(String, harness::report::RunReport)>, ExitCode> {
     let mut reports = vec![];
     let mut errors = vec![];
     for path in paths {
@@ -192,12 +228,19 @@ fn compare_files(paths: &[std::path::PathBuf], format: TableFormat, strict: bool
         for e in errors {
             eprintln!("sockconf: {e}");
         }
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     }
-    let labelled: Vec<(String, harness::report::RunReport)> = compare::labels(&reports)
+    Ok(compare::labels(&reports)
         .into_iter()
         .zip(reports.into_iter().map(|(_, r)| r))
-        .collect();
+        .collect())
+}
+
+fn compare_files(paths: &[std::path::PathBuf], format: TableFormat, strict: bool) -> ExitCode {
+    let labelled = match read_reports(paths) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let tolerance = if strict {
         compare::Tolerance::STRICT
     } else {
@@ -214,6 +257,36 @@ fn compare_files(paths: &[std::path::PathBuf], format: TableFormat, strict: bool
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// `sockconf report`: the reports as text, or as one HTML page. Exit 0, or 2 on a bad report or
+/// an unwritable page.
+fn report_files(
+    paths: &[std::path::PathBuf],
+    html: Option<&std::path::Path>,
+    verbose: bool,
+) -> ExitCode {
+    let reports = match read_reports(paths) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let Some(path) = html else {
+        for (label, report) in &reports {
+            if reports.len() > 1 {
+                println!("==> {label}");
+            }
+            print!("{}", render::text(report, verbose));
+        }
+        return ExitCode::SUCCESS;
+    };
+    let title = match reports.as_slice() {
+        [(_, one)] => html::title(one),
+        many => format!("sockconf: {} reports side by side", many.len()),
+    };
+    match harness::report::write_whole(path, html::page(&title, &reports, None, &[])) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => usage_error(&format!("--html {}: {e}", path.display())),
     }
 }
 

@@ -1,14 +1,14 @@
 //! `sockconf run`: start one runner process per case (several at once: each has its own
 //! network namespace), collect their reports, print them.
 
+use crate::interrupt::{OutputFile, SpawnOwned, Started};
 use crate::{render, Format};
 use harness::report::{CaseReport, Environment, RunReport, Verdict};
 use harness::Case;
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -25,6 +25,8 @@ pub struct Options {
     pub verbose: bool,
     /// Where each case's pcap file goes.
     pub pcap: Option<PathBuf>,
+    /// Also write the run as an HTML page here.
+    pub html: Option<PathBuf>,
 }
 
 /// `sockconf run-case ID`: run one case in this fresh, single-threaded process and print its
@@ -80,8 +82,10 @@ fn case_sysctls() -> BTreeMap<String, String> {
     Command::new(exe)
         .arg("probe-sysctls")
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .output()
+        .spawn_owned()
+        .and_then(|probe| probe.wait_with_output())
         .ok()
         .and_then(|out| serde_json::from_slice(&out.stdout).ok())
         .unwrap_or_default()
@@ -89,24 +93,29 @@ fn case_sysctls() -> BTreeMap<String, String> {
 
 /// Run `selected` and print the outcome (and write it as JUnit XML to `junit`); exit 0 when
 /// nothing failed or timed out, 1 when something did, 2 when the JUnit file cannot be written.
+/// Interrupted (see [`crate::interrupt`]), it prints no report and writes no JUnit file.
 pub fn run(selected: &[&'static Case], options: &Options) -> ExitCode {
-    let junit = options.junit.as_deref();
-    // Opened before the run, so that a bad path fails at once rather than after the suite.
-    let junit_file = match junit.map(|p| (p, File::create(p))) {
-        None => None,
-        Some((_, Ok(f))) => Some(f),
-        Some((p, Err(e))) => {
-            eprintln!("sockconf: --junit {}: {e}", p.display());
-            return ExitCode::from(2);
-        }
+    // Created before the run, so that a bad path fails at once rather than after the suite.
+    let (junit_file, html_file) = match (
+        output_file("junit", options.junit.as_deref()),
+        output_file("html", options.html.as_deref()),
+    ) {
+        (Ok(junit), Ok(html)) => (junit, html),
+        _ => return ExitCode::from(2),
     };
     if let Some(dir) = &options.pcap {
         if let Err(e) = std::fs::create_dir_all(dir) {
             eprintln!("sockconf: --pcap {}: {e}", dir.display());
             return ExitCode::from(2);
         }
+        // A runner writes its pcap under this name and renames it when complete.
+        for case in selected {
+            let pcap = dir.join(format!("{}.pcap", case.id));
+            crate::interrupt::remove_if_interrupted(harness::report::partial_path(&pcap));
+        }
     }
     let report = run_report(selected, options.jobs, options.pcap.as_deref());
+    let _outputs = crate::interrupt::outputs();
     match options.format {
         Format::Json => println!(
             "{}",
@@ -114,17 +123,36 @@ pub fn run(selected: &[&'static Case], options: &Options) -> ExitCode {
         ),
         Format::Text => print!("{}", render::text(&report, options.verbose)),
     }
-    if let (Some(mut file), Some(path)) = (junit_file, junit) {
-        if let Err(e) = file.write_all(crate::junit::junit(&report).as_bytes()) {
-            eprintln!("sockconf: --junit {}: {e}", path.display());
+    let _ = std::io::stdout().flush();
+    let failed = report.summary.failed + report.summary.timeout > 0;
+    if let Some(file) = junit_file {
+        if let Err(e) = file.finish(crate::junit::junit(&report).as_bytes()) {
+            eprintln!("sockconf: --junit: {e}");
             return ExitCode::from(2);
         }
     }
-    if report.summary.failed + report.summary.timeout > 0 {
+    if let Some(file) = html_file {
+        let title = crate::html::title(&report);
+        let column = [(report.environment.kernel_release.clone(), report)];
+        let page = crate::html::page(&title, &column, None, &[]);
+        if let Err(e) = file.finish(page.as_bytes()) {
+            eprintln!("sockconf: --html: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The output file `--{flag} path` asks for, or the error said in one line.
+fn output_file(flag: &str, path: Option<&Path>) -> Result<Option<OutputFile>, ()> {
+    path.map(OutputFile::create).transpose().map_err(|e| {
+        let path = path.unwrap_or(Path::new("")).display();
+        eprintln!("sockconf: --{flag} {path}: {e}");
+    })
 }
 
 /// Run `selected`, each case in its own runner (writing its pcap to `pcap`), and gather one
@@ -182,22 +210,35 @@ pub(crate) fn run_all(
         .clamp(1, selected.len().max(1));
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<CaseReport>>> = Mutex::new(vec![None; selected.len()]);
-    // Runners that have reported but not yet exited, reaped once all cases have run.
-    let finishing: Mutex<Vec<Child>> = Mutex::new(vec![]);
+    let tasks: Vec<_> = selected
+        .iter()
+        .map(|case| crate::interrupt::task(case.id))
+        .collect();
     std::thread::scope(|s| {
         for _ in 0..jobs {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(case) = selected.get(i) else { break };
-                let (report, runner) = report_of_runner(case, pcap, false);
-                results.lock().expect("no worker panics")[i] = Some(report);
-                finishing.lock().expect("no worker panics").extend(runner);
+            s.spawn(|| {
+                // Runners that have reported but not yet exited (closing their capture). A worker
+                // reaps its own before it ends: a runner dies when the thread that started it
+                // ends (PR_SET_PDEATHSIG follows the thread), so the thread must outlive it.
+                let mut finishing = vec![];
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(case) = selected.get(i) else { break };
+                    if crate::interrupt::interrupted().is_some() {
+                        break;
+                    }
+                    tasks[i].running();
+                    let (report, runner) = report_of_runner(case, pcap, false);
+                    tasks[i].finished(report.verdict.name());
+                    results.lock().expect("no worker panics")[i] = Some(report);
+                    finishing.extend(runner);
+                }
+                for mut runner in finishing {
+                    let _ = runner.wait();
+                }
             });
         }
     });
-    for mut runner in finishing.into_inner().expect("no worker panics") {
-        let _ = runner.wait();
-    }
     results
         .into_inner()
         .expect("no worker panics")
@@ -213,7 +254,7 @@ pub(crate) fn report_of_runner(
     case: &Case,
     pcap: Option<&Path>,
     capture_off: bool,
-) -> (CaseReport, Option<Child>) {
+) -> (CaseReport, Option<Started>) {
     let exe = std::env::current_exe().expect("own path");
     let started = std::time::Instant::now();
     let mut runner = Command::new(exe);
@@ -228,7 +269,7 @@ pub(crate) fn report_of_runner(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn();
+        .spawn_owned();
     let failure = |verdict: Verdict, why: String| {
         let mut report = CaseReport::new(case.id);
         report.conclude(verdict, vec![why]);

@@ -2,7 +2,8 @@
 //! written by `sockconf run --format json` on a 6.18 kernel: `root.json` as root (netns),
 //! `unprivileged.json` as uid 65534 (user+netns), and `one_observation_changed.json`, a copy of
 //! `root.json` edited by hand: `close.unread_data_sends_rst`'s client read#1 says EOF instead of
-//! ECONNRESET. The bad files are each one way of not being a report.
+//! ECONNRESET. `close_captured.json` is the close family alone, with its captured segments.
+//! The bad files are each one way of not being a report.
 mod common;
 
 use common::sockconf;
@@ -117,6 +118,58 @@ fn one_edited_observation_is_exactly_one_row(sockconf: Command) {
     assert!(rows[3].contains("1 case differs"), "{out}");
 }
 
+/// issue 11: compare sees the wire. The close family's report, with the client's FIN in
+/// close.fin_then_eof replaced by a RST (as a kernel that aborts where another closes would
+/// send): that case's teardown shape is the one row that differs.
+#[rstest]
+fn a_fin_replaced_by_a_rst_is_a_teardown_shape_row(sockconf: Command) {
+    let mut edited = read_fixture("close_captured.json");
+    let case = edited
+        .cases
+        .iter_mut()
+        .find(|c| c.id == "close.fin_then_eof")
+        .unwrap();
+    let fin = case
+        .segments
+        .as_mut()
+        .expect("the fixture has its capture")
+        .iter_mut()
+        .find(|s| s.flags.to_string() == "FIN|ACK")
+        .expect("a FIN in close.fin_then_eof");
+    fin.flags = "RST|ACK".to_string().try_into().unwrap();
+    let file = scratch(
+        "fin_replaced_by_rst.json",
+        &serde_json::to_string_pretty(&edited).unwrap(),
+    );
+    let (code, out, err) = run(
+        sockconf,
+        &[
+            "compare",
+            &fixture("close_captured.json"),
+            file.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(code, Some(1), "{out}{err}");
+    let table: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let differences = table["differences"].as_array().unwrap();
+    assert_eq!(differences.len(), 1, "{out}");
+    assert_eq!(differences[0]["id"], "close.fin_then_eof");
+    let rows = differences[0]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{out}");
+    assert_eq!(rows[0]["fact"], "teardown shape");
+    let cells: Vec<&str> = rows[0]["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(cells[0].starts_with("client FIN|ACK"), "{out}");
+    assert!(cells[1].starts_with("client RST|ACK"), "{out}");
+}
+
 #[rstest]
 fn json_and_markdown_give_the_same_row(sockconf: Command) {
     let files = ["root.json", "one_observation_changed.json"];
@@ -220,6 +273,7 @@ fn one_report_is_not_a_comparison(sockconf: Command) {
 #[rstest]
 #[case::root("root.json")]
 #[case::unprivileged("unprivileged.json")]
+#[case::close_captured("close_captured.json")]
 fn fixtures_round_trip(#[case] name: &str) {
     let text = std::fs::read_to_string(fixture(name)).unwrap();
     let written = serde_json::to_string_pretty(&read_fixture(name)).unwrap();

@@ -2,9 +2,14 @@
 //! orphaned socket (closed by its process) waits only `tcp_fin_timeout`; a socket still held
 //! (after shutdown(SHUT_WR)) waits as long as it is held. Both observed with sock_diag, with
 //! `tcp_fin_timeout` set to 2 s in the case's namespace.
+//!
+//! The BSDs have the same split, read from their source (not yet run there), each with its own
+//! sysctls, set to 2 s too: XNU's `net.inet.tcp.fin_timeout` (60 s by default), and FreeBSD's
+//! `net.inet.tcp.finwait2_timeout`, which applies only with `net.inet.tcp.fast_finwait2_recycle`
+//! (off by default: an orphan then waits TP_MAXIDLE, keepcnt × keepintvl = 8 × 75 s).
 
 use crate::script::{accept_one, connect_to_server};
-use harness::judge::Kernel;
+use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
 use harness::observe::sock::{local_port, peer_port, KERNEL_WAIT};
 use harness::{any_ms, is, Case, Ctx, Expect, Need, Os, Side, SigPipe, Value};
 use nix::sys::socket::Shutdown;
@@ -12,8 +17,21 @@ use std::time::Duration;
 
 /// `tcp_fin_timeout` in the case's namespace, in seconds.
 const FIN_TIMEOUT: &str = "2";
+
+/// The same 2 s on each OS: Linux's in the case's namespace, the BSDs' host-wide (in
+/// milliseconds: XNU's sysctl_tcp_fin_timeout() converts from ms, FreeBSD's is a
+/// sysctl_msec_to_ticks).
+const FIN_TIMEOUT_2S: &[Need] = &[
+    Need::Sysctl("net/ipv4/tcp_fin_timeout", FIN_TIMEOUT),
+    Need::HostSysctl(Os::Macos, "net.inet.tcp.fin_timeout", "2000"),
+    Need::HostSysctl(Os::Freebsd, "net.inet.tcp.fast_finwait2_recycle", "1"),
+    Need::HostSysctl(Os::Freebsd, "net.inet.tcp.finwait2_timeout", "2000"),
+];
 /// How long the cases watch: past the 2 s fin timeout, with room for a loaded machine.
 const WATCH_FOR: Duration = Duration::from_secs(4);
+/// FreeBSD's keepalive timer on a connection a few seconds old: TCPTV_KEEP_IDLE, 2 h (the
+/// default of net.inet.tcp.keepidle), less the seconds since it was armed.
+const FREEBSD_KEEPIDLE_LEFT: harness::Matcher = any_ms(7_100_000, 7_200_000);
 /// A step watches for WATCH_FOR, then acts: this covers both.
 const STEP_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -26,13 +44,18 @@ pub static CASES: &[Case] = &[
               on the TIME_WAIT timer, with about 2 s left, and then no socket at all about 2 s \
               after the close. The server's next write still succeeds (it is queued and sent); \
               the segment finds no socket and is answered with RST, so the write after it fails \
-              with EPIPE (RST in CLOSE_WAIT; SIGPIPE ignored).",
-        source: "ip-sysctl.rst tcp_fin_timeout; Linux __tcp_close(): FIN_WAIT2 with \
-                 tcp_fin_time() <= TCP_TIMEWAIT_LEN -> tcp_time_wait(sk, TCP_FIN_WAIT2, tmo); \
-                 inet_twsk_diag_fill() reports tw_substate; tcp_reset(): CLOSE_WAIT -> EPIPE",
+              with EPIPE (RST in CLOSE_WAIT; SIGPIPE ignored). Read from XNU's source: there \
+              the timeout drops the orphan with tcp_drop(), which sends RST itself, so the \
+              server's connection is reset before its first write, and both writes fail with \
+              EPIPE.",
+        source: "RFC 9293 §3.6 (FIN-WAIT-2 waits for the remote FIN; the RFC sets no time \
+                 limit, each stack adds its own for orphans)",
         needs: &[
             Need::SockDiag,
-            Need::Sysctl("net/ipv4/tcp_fin_timeout", FIN_TIMEOUT),
+            FIN_TIMEOUT_2S[0],
+            FIN_TIMEOUT_2S[1],
+            FIN_TIMEOUT_2S[2],
+            FIN_TIMEOUT_2S[3],
         ],
         server: Side {
             sigpipe: SigPipe::Ignore,
@@ -42,23 +65,68 @@ pub static CASES: &[Case] = &[
             sigpipe: SigPipe::Ignore,
             run: orphan_timeout_client,
         },
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            server: &[
-                ("read", is("EOF")),
-                ("client conn.state", is("FIN_WAIT2")),
-                ("client conn.timer", is("time_wait")),
-                ("client conn.left", any_ms(1_500, 2_000)),
-                ("client conn later.state", is("none")),
-                ("client conn gone.ms", any_ms(1_500, 3_000)),
-                ("write#1", is("ok(5)")),
-                ("write#2", is("EPIPE")),
-                ("exit", is("exit 0")),
-            ],
-            client: &[("close", is("ok(0)")), ("exit", is("exit 0"))],
-            wire: &[],
-        }],
+        expect: &[
+            Expect {
+                os: Os::Linux,
+                kernel: Kernel::ANY,
+                source: "ip-sysctl.rst tcp_fin_timeout; Linux net/ipv4/tcp.c __tcp_close(): \
+                         FIN_WAIT2 with tcp_fin_time() <= TCP_TIMEWAIT_LEN -> tcp_time_wait(sk, \
+                         TCP_FIN_WAIT2, tmo); inet_twsk_diag_fill() reports tw_substate; \
+                         net/ipv4/tcp_input.c tcp_reset(): CLOSE_WAIT -> EPIPE",
+                provenance: Provenance::Observed(LINUX_MATRIX),
+                server: &orphan_timeout_server_facts(is("time_wait"), "ok(5)"),
+                client: ORPHAN_CLIENT,
+                wire: &[],
+            },
+            // Differs from Linux: write#1 fails. The fin timeout ends the orphan with
+            // tcp_timers() TCPT_2MSL: `if (tp->t_state == TCPS_FIN_WAIT_2) { ... tp =
+            // tcp_drop(tp, 0); }`, and tcp_drop(): `if (TCPS_HAVERCVDSYN(tp->t_state)) {
+            // tp->t_state = TCPS_CLOSED; (void) tcp_output(tp); }` sends tcp_outflags[CLOSED]
+            // = TH_RST|TH_ACK. The server, in CLOSE_WAIT, takes it (`so->so_error =
+            // ECONNRESET; ... tcp_close(tp)`), and sosendcheck() returns EPIPE for
+            // SS_CANTSENDMORE before it looks at so_error.
+            Expect {
+                os: Os::Macos,
+                kernel: Kernel::ANY,
+                source: "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): FIN_WAIT_1 -> \
+                         FIN_WAIT_2 with SS_CANTRCVMORE -> tcp_set_finwait_timeout(): \
+                         t_timer[TCPT_2MSL] = tcp_fin_timeout (net.inet.tcp.fin_timeout); \
+                         bsd/netinet/tcp_timer.c tcp_timers() TCPT_2MSL: FIN_WAIT_2 -> \
+                         tcp_drop(tp, 0); bsd/netinet/tcp_subr.c tcp_drop(): tcp_output() in \
+                         CLOSED sends RST; the server's CLOSE_WAIT takes it (ECONNRESET, \
+                         tcp_close()); bsd/kern/uipc_socket.c sosendcheck(): SS_CANTSENDMORE \
+                         -> EPIPE",
+                provenance: Provenance::FromSource,
+                server: &[
+                    ("read", is("EOF")),
+                    ("client conn.state", is("FIN_WAIT2")),
+                    ("client conn.timer", is("2msl")),
+                    ("client conn later.state", is("none")),
+                    ("client conn gone.ms", any_ms(1_500, 3_000)),
+                    ("write#1", is("EPIPE")),
+                    ("write#2", is("EPIPE")),
+                    ("exit", is("exit 0")),
+                ],
+                client: ORPHAN_CLIENT,
+                wire: &[],
+            },
+            Expect {
+                os: Os::Freebsd,
+                kernel: Kernel::ANY,
+                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_input.c \
+                         tcp_do_segment(): FIN_WAIT_1 -> FIN_WAIT_2 with SBS_CANTRCVMORE -> \
+                         TT_2MSL = tcp_fast_finwait2_recycle ? tcp_finwait2_timeout : \
+                         TP_MAXIDLE(tp); sys/netinet/tcp_timer.c tcp_timer_2msl(): FIN_WAIT_2 \
+                         && tcp_fast_finwait2_recycle -> tcp_close() (no RST); the server's \
+                         write draws RST from tcp_dropwithreset(), CLOSE_WAIT takes it \
+                         (ECONNRESET, tcp_close()); sys/kern/uipc_socket.c sosend_generic(): \
+                         SBS_CANTSENDMORE -> EPIPE",
+                provenance: Provenance::FromSource,
+                server: &orphan_timeout_server_facts(is("2msl"), "ok(5)"),
+                client: ORPHAN_CLIENT,
+                wire: &[],
+            },
+        ],
         step_deadline: STEP_DEADLINE,
         variants: &[],
     },
@@ -67,13 +135,17 @@ pub static CASES: &[Case] = &[
         doc: "tcp_fin_timeout is 2 s. The client shutdown(SHUT_WR)s and keeps its descriptor. Its \
               socket enters FIN_WAIT_2 and stays there past the timeout, with no timer: the fin \
               timeout applies only to orphans. The half-open connection still carries data from \
-              the server to the client, and the server's close() ends it with EOF.",
-        source: "ip-sysctl.rst tcp_fin_timeout (\"orphaned (not referenced by any application) \
-                 connection\"); Linux tcp_rcv_state_process() FIN_WAIT1: a socket that is not \
-                 SOCK_DEAD only moves to FIN_WAIT2",
+              the server to the client, and the server's close() ends it with EOF. The BSDs' \
+              timeouts, set to 2 s too, likewise apply only to a socket that can receive no \
+              more (read from their source).",
+        source: "RFC 9293 §3.6 (a half-closed connection goes on carrying data the other way); \
+                 POSIX shutdown()",
         needs: &[
             Need::SockDiag,
-            Need::Sysctl("net/ipv4/tcp_fin_timeout", FIN_TIMEOUT),
+            FIN_TIMEOUT_2S[0],
+            FIN_TIMEOUT_2S[1],
+            FIN_TIMEOUT_2S[2],
+            FIN_TIMEOUT_2S[3],
         ],
         server: Side {
             sigpipe: SigPipe::Ignore,
@@ -83,30 +155,121 @@ pub static CASES: &[Case] = &[
             sigpipe: SigPipe::Ignore,
             run: held_socket_client,
         },
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            server: &[
-                ("read", is("EOF")),
-                ("write", is("ok(5)")),
-                ("close", is("ok(0)")),
-                ("exit", is("exit 0")),
-            ],
-            client: &[
-                ("shutdown(SHUT_WR)", is("ok(0)")),
-                ("conn.state", is("FIN_WAIT2")),
-                ("poll", is("timeout")),
-                ("conn later.state", is("FIN_WAIT2")),
-                ("tcp_info state", is("FIN_WAIT2")),
-                ("read#1", is("ok(5)")),
-                ("read#2", is("EOF")),
-                ("exit", is("exit 0")),
-            ],
-            wire: &[],
-        }],
+        expect: &[
+            Expect {
+                os: Os::Linux,
+                kernel: Kernel::ANY,
+                source: "ip-sysctl.rst tcp_fin_timeout (\"orphaned (not referenced by any \
+                         application) connection\"); Linux net/ipv4/tcp_input.c \
+                         tcp_rcv_state_process() FIN_WAIT1: a socket that is not SOCK_DEAD only \
+                         moves to FIN_WAIT2",
+                provenance: Provenance::Observed(LINUX_MATRIX),
+                server: HELD_SERVER,
+                client: HELD_CLIENT,
+                wire: &[],
+            },
+            // The BSDs arm a keepalive timer on every established connection, SO_KEEPALIVE or
+            // not (it sends probes only with SO_KEEPALIVE), and the socket table reports it
+            // when no 2MSL timer runs.
+            Expect {
+                os: Os::Macos,
+                kernel: Kernel::ANY,
+                source: "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): FIN_WAIT_1 -> \
+                         FIN_WAIT_2 calls tcp_set_finwait_timeout() only `if (so->so_state & \
+                         SS_CANTRCVMORE)`, which shutdown(SHUT_WR) does not set; \
+                         bsd/netinet/tcp_usrreq.c tcp_usrclosed() arms it only for a \
+                         socket already in FIN_WAIT_2; the keepalive timer: tcp_input() \
+                         arms t_timer[TCPT_KEEP] on ESTABLISHED, tcp_timers() TCPT_KEEP re-arms \
+                         it without SO_KEEPALIVE",
+                provenance: Provenance::FromSource,
+                server: HELD_SERVER,
+                client: &[
+                    ("shutdown(SHUT_WR)", is("ok(0)")),
+                    ("conn.state", is("FIN_WAIT2")),
+                    ("conn.timer", is("keep")),
+                    ("poll", is("timeout")),
+                    ("conn later.state", is("FIN_WAIT2")),
+                    ("conn later.timer", is("keep")),
+                    ("tcp_info state", is("FIN_WAIT2")),
+                    ("read#1", is("ok(5)")),
+                    ("read#2", is("EOF")),
+                    ("exit", is("exit 0")),
+                ],
+                wire: &[],
+            },
+            Expect {
+                os: Os::Freebsd,
+                kernel: Kernel::ANY,
+                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_input.c \
+                         tcp_do_segment(): FIN_WAIT_1 -> FIN_WAIT_2 arms TT_2MSL only `if \
+                         (so->so_rcv.sb_state & SBS_CANTRCVMORE)`, which shutdown(SHUT_WR) \
+                         does not set; sys/netinet/tcp_timer.c tcp_timer_2msl() recycles only \
+                         with SBS_CANTRCVMORE too; the keepalive timer: tcp_do_segment() arms \
+                         TT_KEEP = TP_KEEPIDLE on ESTABLISHED (net.inet.tcp.keepidle, 2 h by \
+                         default), tcp_timer_keep() re-arms it without SO_KEEPALIVE",
+                provenance: Provenance::FromSource,
+                server: HELD_SERVER,
+                client: &[
+                    ("shutdown(SHUT_WR)", is("ok(0)")),
+                    ("conn.state", is("FIN_WAIT2")),
+                    ("conn.timer", is("keep")),
+                    ("conn.left", FREEBSD_KEEPIDLE_LEFT),
+                    ("poll", is("timeout")),
+                    ("conn later.state", is("FIN_WAIT2")),
+                    ("conn later.timer", is("keep")),
+                    ("conn later.left", FREEBSD_KEEPIDLE_LEFT),
+                    ("tcp_info state", is("FIN_WAIT2")),
+                    ("read#1", is("ok(5)")),
+                    ("read#2", is("EOF")),
+                    ("exit", is("exit 0")),
+                ],
+                wire: &[],
+            },
+        ],
         step_deadline: STEP_DEADLINE,
         variants: &[],
     },
+];
+
+/// orphan_timeout's server where the socket table gives the time left: the orphan's timer
+/// (`timer`: Linux keeps it as a time-wait socket, FreeBSD runs its 2MSL timer), and what the
+/// first write after the orphan is gone returns. (XNU's table gives no time left.)
+const fn orphan_timeout_server_facts(
+    timer: harness::Matcher,
+    write_1: &'static str,
+) -> [(&'static str, harness::Matcher); 9] {
+    [
+        ("read", is("EOF")),
+        ("client conn.state", is("FIN_WAIT2")),
+        ("client conn.timer", timer),
+        ("client conn.left", any_ms(1_500, 2_000)),
+        ("client conn later.state", is("none")),
+        ("client conn gone.ms", any_ms(1_500, 3_000)),
+        ("write#1", is(write_1)),
+        ("write#2", is("EPIPE")),
+        ("exit", is("exit 0")),
+    ]
+}
+
+const ORPHAN_CLIENT: &[(&str, harness::Matcher)] =
+    &[("close", is("ok(0)")), ("exit", is("exit 0"))];
+
+const HELD_SERVER: &[(&str, harness::Matcher)] = &[
+    ("read", is("EOF")),
+    ("write", is("ok(5)")),
+    ("close", is("ok(0)")),
+    ("exit", is("exit 0")),
+];
+
+const HELD_CLIENT: &[(&str, harness::Matcher)] = &[
+    ("shutdown(SHUT_WR)", is("ok(0)")),
+    ("conn.state", is("FIN_WAIT2")),
+    ("poll", is("timeout")),
+    ("conn later.state", is("FIN_WAIT2")),
+    ("tcp_info state", is("FIN_WAIT2")),
+    ("read#1", is("ok(5)")),
+    ("read#2", is("EOF")),
+    ("exit", is("exit 0")),
 ];
 
 fn orphan_timeout_server(ctx: &mut Ctx) {

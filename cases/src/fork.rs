@@ -5,11 +5,17 @@
 //! descriptor and, on command over a pipe of its own, closes it, writes on it, or exits. The
 //! child never touches the side's report pipe, which it inherits: its outcomes travel back over
 //! its own pipe and the side records them. The side reaps the child before its script ends.
+//!
+//! macOS and FreeBSD count references to an open file as Linux does (xnu-11417.121.6
+//! bsd/kern/kern_descrip.c fg_drop(): `fo_close()` only when `os_ref_release_raw(&fg->fg_count)`
+//! reaches 0; FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/sys/file.h fdrop_close():
+//! `_fdrop()` -> `fo_close()` only when `refcount_release(&fp->f_count)` is the last). They
+//! differ only where the last close meets unread data (see `close.rs`).
 
 use crate::script::{accept_one, connect_to_server};
-use harness::judge::Kernel;
+use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
 use harness::Role::Server;
-use harness::{is, Case, Ctx, Expect, Os, Seg, Side, SigPipe, Value, WireFact};
+use harness::{is, Case, Ctx, Expect, Matcher, Os, Seg, Side, SigPipe, Value, WireFact};
 use nix::errno::Errno;
 use nix::sys::socket::Shutdown;
 use nix::sys::wait::waitpid;
@@ -32,8 +38,7 @@ pub static CASES: &[Case] = &[
               The child's close() drops the last reference; the connection is closed and the \
               client reads EOF.",
         source: "close(2) (\"If fd is the last file descriptor referring to the underlying open \
-                 file description, the resources ... are freed\"); fork(2); Linux __fput() -> \
-                 sock_close() only on the last reference",
+                 file description, the resources ... are freed\"); fork(2)",
         needs: &[],
         server: Side {
             sigpipe: SigPipe::Ignore,
@@ -43,31 +48,38 @@ pub static CASES: &[Case] = &[
             sigpipe: SigPipe::Ignore,
             run: close_one_holder_client,
         },
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            server: &[
-                ("parent close", is("ok(0)")),
-                ("child close", is("ok(0)")),
-                ("child exit", is("exit 0")),
-                ("exit", is("exit 0")),
-            ],
-            client: &[
-                ("poll after parent close", is("timeout")),
-                ("read", is("EOF")),
-                ("exit", is("exit 0")),
-            ],
-            wire: &[
-                // The parent's close() sends nothing; the FIN leaves with the last holder's.
-                WireFact::Silent {
-                    from: "parent closed",
-                    to: "polled",
-                },
-                WireFact::AfterStep((Server, Seg::Fin), "polled"),
-                WireFact::Count(Server, Seg::Fin, 1),
-                WireFact::Count(Server, Seg::Rst, 0),
-            ],
-        }],
+        expect: &[
+            Expect {
+                os: Os::Linux,
+                kernel: Kernel::ANY,
+                source: "Linux __fput() -> sock_close() only on the last reference",
+                provenance: Provenance::Observed(LINUX_MATRIX),
+                server: PARENT_THEN_CHILD_CLOSE_SERVER,
+                client: CLOSE_ONE_HOLDER_CLIENT,
+                wire: CLOSE_ONE_HOLDER_WIRE,
+            },
+            Expect {
+                os: Os::Macos,
+                kernel: Kernel::ANY,
+                source: "xnu-11417.121.6 bsd/kern/kern_descrip.c fg_drop(): fo_close() -> \
+                         soo_close() -> soclose() only when the fileglob's last reference goes",
+                provenance: Provenance::FromSource,
+                server: PARENT_THEN_CHILD_CLOSE_SERVER,
+                client: CLOSE_ONE_HOLDER_CLIENT,
+                wire: CLOSE_ONE_HOLDER_WIRE,
+            },
+            Expect {
+                os: Os::Freebsd,
+                kernel: Kernel::ANY,
+                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_descrip.c \
+                         closef() -> fdrop_close() -> _fdrop() -> fo_close() -> soo_close() -> \
+                         soclose() only on the file's last reference",
+                provenance: Provenance::FromSource,
+                server: PARENT_THEN_CHILD_CLOSE_SERVER,
+                client: CLOSE_ONE_HOLDER_CLIENT,
+                wire: CLOSE_ONE_HOLDER_WIRE,
+            },
+        ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
     },
@@ -76,8 +88,7 @@ pub static CASES: &[Case] = &[
         doc: "shutdown() acts on the connection, not on the descriptor. The parent's \
               shutdown(SHUT_WR) sends FIN at once although its child still holds the socket: the \
               client reads EOF, and the child's write fails with EPIPE (SIGPIPE ignored).",
-        source: "shutdown(2); POSIX shutdown(); Linux __sys_shutdown_sock() -> inet_shutdown() \
-                 -> tcp_shutdown() (no reference counting)",
+        source: "shutdown(2); POSIX shutdown()",
         needs: &[],
         server: Side {
             sigpipe: SigPipe::Ignore,
@@ -87,18 +98,40 @@ pub static CASES: &[Case] = &[
             sigpipe: SigPipe::Ignore,
             run: shutdown_all_holders_client,
         },
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            server: &[
-                ("parent shutdown(SHUT_WR)", is("ok(0)")),
-                ("child write", is("EPIPE")),
-                ("child exit", is("exit 0")),
-                ("exit", is("exit 0")),
-            ],
-            client: &[("read", is("EOF")), ("exit", is("exit 0"))],
-            wire: &[],
-        }],
+        expect: &[
+            Expect {
+                os: Os::Linux,
+                kernel: Kernel::ANY,
+                source: "Linux __sys_shutdown_sock() -> inet_shutdown() -> tcp_shutdown() (no \
+                         reference counting)",
+                provenance: Provenance::Observed(LINUX_MATRIX),
+                server: SHUTDOWN_ALL_HOLDERS_SERVER,
+                client: READ_EOF_CLIENT,
+                wire: &[],
+            },
+            Expect {
+                os: Os::Macos,
+                kernel: Kernel::ANY,
+                source: "xnu-11417.121.6 bsd/kern/uipc_socket.c soshutdown() -> \
+                         soshutdownlock_final() -> tcp_usr_shutdown() on the socket (no \
+                         reference counting); sosendcheck(): SS_CANTSENDMORE -> EPIPE",
+                provenance: Provenance::FromSource,
+                server: SHUTDOWN_ALL_HOLDERS_SERVER,
+                client: READ_EOF_CLIENT,
+                wire: &[],
+            },
+            Expect {
+                os: Os::Freebsd,
+                kernel: Kernel::ANY,
+                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
+                         soshutdown() -> tcp_usr_shutdown() on the socket (no reference \
+                         counting); sosend_generic(): SBS_CANTSENDMORE -> EPIPE",
+                provenance: Provenance::FromSource,
+                server: SHUTDOWN_ALL_HOLDERS_SERVER,
+                client: READ_EOF_CLIENT,
+                wire: &[],
+            },
+        ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
     },
@@ -108,7 +141,7 @@ pub static CASES: &[Case] = &[
               parent's descriptor keeps the connection open: the client sees nothing, and data \
               still flows both ways between the parent and the client.",
         source: "_exit(2) closes the process's descriptors as close(2) would; close(2) (last \
-                 reference); Linux do_exit() -> close_files() -> fput()",
+                 reference)",
         needs: &[],
         server: Side {
             sigpipe: SigPipe::Ignore,
@@ -118,23 +151,39 @@ pub static CASES: &[Case] = &[
             sigpipe: SigPipe::Ignore,
             run: child_exit_keeps_client,
         },
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            server: &[
-                ("child exit", is("exit 0")),
-                ("parent write", is("ok(5)")),
-                ("parent read", is("ok(5)")),
-                ("exit", is("exit 0")),
-            ],
-            client: &[
-                ("poll after child exit", is("timeout")),
-                ("read", is("ok(5)")),
-                ("write", is("ok(5)")),
-                ("exit", is("exit 0")),
-            ],
-            wire: &[],
-        }],
+        expect: &[
+            Expect {
+                os: Os::Linux,
+                kernel: Kernel::ANY,
+                source: "Linux do_exit() -> close_files() -> fput()",
+                provenance: Provenance::Observed(LINUX_MATRIX),
+                server: CHILD_EXIT_KEEPS_SERVER,
+                client: CHILD_EXIT_KEEPS_CLIENT,
+                wire: &[],
+            },
+            Expect {
+                os: Os::Macos,
+                kernel: Kernel::ANY,
+                source: "xnu-11417.121.6 bsd/kern/kern_exit.c proc_exit() -> \
+                         bsd/kern/kern_descrip.c fdt_invalidate() -> fp_close_and_unlock() -> \
+                         fg_drop(): not the last reference, no fo_close()",
+                provenance: Provenance::FromSource,
+                server: CHILD_EXIT_KEEPS_SERVER,
+                client: CHILD_EXIT_KEEPS_CLIENT,
+                wire: &[],
+            },
+            Expect {
+                os: Os::Freebsd,
+                kernel: Kernel::ANY,
+                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_exit.c \
+                         exit1() -> sys/kern/kern_descrip.c fdescfree() -> closef() -> \
+                         fdrop_close(): not the last reference, no fo_close()",
+                provenance: Provenance::FromSource,
+                server: CHILD_EXIT_KEEPS_SERVER,
+                client: CHILD_EXIT_KEEPS_CLIENT,
+                wire: &[],
+            },
+        ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
     },
@@ -143,8 +192,7 @@ pub static CASES: &[Case] = &[
         doc: "dup() in one process counts like fork(): closing the original descriptor sends \
               nothing (the client sees no EOF), the duplicate still writes, and closing the \
               duplicate, the last reference, sends FIN: the client reads the data, then EOF.",
-        source: "dup(2) (\"refer to the same open file description\"); close(2); Linux \
-                 __fput() -> sock_close() only on the last reference",
+        source: "dup(2) (\"refer to the same open file description\"); close(2)",
         needs: &[],
         server: Side {
             sigpipe: SigPipe::Ignore,
@@ -154,23 +202,38 @@ pub static CASES: &[Case] = &[
             sigpipe: SigPipe::Ignore,
             run: dup_refcount_client,
         },
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            server: &[
-                ("close(original)", is("ok(0)")),
-                ("write(dup)", is("ok(5)")),
-                ("close(dup)", is("ok(0)")),
-                ("exit", is("exit 0")),
-            ],
-            client: &[
-                ("poll after close(original)", is("timeout")),
-                ("read#1", is("ok(5)")),
-                ("read#2", is("EOF")),
-                ("exit", is("exit 0")),
-            ],
-            wire: &[],
-        }],
+        expect: &[
+            Expect {
+                os: Os::Linux,
+                kernel: Kernel::ANY,
+                source: "Linux __fput() -> sock_close() only on the last reference",
+                provenance: Provenance::Observed(LINUX_MATRIX),
+                server: DUP_REFCOUNT_SERVER,
+                client: DUP_REFCOUNT_CLIENT,
+                wire: &[],
+            },
+            Expect {
+                os: Os::Macos,
+                kernel: Kernel::ANY,
+                source: "xnu-11417.121.6 bsd/kern/kern_descrip.c fg_drop(): fo_close() only \
+                         when the fileglob's last reference goes (dup() shares the fileglob)",
+                provenance: Provenance::FromSource,
+                server: DUP_REFCOUNT_SERVER,
+                client: DUP_REFCOUNT_CLIENT,
+                wire: &[],
+            },
+            Expect {
+                os: Os::Freebsd,
+                kernel: Kernel::ANY,
+                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_descrip.c \
+                         closef() -> fdrop_close(): fo_close() only on the file's last \
+                         reference (dup() shares the struct file)",
+                provenance: Provenance::FromSource,
+                server: DUP_REFCOUNT_SERVER,
+                client: DUP_REFCOUNT_CLIENT,
+                wire: &[],
+            },
+        ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
     },
@@ -179,9 +242,10 @@ pub static CASES: &[Case] = &[
         doc: "The client's 5 bytes sit unread in the shared socket. The parent's close() sends \
               nothing, not even RST: the unread-data check runs only when the connection itself \
               is closed. The child's close(), the last reference, finds the unread data and \
-              sends RST: the client's read fails with ECONNRESET.",
-        source: "RFC 2525 §2.17; Linux __fput() -> sock_close() -> tcp_close(): data_was_unread \
-                 -> tcp_send_active_reset(), reached only on the last reference",
+              sends RST: the client's read fails with ECONNRESET. So on Linux and macOS; \
+              FreeBSD's last close discards the unread bytes and sends FIN, and the client \
+              reads EOF.",
+        source: "RFC 2525 §2.17; close(2) (last reference)",
         needs: &[],
         server: Side {
             sigpipe: SigPipe::Ignore,
@@ -191,26 +255,122 @@ pub static CASES: &[Case] = &[
             sigpipe: SigPipe::Ignore,
             run: last_holder_unread_client,
         },
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            server: &[
-                ("parent close", is("ok(0)")),
-                ("child close", is("ok(0)")),
-                ("child exit", is("exit 0")),
-                ("exit", is("exit 0")),
-            ],
-            client: &[
-                ("write", is("ok(5)")),
-                ("poll after parent close", is("timeout")),
-                ("read", is("ECONNRESET")),
-                ("exit", is("exit 0")),
-            ],
-            wire: &[],
-        }],
+        expect: &[
+            Expect {
+                os: Os::Linux,
+                kernel: Kernel::ANY,
+                source: "Linux __fput() -> sock_close() -> tcp_close(): data_was_unread -> \
+                         tcp_send_active_reset(), reached only on the last reference",
+                provenance: Provenance::Observed(LINUX_MATRIX),
+                server: PARENT_THEN_CHILD_CLOSE_SERVER,
+                client: LAST_HOLDER_RST_CLIENT,
+                wire: &[],
+            },
+            Expect {
+                os: Os::Macos,
+                kernel: Kernel::ANY,
+                source: "xnu-11417.121.6 bsd/kern/kern_descrip.c fg_drop() -> fo_close() on \
+                         the last reference only -> soclose() -> bsd/netinet/tcp_usrreq.c \
+                         tcp_disconnect(): `so->so_rcv.sb_cc != 0` -> tcp_drop() (RST)",
+                provenance: Provenance::FromSource,
+                server: PARENT_THEN_CHILD_CLOSE_SERVER,
+                client: LAST_HOLDER_RST_CLIENT,
+                wire: &[WireFact::ResetNotFin(Server)],
+            },
+            // Differs from Linux: the last close reaches tcp_disconnect(), which has no
+            // unread-data test: `soisdisconnecting(so); sbflush(&so->so_rcv);
+            // tcp_usrclosed(tp);` sends FIN, and the client reads EOF.
+            Expect {
+                os: Os::Freebsd,
+                kernel: Kernel::ANY,
+                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_descrip.c \
+                         fdrop_close() -> fo_close() on the last reference only -> soclose() \
+                         -> sys/netinet/tcp_usrreq.c tcp_disconnect(): `sbflush(&so->so_rcv); \
+                         tcp_usrclosed(tp)` (FIN, no unread-data test)",
+                provenance: Provenance::FromSource,
+                server: PARENT_THEN_CHILD_CLOSE_SERVER,
+                client: &[
+                    ("write", is("ok(5)")),
+                    ("poll after parent close", is("timeout")),
+                    ("read", is("EOF")),
+                    ("exit", is("exit 0")),
+                ],
+                wire: &[
+                    WireFact::Count(Server, Seg::Fin, 1),
+                    WireFact::Count(Server, Seg::Rst, 0),
+                ],
+            },
+        ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
     },
+];
+
+// Facts that several OSes share. A list used by one OS only is written in its expectation.
+
+/// The parent closes, then the child closes the last descriptor and is reaped.
+const PARENT_THEN_CHILD_CLOSE_SERVER: &[(&str, Matcher)] = &[
+    ("parent close", is("ok(0)")),
+    ("child close", is("ok(0)")),
+    ("child exit", is("exit 0")),
+    ("exit", is("exit 0")),
+];
+const CLOSE_ONE_HOLDER_CLIENT: &[(&str, Matcher)] = &[
+    ("poll after parent close", is("timeout")),
+    ("read", is("EOF")),
+    ("exit", is("exit 0")),
+];
+const CLOSE_ONE_HOLDER_WIRE: &[WireFact] = &[
+    // The parent's close() sends nothing; the FIN leaves with the last holder's.
+    WireFact::Silent {
+        from: "parent closed",
+        to: "polled",
+    },
+    WireFact::AfterStep((Server, Seg::Fin), "polled"),
+    WireFact::Count(Server, Seg::Fin, 1),
+    WireFact::Count(Server, Seg::Rst, 0),
+];
+
+const SHUTDOWN_ALL_HOLDERS_SERVER: &[(&str, Matcher)] = &[
+    ("parent shutdown(SHUT_WR)", is("ok(0)")),
+    ("child write", is("EPIPE")),
+    ("child exit", is("exit 0")),
+    ("exit", is("exit 0")),
+];
+const READ_EOF_CLIENT: &[(&str, Matcher)] = &[("read", is("EOF")), ("exit", is("exit 0"))];
+
+const CHILD_EXIT_KEEPS_SERVER: &[(&str, Matcher)] = &[
+    ("child exit", is("exit 0")),
+    ("parent write", is("ok(5)")),
+    ("parent read", is("ok(5)")),
+    ("exit", is("exit 0")),
+];
+const CHILD_EXIT_KEEPS_CLIENT: &[(&str, Matcher)] = &[
+    ("poll after child exit", is("timeout")),
+    ("read", is("ok(5)")),
+    ("write", is("ok(5)")),
+    ("exit", is("exit 0")),
+];
+
+/// The last close found the unread bytes and sent RST.
+const LAST_HOLDER_RST_CLIENT: &[(&str, Matcher)] = &[
+    ("write", is("ok(5)")),
+    ("poll after parent close", is("timeout")),
+    ("read", is("ECONNRESET")),
+    ("exit", is("exit 0")),
+];
+
+const DUP_REFCOUNT_SERVER: &[(&str, Matcher)] = &[
+    ("close(original)", is("ok(0)")),
+    ("write(dup)", is("ok(5)")),
+    ("close(dup)", is("ok(0)")),
+    ("exit", is("exit 0")),
+];
+const DUP_REFCOUNT_CLIENT: &[(&str, Matcher)] = &[
+    ("poll after close(original)", is("timeout")),
+    ("read#1", is("ok(5)")),
+    ("read#2", is("EOF")),
+    ("exit", is("exit 0")),
 ];
 
 /// What the holder child is told to do with its copy of the descriptor.

@@ -1,9 +1,13 @@
 //! Keepalive: a side blocked in read() on an idle connection learns that its peer is gone only
 //! through keepalive probes. A peer whose socket vanished silently answers the first probe
 //! with RST; a peer that cannot be reached answers nothing, and the probes run out.
+//!
+//! Neither case runs on macOS or FreeBSD yet: both make the peer disappear with Linux-only
+//! means (TCP_REPAIR; a second network namespace and a veth pair). What the BSDs' source says
+//! they would show, for a later port, is noted at each case's needs.
 
 use crate::script::{accept_one, connect_to_server};
-use harness::judge::Kernel;
+use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
 use harness::observe::sock::{local_port, peer_port, tcp_socket};
 use harness::spawn::netdev;
 use harness::{any_ms, is, Case, Ctx, Expect, Need, Os, Side, SigPipe, Value};
@@ -35,11 +39,32 @@ pub static CASES: &[Case] = &[
               read(). Its first probe, about 1 s after the connection went idle, reaches a \
               kernel with no socket for it, which answers RST: the read fails with ECONNRESET \
               (not ETIMEDOUT) within about a second.",
-        source: "RFC 1122 §4.2.3.6 (keep-alives); tcp(7) TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT; \
-                 Linux tcp_disconnect(): in repair mode no RST is sent; tcp_keepalive_timer(); \
-                 tcp_v4_send_reset() for a segment with no socket",
+        source: "RFC 1122 §4.2.3.6 (keep-alives); RFC 9293 §3.10.7.1 (a segment for no \
+                 connection draws a reset)",
+        // Read from source, for a port: both BSDs answer a segment for no socket with RST
+        // (FreeBSD tcp_dropwithreset(), XNU tcp_input() dropwithreset), and a RST that
+        // matches rcv_nxt in ESTABLISHED sets `so->so_error = ECONNRESET` in both
+        // (tcp_do_segment() / tcp_input()): the same ECONNRESET as Linux. The options exist
+        // with the same meaning and unit (seconds): FreeBSD TCP_KEEPIDLE, TCP_KEEPINTVL
+        // (tcp_default_ctloutput(): `ui *= hz`), TCP_KEEPCNT; XNU TCP_KEEPALIVE for the idle
+        // time (tcp_ctloutput(): `t_keepidle = optval * TCP_RETRANSHZ`, used only with
+        // SO_KEEPALIVE set: TCP_CONN_KEEPIDLE()), TCP_KEEPINTVL, TCP_KEEPCNT; socket2's
+        // set_tcp_keepalive() sets those. What is missing is a way to make the client's
+        // socket vanish without a FIN or RST.
         needs: &[
-            Need::OnlyOn(Os::Linux, "TCP_REPAIR exists only on Linux"),
+            Need::NotOn(
+                Os::Macos,
+                "the client's socket must vanish without a FIN or RST, which Linux does with \
+                 TCP_REPAIR: XNU has no TCP_REPAIR, and its ways to end a connection send FIN \
+                 (tcp_disconnect()) or RST (tcp_drop())",
+            ),
+            Need::NotOn(
+                Os::Freebsd,
+                "the client's socket must vanish without a FIN or RST, which Linux does with \
+                 TCP_REPAIR: FreeBSD has no TCP_REPAIR, and its ways to end a connection send \
+                 FIN (tcp_disconnect()) or RST (tcp_drop(), also behind the net.inet.tcp.drop \
+                 sysctl)",
+            ),
             Need::SockDiag,
             Need::Netns("TCP_REPAIR needs CAP_NET_ADMIN over the namespace"),
         ],
@@ -54,6 +79,11 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "tcp(7) TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT; Linux net/ipv4/tcp.c \
+                     tcp_disconnect(): in repair mode no RST is sent; net/ipv4/tcp_timer.c \
+                     tcp_keepalive_timer(); net/ipv4/tcp_ipv4.c tcp_v4_send_reset() for a \
+                     segment with no socket",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("client conn.state", is("none")),
                 ("read", is("ECONNRESET")),
@@ -83,16 +113,28 @@ pub static CASES: &[Case] = &[
               linkwatch deactivates its queue, up to a second later and later still on a loaded \
               machine, and tcp_keepalive_timer() retries such a probe after 500 ms \
               (TCP_RESOURCE_PROBE_INTERVAL) without counting it.",
-        source: "RFC 1122 §4.2.3.6; tcp(7) TCP_KEEPCNT (\"the maximum number of keepalive \
-                 probes TCP should send before dropping the connection\"); Linux \
-                 tcp_keepalive_timer(): icsk_probes_out >= keepalive_probes -> tcp_write_err() \
-                 (ETIMEDOUT), and TCP_RESOURCE_PROBE_INTERVAL when tcp_write_wakeup() fails; \
-                 ip_route_input_slow() and ip_error(): with forwarding off, a packet for an \
-                 address that is not local is dropped without ICMP",
+        source: "RFC 1122 §4.2.3.6 (keep-alives; a connection whose probes go unanswered is \
+                 broken)",
+        // Read from source, for a port: the probes would run out at the same point, and the
+        // read fail with the same ETIMEDOUT. FreeBSD tcp_timer_keep(): `if (ticks -
+        // tp->t_rcvtime >= TP_KEEPIDLE(tp) + TP_MAXIDLE(tp)) goto dropit;` ->
+        // tcp_drop(tp, ETIMEDOUT), TP_MAXIDLE = keepcnt × keepintvl; XNU tcp_timers()
+        // TCPT_KEEP: `if (idle_time >= TCP_CONN_KEEPIDLE(tp) + TCP_CONN_MAXIDLE(tp)) goto
+        // dropit;` -> tcp_drop(tp, ETIMEDOUT), which reports tp->t_softerror instead when
+        // one was recorded (an ICMP unreachable, say). What is missing is the unreachable
+        // peer: FreeBSD's analogue of a netns and veth is a VNET jail and an epair(4).
         needs: &[
-            Need::OnlyOn(
-                Os::Linux,
-                "veth pairs between network namespaces are Linux's",
+            Need::NotOn(
+                Os::Macos,
+                "the peer must stop answering without a trace, which the Linux script does \
+                 from a second network namespace joined by a veth pair: XNU has neither, and \
+                 dropping loopback segments would take a host-wide pf rule",
+            ),
+            Need::NotOn(
+                Os::Freebsd,
+                "the peer must stop answering without a trace, which the Linux script does \
+                 from a second network namespace joined by a veth pair: FreeBSD's analogue, \
+                 a VNET jail joined by an epair(4), is not built by the harness yet",
             ),
             Need::Netns(
                 "a second namespace and a veth pair need CAP_SYS_ADMIN and CAP_NET_ADMIN over \
@@ -110,6 +152,14 @@ pub static CASES: &[Case] = &[
         expect: &[Expect {
             os: Os::Linux,
             kernel: Kernel::ANY,
+            source: "tcp(7) TCP_KEEPCNT (\"the maximum number of keepalive probes TCP should \
+                     send before dropping the connection\"); Linux net/ipv4/tcp_timer.c \
+                     tcp_keepalive_timer(): icsk_probes_out >= keepalive_probes -> \
+                     tcp_write_err() (ETIMEDOUT), and TCP_RESOURCE_PROBE_INTERVAL when \
+                     tcp_write_wakeup() fails; net/ipv4/route.c ip_route_input_slow() and \
+                     ip_error(): with forwarding off, a packet for an address that is not local \
+                     is dropped without ICMP",
+            provenance: Provenance::Observed(LINUX_MATRIX),
             server: &[
                 ("read", is("ETIMEDOUT")),
                 ("read.ms", any_ms(3_500, 5_500)),

@@ -3,12 +3,18 @@
 //! SO_REUSEADDR and `tcp_tw_reuse`. The TIME_WAIT socket has no descriptor: it is observed with
 //! sock_diag, and its 60 s are never waited out.
 //!
+//! The BSDs differ, read from their source (not yet run there): XNU's TIME_WAIT lasts 2 × 15 s,
+//! FreeBSD's 2 × 30 s but by default not at all on a loopback connection
+//! (`net.inet.tcp.nolocaltimewait`), and on both the new socket's SO_REUSEADDR alone decides
+//! whether it may bind over a TIME_WAIT pcb. The cases that test the bind rules against a
+//! TIME_WAIT socket declare `nolocaltimewait = 0` on FreeBSD.
+//!
 //! Every close here is a four-segment close: the side that closes first waits until its FIN is
 //! acknowledged (FIN_WAIT2) before the peer closes, so no stale ACK can reach the TIME_WAIT
 //! socket and draw the RST that would end it (see `close_first`).
 
 use crate::script::{accept_one, connect_to_server};
-use harness::judge::Kernel;
+use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
 use harness::observe::sock::{local_port, peer_port, tcp_socket, try_connect, KERNEL_WAIT};
 use harness::{any_ms, is, Case, Ctx, Expect, Need, Os, Side, SigPipe, Variant};
 use socket2::Socket;
@@ -17,6 +23,20 @@ use std::time::{Duration, Instant};
 /// TIME_WAIT lasts TCP_TIMEWAIT_LEN = 60 s on Linux (`include/net/tcp.h`), fixed at build time;
 /// judged as time left right after the connection entered it, with room for a slow machine.
 const TIME_WAIT_LEFT: harness::Matcher = any_ms(50_000, 60_000);
+/// FreeBSD: 2 × net.inet.tcp.msl, TCPTV_MSL = 30 s (`sys/netinet/tcp_timer.h`), so 60 s. XNU's
+/// is 2 × 15 s (TCPTV_MSL in `bsd/netinet/tcp_timer.h`), but XNU's PCB list gives no time left
+/// (its timers count from clocks it does not export), so there only the timer's kind is judged.
+const FREEBSD_TIME_WAIT_LEFT: harness::Matcher = any_ms(50_000, 60_000);
+/// The timer a TIME_WAIT socket runs, as each OS's socket table names it: Linux's
+/// `idiag_timer` 3, the BSDs' 2MSL timer (`tt_2msl`, `t_timer[TCPT_2MSL]`).
+const LINUX_TIME_WAIT_TIMER: harness::Matcher = is("time_wait");
+const BSD_TIME_WAIT_TIMER: harness::Matcher = is("2msl");
+
+/// FreeBSD skips TIME_WAIT for a connection whose peer is a local address, loopback included,
+/// unless this is 0 (`tcp_twstart()`: `if (V_nolocaltimewait && in_localip(inp->inp_faddr))
+/// tcp_close(tp)`; default true). The cases about binding over a TIME_WAIT socket need one.
+const FREEBSD_LOCAL_TIME_WAIT: Need =
+    Need::HostSysctl(Os::Freebsd, "net.inet.tcp.nolocaltimewait", "0");
 
 /// The switches of the reuseaddr matrix: SO_REUSEADDR on the old listener, on the new socket.
 const OLD_REUSEADDR: &str = "old_reuseaddr";
@@ -60,28 +80,79 @@ pub static CASES: &[Case] = &[
         doc: "The server closes first. After the client's FIN is acknowledged, the server's \
               side of the connection is in TIME_WAIT with nearly 60 s left on its timer, held \
               by no process (found with sock_diag). The client, which closed second, goes \
-              through LAST_ACK to CLOSED and leaves no socket behind.",
-        source: "RFC 9293 §3.6.1 (TIME-WAIT after the active close, 2×MSL); Linux \
-                 tcp_time_wait() with TCP_TIMEWAIT_LEN (60 s); inet_diag idiag_timer 3",
+              through LAST_ACK to CLOSED and leaves no socket behind. Read from the BSDs' \
+              source: XNU's TIME_WAIT lasts 30 s, and FreeBSD by default keeps none for a \
+              connection to a local address (net.inet.tcp.nolocaltimewait), so there the \
+              server's side is gone at once.",
+        source: "RFC 9293 §3.6.1 (TIME-WAIT after the active close, 2×MSL)",
         needs: &[Need::SockDiag],
         server: Side {
             sigpipe: SigPipe::Ignore,
             run: holds_time_wait_server,
         },
         client: PASSIVE_CLOSER,
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            server: &[
-                ("close", is("ok(0)")),
-                ("server conn.state", is("TIME_WAIT")),
-                ("server conn.timer", is("time_wait")),
-                ("server conn.left", TIME_WAIT_LEFT),
-                ("exit", is("exit 0")),
-            ],
-            client: PASSIVE_CLOSER_LEAVES_NOTHING,
-            wire: &[],
-        }],
+        expect: &[
+            Expect {
+                os: Os::Linux,
+                kernel: Kernel::ANY,
+                source: "Linux net/ipv4/tcp_minisocks.c tcp_time_wait() with TCP_TIMEWAIT_LEN \
+                         (60 s, include/net/tcp.h); inet_diag idiag_timer 3 (time-wait)",
+                provenance: Provenance::Observed(LINUX_MATRIX),
+                server: &[
+                    ("close", is("ok(0)")),
+                    ("server conn.state", is("TIME_WAIT")),
+                    ("server conn.timer", is("time_wait")),
+                    ("server conn.left", TIME_WAIT_LEFT),
+                    ("exit", is("exit 0")),
+                ],
+                client: PASSIVE_CLOSER_LEAVES_NOTHING,
+                wire: &[],
+            },
+            // Differs from Linux: 30 s, not 60 s (TCPTV_MSL is 15 s); not judged (no time left
+            // in XNU's PCB list).
+            Expect {
+                os: Os::Macos,
+                kernel: Kernel::ANY,
+                source: "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): FIN in \
+                         FIN_WAIT_2 -> TIME_WAIT, add_to_time_wait(tp, 2 * tcp_msl); \
+                         bsd/netinet/tcp_timer.h TCPTV_MSL (15*TCP_RETRANSHZ, 15 s); \
+                         bsd/netinet/in_pcblist.c get_pcblist_n() -> get_tcp_inp_list() also \
+                         lists tcp_tw_tailq; the passive closer: tcp_input() LAST_ACK, \
+                         `if (ourfinisacked) tp = tcp_close(tp)`",
+                provenance: Provenance::FromSource,
+                server: &[
+                    ("close", is("ok(0)")),
+                    ("server conn.state", is("TIME_WAIT")),
+                    ("server conn.timer", BSD_TIME_WAIT_TIMER),
+                    ("exit", is("exit 0")),
+                ],
+                client: PASSIVE_CLOSER_LEAVES_NOTHING,
+                wire: &[],
+            },
+            // Differs from Linux: no TIME_WAIT at all on a loopback connection by default.
+            // tcp_twstart(): `if (V_nolocaltimewait && ... in_localip(inp->inp_faddr)) {
+            // if ((tp = tcp_close(tp)) != NULL) ...; return; }`, before
+            // `tcp_timer_activate(tp, TT_2MSL, 2 * V_tcp_msl)`; nolocaltimewait defaults to
+            // true. The cases below that need a TIME_WAIT socket set it to 0.
+            Expect {
+                os: Os::Freebsd,
+                kernel: Kernel::ANY,
+                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) \
+                         sys/netinet/tcp_timewait.c tcp_twstart(): `if (V_nolocaltimewait && \
+                         in_localip(inp->inp_faddr))` tcp_close() instead of the 2MSL timer \
+                         (net.inet.tcp.nolocaltimewait, default true); the passive closer: \
+                         sys/netinet/tcp_input.c tcp_do_segment() LAST_ACK, `if \
+                         (ourfinisacked) tp = tcp_close(tp)`",
+                provenance: Provenance::FromSource,
+                server: &[
+                    ("close", is("ok(0)")),
+                    ("server conn.state", is("none")),
+                    ("exit", is("exit 0")),
+                ],
+                client: PASSIVE_CLOSER_LEAVES_NOTHING,
+                wire: &[],
+            },
+        ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
     },
@@ -90,29 +161,79 @@ pub static CASES: &[Case] = &[
         doc: "The server closes first, so its side is in TIME_WAIT; then it closes its listener \
               too. A new socket without SO_REUSEADDR cannot bind the port: EADDRINUSE, although \
               no process holds the port any more. The TIME_WAIT socket does.",
-        source: "socket(7) SO_REUSEADDR; Linux inet_csk_get_port() -> inet_csk_bind_conflict(): \
-                 a TIME_WAIT socket in the port's bind bucket conflicts unless both sides reuse",
-        needs: &[Need::SockDiag],
+        source: "POSIX setsockopt() SO_REUSEADDR (bind()'s address validation allows reuse of \
+                 local addresses); UNP §7.5",
+        needs: &[Need::SockDiag, FREEBSD_LOCAL_TIME_WAIT],
         server: Side {
             sigpipe: SigPipe::Ignore,
             run: rebind_without_reuseaddr_server,
         },
         client: PASSIVE_CLOSER,
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            server: &[
-                ("close", is("ok(0)")),
-                ("server conn.state", is("TIME_WAIT")),
-                ("server conn.timer", is("time_wait")),
-                ("server conn.left", TIME_WAIT_LEFT),
-                ("close(listener)", is("ok(0)")),
-                ("bind", is("EADDRINUSE")),
-                ("exit", is("exit 0")),
-            ],
-            client: PASSIVE_CLOSER_LEAVES_NOTHING,
-            wire: &[],
-        }],
+        expect: &[
+            Expect {
+                os: Os::Linux,
+                kernel: Kernel::ANY,
+                source: "socket(7) SO_REUSEADDR; Linux net/ipv4/inet_connection_sock.c \
+                         inet_csk_get_port() -> inet_csk_bind_conflict(): a TIME_WAIT socket in \
+                         the port's bind bucket conflicts unless both sides reuse",
+                provenance: Provenance::Observed(LINUX_MATRIX),
+                server: &[
+                    ("close", is("ok(0)")),
+                    ("server conn.state", is("TIME_WAIT")),
+                    ("server conn.timer", is("time_wait")),
+                    ("server conn.left", TIME_WAIT_LEFT),
+                    ("close(listener)", is("ok(0)")),
+                    ("bind", is("EADDRINUSE")),
+                    ("exit", is("exit 0")),
+                ],
+                client: PASSIVE_CLOSER_LEAVES_NOTHING,
+                wire: &[],
+            },
+            Expect {
+                os: Os::Macos,
+                kernel: Kernel::ANY,
+                source: "xnu-11417.121.6 bsd/netinet/in_pcb.c in_pcbbind(): without \
+                         SO_REUSEADDR|SO_REUSEPORT `wild = 1`; in_pcblookup_local(..., wild) \
+                         finds the TIME_WAIT pcb in the port hash (add_to_time_wait_locked() \
+                         takes it off the pcb list only), and `(reuseport & \
+                         t->inp_socket->so_options) == 0` -> EADDRINUSE; TIME_WAIT: \
+                         add_to_time_wait(tp, 2 * tcp_msl), TCPTV_MSL 15 s",
+                provenance: Provenance::FromSource,
+                server: &[
+                    ("close", is("ok(0)")),
+                    ("server conn.state", is("TIME_WAIT")),
+                    ("server conn.timer", BSD_TIME_WAIT_TIMER),
+                    ("close(listener)", is("ok(0)")),
+                    ("bind", is("EADDRINUSE")),
+                    ("exit", is("exit 0")),
+                ],
+                client: PASSIVE_CLOSER_LEAVES_NOTHING,
+                wire: &[],
+            },
+            Expect {
+                os: Os::Freebsd,
+                kernel: Kernel::ANY,
+                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/in_pcb.c \
+                         in_pcbbind_setup(): without SO_REUSEADDR|SO_REUSEPORT|SO_REUSEPORT_LB \
+                         `lookupflags = INPLOOKUP_WILDCARD`; in_pcblookup_local() finds the \
+                         TIME_WAIT pcb on the port, and `(reuseport & \
+                         t->inp_socket->so_options) == 0` -> EADDRINUSE; \
+                         sys/netinet/tcp_timewait.c tcp_twstart(): 2 * V_tcp_msl (TCPTV_MSL \
+                         30 s), with nolocaltimewait = 0",
+                provenance: Provenance::FromSource,
+                server: &[
+                    ("close", is("ok(0)")),
+                    ("server conn.state", is("TIME_WAIT")),
+                    ("server conn.timer", BSD_TIME_WAIT_TIMER),
+                    ("server conn.left", FREEBSD_TIME_WAIT_LEFT),
+                    ("close(listener)", is("ok(0)")),
+                    ("bind", is("EADDRINUSE")),
+                    ("exit", is("exit 0")),
+                ],
+                client: PASSIVE_CLOSER_LEAVES_NOTHING,
+                wire: &[],
+            },
+        ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
     },
@@ -123,72 +244,79 @@ pub static CASES: &[Case] = &[
               (TIME_WAIT), closes its listener, and binds a new socket to the port. On Linux the \
               bind succeeds only when both had SO_REUSEADDR: the TIME_WAIT socket inherits the \
               accepted socket's sk_reuse (from the listener), and inet_csk_bind_conflict() \
-              requires it on both. The BSDs differ (read from FreeBSD's source, not observed: \
-              there is no BSD machine here yet): with SO_REUSEADDR on the new socket, \
-              in_pcbbind_setup() looks the port up without INPLOOKUP_WILDCARD, which finds only \
-              unconnected pcbs, never a TIME_WAIT one; so there the new socket's option alone \
-              decides, and old_unset.new_set succeeds too.",
-        source: "socket(7) SO_REUSEADDR; Linux inet_csk_bind_conflict() (sk->sk_reuse && \
-                 sk2->sk_reuse && sk2 not LISTEN); FreeBSD in_pcbbind_setup(); UNP §7.5",
-        needs: &[Need::SockDiag],
+              requires it on both. The BSDs differ (read from XNU's and FreeBSD's source, not \
+              observed: there is no BSD machine here yet): with SO_REUSEADDR on the new socket, \
+              in_pcbbind() (XNU) and in_pcbbind_setup() (FreeBSD) look the port up without \
+              the wildcard flag, which finds only unconnected pcbs, never a TIME_WAIT one; so \
+              there the new socket's option alone decides, and old_unset.new_set succeeds too.",
+        source: "POSIX setsockopt() SO_REUSEADDR; UNP §7.5",
+        needs: &[Need::SockDiag, FREEBSD_LOCAL_TIME_WAIT],
         server: Side {
             sigpipe: SigPipe::Ignore,
             run: reuseaddr_matrix_server,
         },
         client: PASSIVE_CLOSER,
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            server: &[
-                ("old_unset.new_unset: close", is("ok(0)")),
-                ("old_unset.new_unset: server conn.state", is("TIME_WAIT")),
-                ("old_unset.new_unset: server conn.timer", is("time_wait")),
-                ("old_unset.new_unset: server conn.left", TIME_WAIT_LEFT),
-                ("old_unset.new_unset: close(listener)", is("ok(0)")),
-                ("old_unset.new_unset: bind", is("EADDRINUSE")),
-                ("old_unset.new_unset: exit", is("exit 0")),
-                ("old_unset.new_set: close", is("ok(0)")),
-                ("old_unset.new_set: server conn.state", is("TIME_WAIT")),
-                ("old_unset.new_set: server conn.timer", is("time_wait")),
-                ("old_unset.new_set: server conn.left", TIME_WAIT_LEFT),
-                ("old_unset.new_set: close(listener)", is("ok(0)")),
-                ("old_unset.new_set: bind", is("EADDRINUSE")),
-                ("old_unset.new_set: exit", is("exit 0")),
-                ("old_set.new_unset: close", is("ok(0)")),
-                ("old_set.new_unset: server conn.state", is("TIME_WAIT")),
-                ("old_set.new_unset: server conn.timer", is("time_wait")),
-                ("old_set.new_unset: server conn.left", TIME_WAIT_LEFT),
-                ("old_set.new_unset: close(listener)", is("ok(0)")),
-                ("old_set.new_unset: bind", is("EADDRINUSE")),
-                ("old_set.new_unset: exit", is("exit 0")),
-                ("old_set.new_set: close", is("ok(0)")),
-                ("old_set.new_set: server conn.state", is("TIME_WAIT")),
-                ("old_set.new_set: server conn.timer", is("time_wait")),
-                ("old_set.new_set: server conn.left", TIME_WAIT_LEFT),
-                ("old_set.new_set: close(listener)", is("ok(0)")),
-                ("old_set.new_set: bind", is("ok(0)")),
-                ("old_set.new_set: exit", is("exit 0")),
-            ],
-            client: &[
-                ("old_unset.new_unset: read", is("EOF")),
-                ("old_unset.new_unset: close", is("ok(0)")),
-                ("old_unset.new_unset: client conn.state", is("none")),
-                ("old_unset.new_unset: exit", is("exit 0")),
-                ("old_unset.new_set: read", is("EOF")),
-                ("old_unset.new_set: close", is("ok(0)")),
-                ("old_unset.new_set: client conn.state", is("none")),
-                ("old_unset.new_set: exit", is("exit 0")),
-                ("old_set.new_unset: read", is("EOF")),
-                ("old_set.new_unset: close", is("ok(0)")),
-                ("old_set.new_unset: client conn.state", is("none")),
-                ("old_set.new_unset: exit", is("exit 0")),
-                ("old_set.new_set: read", is("EOF")),
-                ("old_set.new_set: close", is("ok(0)")),
-                ("old_set.new_set: client conn.state", is("none")),
-                ("old_set.new_set: exit", is("exit 0")),
-            ],
-            wire: &[],
-        }],
+        expect: &[
+            Expect {
+                os: Os::Linux,
+                kernel: Kernel::ANY,
+                source: "socket(7) SO_REUSEADDR; Linux net/ipv4/inet_connection_sock.c \
+                         inet_csk_bind_conflict() (sk->sk_reuse && sk2->sk_reuse && sk2 not \
+                         LISTEN)",
+                provenance: Provenance::Observed(LINUX_MATRIX),
+                server: &reuseaddr_matrix_server_facts(
+                    LINUX_TIME_WAIT_TIMER,
+                    TIME_WAIT_LEFT,
+                    LINUX_REUSEADDR_BINDS,
+                ),
+                client: REUSEADDR_MATRIX_CLIENT,
+                wire: &[],
+            },
+            // Differs from Linux: old_unset.new_set binds. in_pcbbind(): `if \
+            // (!(so->so_options & (SO_REUSEADDR | SO_REUSEPORT))) wild = 1;`, and
+            // in_pcblookup_local() without wild_okay only matches `inp->inp_faddr.s_addr ==
+            // INADDR_ANY`; the old socket's options only count through `reuseport &
+            // t->inp_socket->so_options`, which SO_REUSEADDR does not enter.
+            Expect {
+                os: Os::Macos,
+                kernel: Kernel::ANY,
+                source: "xnu-11417.121.6 bsd/netinet/in_pcb.c in_pcbbind(): `wild = 1` only \
+                         without SO_REUSEADDR|SO_REUSEPORT on the new socket; \
+                         in_pcblookup_local() without wild_okay finds only pcbs with \
+                         `inp_faddr.s_addr == INADDR_ANY`, never the connected TIME_WAIT one; \
+                         a pcb found conflicts when `(reuseport & t->inp_socket->so_options) == \
+                         0` (SO_REUSEPORT only)",
+                provenance: Provenance::FromSource,
+                server: XNU_REUSEADDR_MATRIX_SERVER,
+                client: REUSEADDR_MATRIX_CLIENT,
+                wire: &[],
+            },
+            // Differs from Linux: old_unset.new_set binds. in_pcbbind_setup(): `if
+            // ((so->so_options & (SO_REUSEADDR|SO_REUSEPORT|SO_REUSEPORT_LB)) == 0)
+            // lookupflags = INPLOOKUP_WILDCARD;`, and in_pcblookup_local() without it only
+            // matches `inp->inp_faddr.s_addr == INADDR_ANY`. The accepted socket does not even
+            // inherit SO_REUSEADDR (solisten_clone() keeps SO_KEEPALIVE, SO_DONTROUTE,
+            // SO_LINGER, SO_OOBINLINE, SO_NOSIGPIPE).
+            Expect {
+                os: Os::Freebsd,
+                kernel: Kernel::ANY,
+                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/in_pcb.c \
+                         in_pcbbind_setup(): `lookupflags = INPLOOKUP_WILDCARD` only without \
+                         SO_REUSEADDR|SO_REUSEPORT|SO_REUSEPORT_LB on the new socket; \
+                         in_pcblookup_local() without it finds only pcbs with `inp_faddr.s_addr \
+                         == INADDR_ANY`; a pcb found conflicts when `(reuseport & \
+                         t->inp_socket->so_options) == 0`; TIME_WAIT kept with \
+                         nolocaltimewait = 0 (sys/netinet/tcp_timewait.c tcp_twstart())",
+                provenance: Provenance::FromSource,
+                server: &reuseaddr_matrix_server_facts(
+                    BSD_TIME_WAIT_TIMER,
+                    FREEBSD_TIME_WAIT_LEFT,
+                    BSD_REUSEADDR_BINDS,
+                ),
+                client: REUSEADDR_MATRIX_CLIENT,
+                wire: &[],
+            },
+        ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[
             Variant {
@@ -218,28 +346,57 @@ pub static CASES: &[Case] = &[
         doc: "As the matrix's old_set.new_set, but the old listener stays open: SO_REUSEADDR on \
               both sockets does not let a second socket bind a port that a listener holds. \
               EADDRINUSE (SO_REUSEPORT would be needed for that).",
-        source: "socket(7) SO_REUSEADDR (\"unless there is an active listening socket bound to \
-                 the address\"); Linux inet_csk_bind_conflict(): sk2 in LISTEN always conflicts",
-        needs: &[Need::SockDiag],
+        source: "POSIX setsockopt() SO_REUSEADDR; UNP §7.5",
+        needs: &[Need::SockDiag, FREEBSD_LOCAL_TIME_WAIT],
         server: Side {
             sigpipe: SigPipe::Ignore,
             run: rebind_while_listening_server,
         },
         client: PASSIVE_CLOSER,
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            server: &[
-                ("close", is("ok(0)")),
-                ("server conn.state", is("TIME_WAIT")),
-                ("server conn.timer", is("time_wait")),
-                ("server conn.left", TIME_WAIT_LEFT),
-                ("bind", is("EADDRINUSE")),
-                ("exit", is("exit 0")),
-            ],
-            client: PASSIVE_CLOSER_LEAVES_NOTHING,
-            wire: &[],
-        }],
+        expect: &[
+            Expect {
+                os: Os::Linux,
+                kernel: Kernel::ANY,
+                source: "socket(7) SO_REUSEADDR (\"unless there is an active listening socket \
+                         bound to the address\"); Linux net/ipv4/inet_connection_sock.c \
+                         inet_csk_bind_conflict(): sk2 in LISTEN always conflicts",
+                provenance: Provenance::Observed(LINUX_MATRIX),
+                server: &rebind_while_listening_facts(LINUX_TIME_WAIT_TIMER, TIME_WAIT_LEFT),
+                client: PASSIVE_CLOSER_LEAVES_NOTHING,
+                wire: &[],
+            },
+            Expect {
+                os: Os::Macos,
+                kernel: Kernel::ANY,
+                source: "xnu-11417.121.6 bsd/netinet/in_pcb.c in_pcbbind(): with SO_REUSEADDR \
+                         the exact in_pcblookup_local() finds the listener (`inp_faddr.s_addr \
+                         == INADDR_ANY`, same address and port), and `(reuseport & \
+                         t->inp_socket->so_options) == 0` without SO_REUSEPORT -> EADDRINUSE",
+                provenance: Provenance::FromSource,
+                server: &[
+                    ("close", is("ok(0)")),
+                    ("server conn.state", is("TIME_WAIT")),
+                    ("server conn.timer", BSD_TIME_WAIT_TIMER),
+                    ("bind", is("EADDRINUSE")),
+                    ("exit", is("exit 0")),
+                ],
+                client: PASSIVE_CLOSER_LEAVES_NOTHING,
+                wire: &[],
+            },
+            Expect {
+                os: Os::Freebsd,
+                kernel: Kernel::ANY,
+                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/in_pcb.c \
+                         in_pcbbind_setup(): with SO_REUSEADDR the exact in_pcblookup_local() \
+                         finds the listener (`inp_faddr.s_addr == INADDR_ANY`, same address \
+                         and port), and `(reuseport & t->inp_socket->so_options) == 0` without \
+                         SO_REUSEPORT -> EADDRINUSE; TIME_WAIT kept with nolocaltimewait = 0",
+                provenance: Provenance::FromSource,
+                server: &rebind_while_listening_facts(BSD_TIME_WAIT_TIMER, FREEBSD_TIME_WAIT_LEFT),
+                client: PASSIVE_CLOSER_LEAVES_NOTHING,
+                wire: &[],
+            },
+        ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
     },
@@ -249,8 +406,8 @@ pub static CASES: &[Case] = &[
               closed second, leaves no socket behind once its FIN is acknowledged; with its \
               listener closed, a new socket without SO_REUSEADDR binds the port at once.",
         source: "RFC 9293 §3.6 (only the active closer enters TIME-WAIT; the passive closer \
-                 goes LAST-ACK -> CLOSED); Linux tcp_rcv_state_process() LAST_ACK -> tcp_done()",
-        needs: &[Need::SockDiag],
+                 goes LAST-ACK -> CLOSED)",
+        needs: &[Need::SockDiag, FREEBSD_LOCAL_TIME_WAIT],
         server: Side {
             sigpipe: SigPipe::Ignore,
             run: passive_closer_rebinds_server,
@@ -259,26 +416,50 @@ pub static CASES: &[Case] = &[
             sigpipe: SigPipe::Ignore,
             run: active_close_client,
         },
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            server: &[
-                ("read", is("EOF")),
-                ("close", is("ok(0)")),
-                ("server conn.state", is("none")),
-                ("close(listener)", is("ok(0)")),
-                ("bind", is("ok(0)")),
-                ("exit", is("exit 0")),
-            ],
-            client: &[
-                ("close", is("ok(0)")),
-                ("client conn.state", is("TIME_WAIT")),
-                ("client conn.timer", is("time_wait")),
-                ("client conn.left", TIME_WAIT_LEFT),
-                ("exit", is("exit 0")),
-            ],
-            wire: &[],
-        }],
+        expect: &[
+            Expect {
+                os: Os::Linux,
+                kernel: Kernel::ANY,
+                source: "Linux net/ipv4/tcp_input.c tcp_rcv_state_process() LAST_ACK -> \
+                         tcp_done(); the client: tcp_time_wait() with TCP_TIMEWAIT_LEN (60 s)",
+                provenance: Provenance::Observed(LINUX_MATRIX),
+                server: PASSIVE_CLOSER_REBINDS,
+                client: &active_closer_time_wait_facts(LINUX_TIME_WAIT_TIMER, TIME_WAIT_LEFT),
+                wire: &[],
+            },
+            Expect {
+                os: Os::Macos,
+                kernel: Kernel::ANY,
+                source: "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): LAST_ACK, `if \
+                         (ourfinisacked) tp = tcp_close(tp)`; bsd/netinet/in_pcb.c \
+                         in_pcbbind() -> in_pcblookup_local_and_cleanup() disposes of a closed \
+                         pcb still hashed on the port (WNT_STOPUSING, so_usecount 0) and finds \
+                         none; the client: FIN in FIN_WAIT_2 -> add_to_time_wait(tp, 2 * \
+                         tcp_msl), TCPTV_MSL 15 s",
+                provenance: Provenance::FromSource,
+                server: PASSIVE_CLOSER_REBINDS,
+                client: &[
+                    ("close", is("ok(0)")),
+                    ("client conn.state", is("TIME_WAIT")),
+                    ("client conn.timer", BSD_TIME_WAIT_TIMER),
+                    ("exit", is("exit 0")),
+                ],
+                wire: &[],
+            },
+            Expect {
+                os: Os::Freebsd,
+                kernel: Kernel::ANY,
+                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_input.c \
+                         tcp_do_segment(): LAST_ACK, `if (ourfinisacked) tp = tcp_close(tp)`; \
+                         the client: FIN in FIN_WAIT_2 -> sys/netinet/tcp_timewait.c \
+                         tcp_twstart(), 2 * V_tcp_msl (TCPTV_MSL 30 s), with nolocaltimewait = \
+                         0",
+                provenance: Provenance::FromSource,
+                server: PASSIVE_CLOSER_REBINDS,
+                client: &active_closer_time_wait_facts(BSD_TIME_WAIT_TIMER, FREEBSD_TIME_WAIT_LEFT),
+                wire: &[],
+            },
+        ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
     },
@@ -295,12 +476,20 @@ pub static CASES: &[Case] = &[
               tick, 0 to 1 s after TIME_WAIT began (and the immediate retry would succeed if the \
               tick fell between TIME_WAIT and it, a chance of the few ms between the two in a \
               second). Timestamps are on (tcp_timestamps = 1), which reuse requires.",
-        source: "ip-sysctl.rst tcp_tw_reuse, tcp_tw_reuse_delay; Linux tcp_twsk_unique() \
-                 (tw_entry_stamp + reuse delay; before 6.14 tw_ts_recent_stamp in seconds, \
-                 changed by \"tcp: Make TIME-WAIT reuse delay deterministic and \
-                 configurable\"), __inet_hash_connect()",
+        source: "ip-sysctl.rst tcp_tw_reuse, tcp_tw_reuse_delay",
         needs: &[
-            Need::OnlyOn(Os::Linux, "tcp_tw_reuse is a Linux sysctl"),
+            Need::NotOn(
+                Os::Macos,
+                "tcp_tw_reuse is a Linux sysctl: XNU has no switch to reuse a TIME_WAIT pair \
+                 for connect() (tcp_connect() reuses one only with T/TCP's TF_RCVD_CC, which \
+                 nothing sets: else EADDRINUSE), nor a per-case ip_local_port_range",
+            ),
+            Need::NotOn(
+                Os::Freebsd,
+                "tcp_tw_reuse is a Linux sysctl: FreeBSD has no switch to reuse a TIME_WAIT \
+                 pair for connect(), nor a per-case ip_local_port_range (its \
+                 net.inet.ip.portrange.* are host-wide)",
+            ),
             Need::SockDiag,
             Need::Sysctl("net/ipv4/ip_local_port_range", ONLY_EPHEMERAL_PORT),
             Need::Sysctl("net/ipv4/tcp_timestamps", "1"),
@@ -317,6 +506,11 @@ pub static CASES: &[Case] = &[
             Expect {
                 os: Os::Linux,
                 kernel: Kernel::from(TW_REUSE_DELAY_IN_MS.0, TW_REUSE_DELAY_IN_MS.1),
+                source: "Linux net/ipv4/tcp_ipv4.c tcp_twsk_unique() (tw_entry_stamp + reuse \
+                         delay; before 6.14 tw_ts_recent_stamp in seconds, changed by \"tcp: \
+                         Make TIME-WAIT reuse delay deterministic and configurable\"), \
+                         net/ipv4/inet_hashtables.c __inet_hash_connect()",
+                provenance: Provenance::Observed(&["linux 6.18"]),
                 server: TW_REUSE_SERVER,
                 client: &tw_reuse_client_facts(REUSE_DELAY_PASSED),
                 wire: &[],
@@ -324,6 +518,11 @@ pub static CASES: &[Case] = &[
             Expect {
                 os: Os::Linux,
                 kernel: Kernel::before(TW_REUSE_DELAY_IN_MS.0, TW_REUSE_DELAY_IN_MS.1),
+                source: "Linux net/ipv4/tcp_ipv4.c tcp_twsk_unique() (tw_entry_stamp + reuse \
+                         delay; before 6.14 tw_ts_recent_stamp in seconds, changed by \"tcp: \
+                         Make TIME-WAIT reuse delay deterministic and configurable\"), \
+                         net/ipv4/inet_hashtables.c __inet_hash_connect()",
+                provenance: Provenance::Observed(&["linux 6.1", "linux 6.12"]),
                 server: TW_REUSE_SERVER,
                 client: &tw_reuse_client_facts(REUSE_ON_NEXT_SECOND),
                 wire: &[],
@@ -349,6 +548,143 @@ pub static CASES: &[Case] = &[
         ],
     },
 ];
+
+/// What bind() returns in the reuseaddr matrix's variants, in their order: old_unset.new_unset,
+/// old_unset.new_set, old_set.new_unset, old_set.new_set.
+const LINUX_REUSEADDR_BINDS: [&str; 4] = ["EADDRINUSE", "EADDRINUSE", "EADDRINUSE", "ok(0)"];
+/// On the BSDs the new socket's SO_REUSEADDR alone decides.
+const BSD_REUSEADDR_BINDS: [&str; 4] = ["EADDRINUSE", "ok(0)", "EADDRINUSE", "ok(0)"];
+
+/// The reuseaddr matrix's server: each variant closes into TIME_WAIT (its timer `timer`, with
+/// `left` on it), closes its listener, and binds with the outcome in `binds`.
+const fn reuseaddr_matrix_server_facts(
+    timer: harness::Matcher,
+    left: harness::Matcher,
+    binds: [&'static str; 4],
+) -> [(&'static str, harness::Matcher); 28] {
+    [
+        ("old_unset.new_unset: close", is("ok(0)")),
+        ("old_unset.new_unset: server conn.state", is("TIME_WAIT")),
+        ("old_unset.new_unset: server conn.timer", timer),
+        ("old_unset.new_unset: server conn.left", left),
+        ("old_unset.new_unset: close(listener)", is("ok(0)")),
+        ("old_unset.new_unset: bind", is(binds[0])),
+        ("old_unset.new_unset: exit", is("exit 0")),
+        ("old_unset.new_set: close", is("ok(0)")),
+        ("old_unset.new_set: server conn.state", is("TIME_WAIT")),
+        ("old_unset.new_set: server conn.timer", timer),
+        ("old_unset.new_set: server conn.left", left),
+        ("old_unset.new_set: close(listener)", is("ok(0)")),
+        ("old_unset.new_set: bind", is(binds[1])),
+        ("old_unset.new_set: exit", is("exit 0")),
+        ("old_set.new_unset: close", is("ok(0)")),
+        ("old_set.new_unset: server conn.state", is("TIME_WAIT")),
+        ("old_set.new_unset: server conn.timer", timer),
+        ("old_set.new_unset: server conn.left", left),
+        ("old_set.new_unset: close(listener)", is("ok(0)")),
+        ("old_set.new_unset: bind", is(binds[2])),
+        ("old_set.new_unset: exit", is("exit 0")),
+        ("old_set.new_set: close", is("ok(0)")),
+        ("old_set.new_set: server conn.state", is("TIME_WAIT")),
+        ("old_set.new_set: server conn.timer", timer),
+        ("old_set.new_set: server conn.left", left),
+        ("old_set.new_set: close(listener)", is("ok(0)")),
+        ("old_set.new_set: bind", is(binds[3])),
+        ("old_set.new_set: exit", is("exit 0")),
+    ]
+}
+
+/// The reuseaddr matrix's server on macOS: as [`reuseaddr_matrix_server_facts`] with the BSD
+/// binds, and no time left on the timer (XNU's PCB list does not give it).
+const XNU_REUSEADDR_MATRIX_SERVER: &[(&str, harness::Matcher)] = &[
+    ("old_unset.new_unset: close", is("ok(0)")),
+    ("old_unset.new_unset: server conn.state", is("TIME_WAIT")),
+    (
+        "old_unset.new_unset: server conn.timer",
+        BSD_TIME_WAIT_TIMER,
+    ),
+    ("old_unset.new_unset: close(listener)", is("ok(0)")),
+    ("old_unset.new_unset: bind", is(BSD_REUSEADDR_BINDS[0])),
+    ("old_unset.new_unset: exit", is("exit 0")),
+    ("old_unset.new_set: close", is("ok(0)")),
+    ("old_unset.new_set: server conn.state", is("TIME_WAIT")),
+    ("old_unset.new_set: server conn.timer", BSD_TIME_WAIT_TIMER),
+    ("old_unset.new_set: close(listener)", is("ok(0)")),
+    ("old_unset.new_set: bind", is(BSD_REUSEADDR_BINDS[1])),
+    ("old_unset.new_set: exit", is("exit 0")),
+    ("old_set.new_unset: close", is("ok(0)")),
+    ("old_set.new_unset: server conn.state", is("TIME_WAIT")),
+    ("old_set.new_unset: server conn.timer", BSD_TIME_WAIT_TIMER),
+    ("old_set.new_unset: close(listener)", is("ok(0)")),
+    ("old_set.new_unset: bind", is(BSD_REUSEADDR_BINDS[2])),
+    ("old_set.new_unset: exit", is("exit 0")),
+    ("old_set.new_set: close", is("ok(0)")),
+    ("old_set.new_set: server conn.state", is("TIME_WAIT")),
+    ("old_set.new_set: server conn.timer", BSD_TIME_WAIT_TIMER),
+    ("old_set.new_set: close(listener)", is("ok(0)")),
+    ("old_set.new_set: bind", is(BSD_REUSEADDR_BINDS[3])),
+    ("old_set.new_set: exit", is("exit 0")),
+];
+
+/// The reuseaddr matrix's client, the same on every OS.
+const REUSEADDR_MATRIX_CLIENT: &[(&str, harness::Matcher)] = &[
+    ("old_unset.new_unset: read", is("EOF")),
+    ("old_unset.new_unset: close", is("ok(0)")),
+    ("old_unset.new_unset: client conn.state", is("none")),
+    ("old_unset.new_unset: exit", is("exit 0")),
+    ("old_unset.new_set: read", is("EOF")),
+    ("old_unset.new_set: close", is("ok(0)")),
+    ("old_unset.new_set: client conn.state", is("none")),
+    ("old_unset.new_set: exit", is("exit 0")),
+    ("old_set.new_unset: read", is("EOF")),
+    ("old_set.new_unset: close", is("ok(0)")),
+    ("old_set.new_unset: client conn.state", is("none")),
+    ("old_set.new_unset: exit", is("exit 0")),
+    ("old_set.new_set: read", is("EOF")),
+    ("old_set.new_set: close", is("ok(0)")),
+    ("old_set.new_set: client conn.state", is("none")),
+    ("old_set.new_set: exit", is("exit 0")),
+];
+
+/// rebind_while_listening's server, with its TIME_WAIT timer `timer` and `left` on it.
+const fn rebind_while_listening_facts(
+    timer: harness::Matcher,
+    left: harness::Matcher,
+) -> [(&'static str, harness::Matcher); 6] {
+    [
+        ("close", is("ok(0)")),
+        ("server conn.state", is("TIME_WAIT")),
+        ("server conn.timer", timer),
+        ("server conn.left", left),
+        ("bind", is("EADDRINUSE")),
+        ("exit", is("exit 0")),
+    ]
+}
+
+/// passive_closer_can_rebind's server: nothing left once its FIN is acknowledged, so the port
+/// is free.
+const PASSIVE_CLOSER_REBINDS: &[(&str, harness::Matcher)] = &[
+    ("read", is("EOF")),
+    ("close", is("ok(0)")),
+    ("server conn.state", is("none")),
+    ("close(listener)", is("ok(0)")),
+    ("bind", is("ok(0)")),
+    ("exit", is("exit 0")),
+];
+
+/// passive_closer_can_rebind's client, with its TIME_WAIT timer `timer` and `left` on it.
+const fn active_closer_time_wait_facts(
+    timer: harness::Matcher,
+    left: harness::Matcher,
+) -> [(&'static str, harness::Matcher); 5] {
+    [
+        ("close", is("ok(0)")),
+        ("client conn.state", is("TIME_WAIT")),
+        ("client conn.timer", timer),
+        ("client conn.left", left),
+        ("exit", is("exit 0")),
+    ]
+}
 
 /// tw_reuse's server: each variant's connection ends the same way.
 const TW_REUSE_SERVER: &[(&str, harness::Matcher)] = &[

@@ -62,9 +62,16 @@ pub enum SigPipe {
 /// A requirement on the environment.
 #[derive(Clone, Copy, Debug)]
 pub enum Need {
-    /// Set this sysctl (path under /proc/sys, value) in the case's own network namespace.
-    /// Never written on the host: without a namespace the case is skipped.
+    /// Linux: set this sysctl (path under /proc/sys, value) in the case's own network
+    /// namespace. Never written on the host: without a namespace the case is skipped. It does
+    /// not apply on other OSes, which name their own with [`Need::HostSysctl`].
     Sysctl(&'static str, &'static str),
+    /// On this OS (macOS, FreeBSD: no network namespaces), the case needs this sysctl (by
+    /// name, `net.inet.tcp.finwait2_timeout`) set to this value. It is host-wide, so it is only
+    /// changed on an explicit opt-in (`--allow-host-sysctl`, for throwaway CI VMs) or in a
+    /// disposable VM, and restored when the case ends; otherwise the case is skipped with the
+    /// reason. Ignored on other OSes.
+    HostSysctl(Os, &'static str, &'static str),
     /// The case does not apply on this OS, for this reason (e.g. "no SO_NOSIGPIPE").
     NotOn(Os, &'static str),
     /// The case only applies on this OS, for this reason.

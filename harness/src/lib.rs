@@ -18,5 +18,5 @@ pub mod spawn;
 
 pub use case::{Case, Need, Side, SigPipe, Variant};
 pub use judge::wire::{Seg, WireFact};
-pub use judge::{any_ms, is, one_of, Expect, Kernel, Matcher, Os};
+pub use judge::{any_ms, is, one_of, Expect, Kernel, Matcher, Os, Provenance};
 pub use observe::{Ctx, Fact, Role, Value};

@@ -384,3 +384,20 @@ pub fn read_sysctls() -> BTreeMap<String, String> {
         .filter_map(|p| crate::spawn::isolate::read_sysctl(p).map(|v| (p.replace('/', "."), v)))
         .collect()
 }
+
+/// Where an output file (a pcap, a JUnit file, a run document, a table) is written before it is
+/// complete: `<path>.partial`, renamed to `path` once the last byte is down. An interrupted
+/// writer leaves at most this name, never a truncated file under the real one; `sockconf run`
+/// and `matrix` remove it when they are interrupted.
+pub fn partial_path(path: &std::path::Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".partial");
+    name.into()
+}
+
+/// Write `contents` to `path` through [`partial_path`].
+pub fn write_whole(path: &std::path::Path, contents: impl AsRef<[u8]>) -> std::io::Result<()> {
+    let partial = partial_path(path);
+    std::fs::write(&partial, contents)?;
+    std::fs::rename(&partial, path)
+}

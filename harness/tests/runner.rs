@@ -1,11 +1,14 @@
 //! The runner's own behaviour under hangs, disagreements, panics and leftovers, exercised on
-//! hand-made cases. A plain `main` (harness = false): the runner forks, which is only safe from
-//! a single-threaded process, and libtest runs tests on threads.
+//! hand-made cases. A custom harness (harness = false) on libtest-mimic: the runner forks, which
+//! is only safe from a single-threaded process, and libtest runs tests on a pool of threads.
+//! libtest-mimic speaks libtest's command line (`--list --format terse`, `--exact`, filters),
+//! so `cargo test` and `cargo nextest run` both drive it; with one test thread it runs every
+//! test on the main thread and starts no other, which `main` forces.
 
 use harness::judge::Kernel;
 use harness::report::Verdict;
 use harness::spawn::run_case;
-use harness::{is, Case, Ctx, Expect, Os, Side, SigPipe};
+use harness::{is, Case, Ctx, Expect, Os, Provenance, Side, SigPipe};
 use std::time::{Duration, Instant};
 
 const SHORT: Duration = Duration::from_millis(300);
@@ -126,6 +129,8 @@ fn nothing_outlives_the_case() -> Result<(), String> {
     static EXPECT: &[Expect] = &[Expect {
         os: Os::Linux,
         kernel: Kernel::ANY,
+        source: "a test's own",
+        provenance: Provenance::FromSource,
         server: &[("exit", is("exit 0"))],
         client: &[("exit", is("exit 0"))],
         wire: &[],
@@ -146,6 +151,8 @@ fn a_mismatch_is_a_failure_with_its_difference() -> Result<(), String> {
     static EXPECT: &[Expect] = &[Expect {
         os: Os::current(),
         kernel: Kernel::ANY,
+        source: "a test's own",
+        provenance: Provenance::FromSource,
         server: &[("exit", is("exit 1"))],
         client: &[("exit", is("exit 0"))],
         wire: &[],
@@ -168,33 +175,32 @@ fn check(ok: bool, what: String) -> Result<(), String> {
 /// A named self-test: Ok, or what went wrong.
 type SelfTest = (&'static str, fn() -> Result<(), String>);
 
-fn main() {
-    let tests: &[SelfTest] = &[
-        (
-            "a_hung_read_times_out_naming_step_and_call",
-            a_hung_read_times_out_naming_step_and_call,
-        ),
-        ("disagreeing_scripts_fail", disagreeing_scripts_fail),
-        (
-            "a_setup_panic_is_a_harness_failure",
-            a_setup_panic_is_a_harness_failure,
-        ),
-        ("nothing_outlives_the_case", nothing_outlives_the_case),
-        (
-            "a_mismatch_is_a_failure_with_its_difference",
-            a_mismatch_is_a_failure_with_its_difference,
-        ),
-    ];
-    let mut failed = 0;
-    for (name, test) in tests {
-        match test() {
-            Ok(()) => println!("test {name} ... ok"),
-            Err(why) => {
-                failed += 1;
-                println!("test {name} ... FAILED: {why}");
-            }
-        }
-    }
-    println!("\nrunner: {} passed, {failed} failed", tests.len() - failed);
-    std::process::exit(if failed == 0 { 0 } else { 1 });
+const TESTS: &[SelfTest] = &[
+    (
+        "a_hung_read_times_out_naming_step_and_call",
+        a_hung_read_times_out_naming_step_and_call,
+    ),
+    ("disagreeing_scripts_fail", disagreeing_scripts_fail),
+    (
+        "a_setup_panic_is_a_harness_failure",
+        a_setup_panic_is_a_harness_failure,
+    ),
+    ("nothing_outlives_the_case", nothing_outlives_the_case),
+    (
+        "a_mismatch_is_a_failure_with_its_difference",
+        a_mismatch_is_a_failure_with_its_difference,
+    ),
+];
+
+fn main() -> std::process::ExitCode {
+    let mut args = libtest_mimic::Arguments::from_args();
+    // Whatever `--test-threads` says: one thread is libtest-mimic's "run each test on the main
+    // thread", and the runner asserts that it forks from a single-threaded process. nextest
+    // runs one test per process anyway.
+    args.test_threads = Some(1);
+    let trials = TESTS
+        .iter()
+        .map(|&(name, test)| libtest_mimic::Trial::test(name, move || Ok(test()?)))
+        .collect();
+    libtest_mimic::run(&args, trials).exit_code()
 }

@@ -232,10 +232,16 @@ fn sources_list(archives: &Archives) -> String {
     text
 }
 
-/// Run a command; its error is its first `E:` line (apt says the same thing several ways).
+/// Run a command as a child of the run (ended by an interrupt, dying with us); its error is its
+/// first `E:` line (apt says the same thing several ways).
 pub fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
+    use crate::interrupt::SpawnOwned;
     let out = cmd
-        .output()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn_owned()
+        .and_then(|child| child.wait_with_output())
         .map_err(|e| format!("cannot run {what}: {e}"))?;
     if out.status.success() {
         Ok(())

@@ -7,6 +7,7 @@
 //! tolerance; the JSON reports keep every duration.
 
 use crate::compare;
+use crate::html::Missing;
 use harness::report::RunReport;
 use std::fmt::Write;
 
@@ -22,13 +23,18 @@ pub enum Style {
     Markdown,
 }
 
-/// The rendered table.
-pub fn render(columns: &[Column], style: Style) -> String {
+/// The comparison of the kernels that gave a report, durations left out.
+fn table(columns: &[Column]) -> compare::Table {
     let reports: Vec<(String, RunReport)> = columns
         .iter()
         .filter_map(|c| Some((label(c)?, without_durations(c.outcome.as_ref().ok()?))))
         .collect();
-    let table = compare::compare(&reports, compare::Tolerance::DEFAULT);
+    compare::compare(&reports, compare::Tolerance::DEFAULT)
+}
+
+/// The rendered table.
+pub fn render(columns: &[Column], style: Style) -> String {
+    let table = table(columns);
     let mut out = match style {
         Style::Text => compare::text(&table),
         Style::Markdown => compare::markdown(&table),
@@ -39,6 +45,32 @@ pub fn render(columns: &[Column], style: Style) -> String {
         }
     }
     out
+}
+
+/// The matrix as one HTML page (target/matrix/index.html): a column per kernel that gave a
+/// report, compared as the table compares them, each case's ladders side by side where they
+/// differ; the kernels that gave none, with why.
+pub fn html(columns: &[Column]) -> String {
+    let reports: Vec<(String, RunReport)> = columns
+        .iter()
+        .filter_map(|c| Some((label(c)?, c.outcome.as_ref().ok()?.clone())))
+        .collect();
+    let missing: Vec<Missing> = columns
+        .iter()
+        .filter_map(|c| {
+            let why = c.outcome.as_ref().err()?;
+            Some(Missing {
+                heading: c.heading.clone(),
+                why: why.clone(),
+            })
+        })
+        .collect();
+    let title = format!(
+        "sockconf matrix: {} kernel{}",
+        columns.len(),
+        if columns.len() == 1 { "" } else { "s" }
+    );
+    crate::html::page(&title, &reports, Some(&table(columns)), &missing)
 }
 
 fn without_durations(report: &RunReport) -> RunReport {
@@ -102,6 +134,12 @@ mod tests {
         assert!(
             out.contains("linux-6.1.0-56: no report: the kernel panicked"),
             "{out}"
+        );
+        let page = html(&columns);
+        assert!(page.contains("no report: the kernel panicked"), "{page}");
+        assert!(
+            page.contains("<a href=\"#close.unread_data_sends_rst\">"),
+            "the differing case is listed at the top"
         );
     }
 }

@@ -2,6 +2,7 @@
 //! document from the report port.
 
 use super::{REPORT_BEGIN, REPORT_END};
+use crate::interrupt::SpawnOwned;
 use harness::report::RunReport;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -53,63 +54,6 @@ pub struct Boot {
     pub cpus: u32,
     /// How many cases the guest runs at once.
     pub jobs: usize,
-}
-
-/// Every qemu this process has running, by pid: the one place that an interruption (SIGINT,
-/// SIGTERM) can end them all from, with `kill_running`.
-static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
-
-/// SIGKILL every qemu still running (each boot's own thread then reaps it). Not called yet:
-/// it is the hook for ending the matrix on SIGINT/SIGTERM.
-#[allow(dead_code)]
-pub fn kill_running() {
-    for pid in RUNNING.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        if let Ok(pid) = i32::try_from(*pid) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
-}
-
-/// A qemu child, listed in `RUNNING` from spawn until reaped.
-struct Qemu(std::process::Child);
-
-impl Qemu {
-    fn spawn(command: &mut Command) -> std::io::Result<Qemu> {
-        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-        let child = command.spawn()?;
-        running.push(child.id());
-        Ok(Qemu(child))
-    }
-
-    /// Its exit status once it has ended. Reaped and unlisted under `RUNNING`'s lock, so that
-    /// `kill_running` never signals a pid the system has given to another process since.
-    fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
-        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-        let status = self.0.try_wait()?;
-        if status.is_some() {
-            running.retain(|pid| *pid != self.0.id());
-        }
-        Ok(status)
-    }
-
-    /// Never leave a qemu behind: kill it if it still runs, reap it, and unlist it.
-    fn stop(&mut self) {
-        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-        running.retain(|pid| *pid != self.0.id());
-    }
-}
-
-impl Drop for Qemu {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 /// Whether qemu can be started at all: one clear line if not.
@@ -165,36 +109,38 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
         let _ = std::fs::remove_file(file);
     }
     let started = Instant::now();
-    let mut qemu = Qemu::spawn(
-        Command::new(QEMU)
-            .args(["-accel", accel.name(), "-machine", "q35", "-nodefaults"])
-            .args(accel.clock())
-            .args(["-display", "none", "-no-reboot"])
-            .args(["-m", &boot.memory_mb.to_string()])
-            .args(["-smp", &boot.cpus.to_string()])
-            .arg("-kernel")
-            .arg(&boot.image)
-            .arg("-initrd")
-            .arg(&boot.initramfs)
-            // ttyS0 is the console; ttyS1 carries nothing but the report, so that kernel messages
-            // cannot land inside it. panic=-1: a panic reboots at once, and -no-reboot ends qemu.
-            // random.trust_cpu=on: see Accel::clock.
-            .arg("-append")
-            .arg(format!(
-                "console=ttyS0 panic=-1 random.trust_cpu=on rdinit=/init -- guest-init --jobs {}",
-                boot.jobs
-            ))
-            .arg("-serial")
-            .arg(file_chardev(&boot.console_log))
-            .arg("-serial")
-            .arg(file_chardev(&boot.report_out))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped()),
-    )
-    .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
+    let task = crate::interrupt::task(format!("qemu {} ({})", boot.image.display(), accel.name()));
+    task.running();
+    let mut child = Command::new(QEMU)
+        .args(["-accel", accel.name(), "-machine", "q35", "-nodefaults"])
+        .args(accel.clock())
+        .args(["-display", "none", "-no-reboot"])
+        .args(["-m", &boot.memory_mb.to_string()])
+        .args(["-smp", &boot.cpus.to_string()])
+        .arg("-kernel")
+        .arg(&boot.image)
+        .arg("-initrd")
+        .arg(&boot.initramfs)
+        // ttyS0 is the console; ttyS1 carries nothing but the report, so that kernel messages
+        // cannot land inside it. panic=-1: a panic reboots at once, and -no-reboot ends qemu.
+        // random.trust_cpu=on: see Accel::clock.
+        .arg("-append")
+        .arg(format!(
+            "console=ttyS0 panic=-1 random.trust_cpu=on rdinit=/init -- guest-init --jobs {}",
+            boot.jobs
+        ))
+        .arg("-serial")
+        .arg(file_chardev(&boot.console_log))
+        .arg("-serial")
+        .arg(file_chardev(&boot.report_out))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        // Dies with this process, and is ended by Ctrl-C or SIGTERM (crate::interrupt).
+        .spawn_owned()
+        .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
     let status = loop {
-        if let Some(status) = qemu.try_wait().map_err(|e| e.to_string())? {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             break Some(status);
         }
         let no_sign_of_life = accel == Accel::Kvm
@@ -203,18 +149,26 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
                 .unwrap_or_default()
                 .contains(BANNER);
         if no_sign_of_life {
-            qemu.stop();
+            let _ = child.kill();
+            let _ = child.wait();
+            task.finished("no sign of life");
             return Err(format!(
                 "no kernel banner on the console within {} s",
                 KVM_SIGN_OF_LIFE.as_secs()
             ));
         }
         if started.elapsed() > deadline {
-            qemu.stop();
+            let _ = child.kill();
+            let _ = child.wait();
             break None;
         }
         std::thread::sleep(Duration::from_millis(100));
     };
+    task.finished(if status.is_some() {
+        "ended"
+    } else {
+        "timed out"
+    });
     let report = std::fs::read_to_string(&boot.report_out).unwrap_or_default();
     match (status, between_markers(&report)) {
         (_, Some(json)) => serde_json::from_str(json)
@@ -226,7 +180,7 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
         )),
         (Some(status), None) => {
             let mut stderr = String::new();
-            if let Some(mut pipe) = qemu.0.stderr.take() {
+            if let Some(mut pipe) = child.stderr.take() {
                 let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
             }
             let console = std::fs::read_to_string(&boot.console_log).unwrap_or_default();

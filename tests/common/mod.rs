@@ -11,10 +11,18 @@ use std::process::Command;
 /// Without it a skip fails the test: a skip is never silently a pass.
 pub const ALLOW_SKIP_ENV: &str = "SOCKCONF_ALLOW_SKIP";
 
-/// The built CLI, as Cargo gives it to integration tests.
+/// The built CLI, as Cargo gives it to integration tests. It is sent SIGTERM when the test
+/// process ends (PR_SET_PDEATHSIG; the test's thread waits for it, so outlives it): a test run
+/// that is interrupted or killed takes its `sockconf` along, which ends its runners and removes
+/// its unfinished outputs as on any SIGTERM.
 #[rstest::fixture]
 pub fn sockconf() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sockconf"))
+    let mut sockconf = Command::new(env!("CARGO_BIN_EXE_sockconf"));
+    harness::spawn::parent_death::command_ends_with_parent(
+        &mut sockconf,
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    sockconf
 }
 
 /// Run case `id` and panic with the difference unless it passed.

@@ -101,12 +101,43 @@ impl Serialize for Matcher {
     }
 }
 
+/// Where an expectation comes from: a run on the OS itself, or a reading of its source.
+/// A reading is never presented as an observation: it stays `FromSource` until a run on that
+/// OS confirms it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provenance {
+    /// Run, and matched, on these OS releases (`linux 6.1`, `freebsd 14.0-STABLE (qemu)`).
+    Observed(&'static [&'static str]),
+    /// Read in the source named by [`Expect::source`]; not yet run on that OS.
+    FromSource,
+}
+
+impl Provenance {
+    /// `observed on linux 6.1, linux 6.12` or `from source (not yet run)`.
+    pub fn describe(&self) -> String {
+        match self {
+            Provenance::Observed(on) => format!("observed on {}", on.join(", ")),
+            Provenance::FromSource => "from source (not yet run)".into(),
+        }
+    }
+}
+
+/// The Linux kernels every Linux expectation that applies to any kernel was run on: this
+/// machine's and the ones `make matrix` boots.
+pub const LINUX_MATRIX: &[&str] = &["linux 6.1", "linux 6.12", "linux 6.18"];
+
 /// The expected facts of both sides, on one OS and kernel range. Facts are judged in order
 /// and completely: a fact the expectation does not name is a difference too.
 #[derive(Clone, Copy, Debug)]
 pub struct Expect {
     pub os: Os,
     pub kernel: Kernel,
+    /// Where this OS's behaviour is written down: the kernel file and function in a named
+    /// release (`xnu-11215.1.10 bsd/netinet/tcp_usrreq.c tcp_usr_shutdown()`), or for Linux the
+    /// kernel function the observation is explained by.
+    pub source: &'static str,
+    /// Observed on which releases, or read in the source only.
+    pub provenance: Provenance,
     pub server: &'static [(&'static str, Matcher)],
     pub client: &'static [(&'static str, Matcher)],
     /// What the segments must show, where they were captured.
@@ -213,6 +244,8 @@ mod tests {
             Expect {
                 os: Os::Linux,
                 kernel: Kernel::before(6, 0),
+                source: "a test's own",
+                provenance: Provenance::FromSource,
                 server: &[],
                 client: &[("old", is("x"))],
                 wire: &[],
@@ -220,6 +253,8 @@ mod tests {
             Expect {
                 os: Os::Linux,
                 kernel: Kernel::ANY,
+                source: "a test's own",
+                provenance: Provenance::FromSource,
                 server: &[],
                 client: &[],
                 wire: &[],

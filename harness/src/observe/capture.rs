@@ -265,8 +265,15 @@ mod imp {
 }
 
 /// Write `frames` as a pcap file (Ethernet link type, nanosecond stamps) that Wireshark and
-/// tshark open.
+/// tshark open: first as [`crate::report::partial_path`], renamed to `path` when complete, so
+/// that a runner killed while writing leaves no truncated file under the real name.
 pub fn write_pcap(path: &std::path::Path, frames: &[Frame]) -> std::io::Result<()> {
+    let partial = crate::report::partial_path(path);
+    write_pcap_to(&partial, frames)?;
+    std::fs::rename(&partial, path)
+}
+
+fn write_pcap_to(path: &std::path::Path, frames: &[Frame]) -> std::io::Result<()> {
     use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
     use pcap_file::{DataLink, Endianness, TsResolution};
     let header = PcapHeader {

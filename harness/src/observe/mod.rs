@@ -9,6 +9,7 @@ pub mod clock;
 mod ctx;
 pub(crate) mod protocol;
 pub mod segment;
+pub mod shape;
 pub mod sock;
 pub mod sock_diag;
 pub mod tcp_state;

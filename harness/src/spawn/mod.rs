@@ -4,8 +4,11 @@
 pub mod isolate;
 pub mod netdev;
 mod pair;
+pub mod parent_death;
 mod side;
 mod variants;
+
+pub use pair::children_of_self;
 
 use crate::case::{Case, Need};
 use crate::judge::wire::{self, diff_wire, WireFact};
@@ -211,6 +214,12 @@ fn prepare<'a>(needs: impl Iterator<Item = &'a Need>) -> Result<Isolation, (Isol
     }
     for need in needs {
         let unmet = match (need, &isolation) {
+            // Linux's sysctls; other OSes declare theirs as HostSysctl.
+            (Need::Sysctl(..), _) if Os::current() != Os::Linux => None,
+            (Need::HostSysctl(os, name, value), _) if *os == Os::current() => Some(format!(
+                "needs sysctl {name}={value}, which is host-wide: it is only changed with \
+                 --allow-host-sysctl (not implemented yet)"
+            )),
             (Need::Sysctl(path, value), Isolation::Host { why }) => Some(format!("needs sysctl {path}={value}, which is only written inside a private network namespace, and there is none ({why})")),
             (Need::Sysctl(path, value), _) => isolate::write_sysctl(path, value).err().map(|e| {
                 format!("cannot set sysctl {path}={value} in the case's namespace: {e}")

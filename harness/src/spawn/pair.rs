@@ -286,6 +286,7 @@ fn spawn_side(role: Role, case: &Case, variant: Option<&'static Variant>, origin
     };
     let (reports_rx, reports_tx) = pipe();
     let (releases_rx, releases_tx) = pipe();
+    let runner = nix::unistd::getpid();
     // Safe: the runner is single-threaded (asserted in `run_pair`), so the child is a full copy
     // with no lock held by a vanished thread; it may allocate, and it leaves only via `_exit`.
     // The child drops the runner's ends; the client also inherits the server's runner ends
@@ -294,7 +295,7 @@ fn spawn_side(role: Role, case: &Case, variant: Option<&'static Variant>, origin
         ForkResult::Child => {
             drop(reports_rx);
             drop(releases_tx);
-            side::run(role, side, variant, reports_tx, releases_rx, origin)
+            side::run(runner, role, side, variant, reports_tx, releases_rx, origin)
         }
         ForkResult::Parent { child } => {
             // Also set here, so that the group exists before the runner might kill it.
@@ -349,15 +350,20 @@ fn reap_orphans() {
     }
 }
 
-/// Our live children, from /proc (Linux); elsewhere none are known, and the sides' process
-/// groups, already killed, are all there is.
-fn children_of_self() -> Vec<Pid> {
-    let pid = std::process::id();
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .map(Pid::from_raw)
+/// Our children (live or not yet reaped) of every thread, from /proc (Linux); elsewhere none are
+/// known, and the sides' process groups, already killed, are all there is.
+pub fn children_of_self() -> Vec<Pid> {
+    let tasks = std::fs::read_dir("/proc/self/task").into_iter().flatten();
+    tasks
+        .flatten()
+        .flat_map(|task| {
+            std::fs::read_to_string(task.path().join("children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .map(Pid::from_raw)
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 

@@ -16,8 +16,12 @@ static REPORT_FD: AtomicI32 = AtomicI32::new(-1);
 /// Exit code of a side whose script panicked (setup went wrong); the runner reports the panic.
 pub const SCRIPT_PANICKED: i32 = 70;
 
-/// Runs in the forked child; never returns.
+/// Exit code of a side whose runner died before the side could ask to die with it.
+const RUNNER_GONE: i32 = 71;
+
+/// Runs in the forked child of `runner`; never returns.
 pub fn run(
+    runner: nix::unistd::Pid,
     role: Role,
     side: Side,
     variant: Option<&'static Variant>,
@@ -27,10 +31,10 @@ pub fn run(
 ) -> ! {
     // A group of its own, so that the runner can kill the side with anything it forked.
     let _ = nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
-    #[cfg(target_os = "linux")]
-    // SAFETY: prctl with integer arguments. If the runner dies, so does the side.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    // If the runner dies, so does the side; if it died already, the side has nothing to do.
+    if super::parent_death::end_with_parent(runner, nix::sys::signal::Signal::SIGKILL).is_err() {
+        // SAFETY: leave without running the runner's atexit handlers or destructors.
+        unsafe { libc::_exit(RUNNER_GONE) };
     }
     REPORT_FD.store(to_runner.as_raw_fd(), Ordering::SeqCst);
     std::panic::set_hook(Box::new(|info| {

@@ -63,16 +63,19 @@ pub fn run_variants(case: &Case, origin: Origin) -> SubOutcome {
 fn run_one(case: &Case, variant: &'static Variant, origin: Origin) -> SubOutcome {
     pair::assert_single_threaded();
     let (rx, tx) = nix::unistd::pipe().expect("pipe");
+    let runner = nix::unistd::getpid();
     // Safe: the runner is single-threaded (asserted above), so the child is a full copy with no
     // lock held by a vanished thread. It isolates, forks the pair (itself single-threaded),
     // writes one document and leaves via `_exit`, never returning into the runner's code.
     match unsafe { fork() }.expect("fork") {
         ForkResult::Child => {
             drop(rx);
-            #[cfg(target_os = "linux")]
-            // SAFETY: prctl with integer arguments. If the runner dies, so does its sub-runner.
-            unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // If the runner dies, so does its sub-runner; if it died already, stop here.
+            if super::parent_death::end_with_parent(runner, nix::sys::signal::Signal::SIGKILL)
+                .is_err()
+            {
+                // SAFETY: leave without running the runner's atexit handlers or destructors.
+                unsafe { libc::_exit(SUB_RUNNER_PANICKED) };
             }
             let outcome = std::panic::catch_unwind(|| {
                 prepare(case.needs.iter().chain(variant.needs))
