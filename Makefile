@@ -55,7 +55,9 @@ matrix-qemu:
 	fi
 
 matrix-static:
-	@rustup target list --installed 2>/dev/null | grep -qx $(MUSL) || rustup target add $(MUSL)
+	@# Whether musl's std is there, not what rustup lists: on a machine where several rustups
+	@# add targets at once, its list lost one whose files were all in place.
+	@ls "$$(MAKEFLAGS= rustc --print target-libdir --target $(MUSL))"/libstd-*.rlib >/dev/null 2>&1 || rustup target add $(MUSL)
 	$(CARGO) build --quiet --profile guest --target $(MUSL)
 
 # One target per case id, written by the binary itself. Remade (and make restarted) whenever
