@@ -1,4 +1,4 @@
-# sockconf: `make test`, `make list`, `make run`, `make bench`, `make bench-capture`,
+# sockconf: `make test`, `make list`, `make run`, `make bench`, `make bench-capture`, `make readme`,
 # `make matrix`, and `make <case-id>` for every case id. The per-case targets are generated
 # from `sockconf list`, never kept by hand.
 
@@ -6,7 +6,7 @@ CARGO    ?= cargo
 SOCKCONF := target/debug/sockconf
 CASES_MK := target/cases.mk
 
-.PHONY: all build test list run bench bench-capture matrix
+.PHONY: all build test list run bench bench-capture matrix readme
 all: run
 
 build:
@@ -14,6 +14,11 @@ build:
 
 test:
 	$(CARGO) test
+
+# The README's tables of what each case expects per OS, from `sockconf explain --format
+# markdown` (tests/readme.rs checks that they match the catalogue).
+readme:
+	SOCKCONF_WRITE_README=1 $(CARGO) test --test readme
 
 list: build
 	@$(SOCKCONF) list

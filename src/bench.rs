@@ -61,7 +61,7 @@ pub fn bench(runs: usize, job_counts: &[usize]) -> ExitCode {
     for _ in 0..runs * NOOPS_PER_RUN {
         for (i, capture) in ["on", "off"].into_iter().enumerate() {
             let start = Instant::now();
-            let (report, runner) = report_of_runner(&NOOP, None, capture == "off");
+            let (report, runner) = report_of_runner(&NOOP, None, capture == "off", false);
             to_report[i].push(start.elapsed());
             if let Some(mut runner) = runner {
                 let _ = runner.wait();
@@ -109,7 +109,7 @@ pub fn bench(runs: usize, job_counts: &[usize]) -> ExitCode {
             let (mut walls, mut longest, mut sums) = (vec![], vec![], vec![]);
             for _ in 0..runs {
                 let start = Instant::now();
-                let reports = run_all(&suite, Some(jobs), None);
+                let reports = run_all(&suite, Some(jobs), None, false);
                 walls.push(start.elapsed());
                 if copies == 1 && jobs == default {
                     pages.push((start.elapsed(), html_page(&reports)));

@@ -7,9 +7,16 @@
 //! ([`harness::observe::shape`]); durations and timer values only beyond [`Tolerance`] unless
 //! strict. What is shown but does not count: environment differences (a header section) and
 //! cases that some reports did not run (skipped or absent), since a skip observes nothing.
+//!
+//! Provenance is shown where it changes how a row reads: the environment section says how
+//! many cases of each report were judged against an expectation read in the source (not yet
+//! observed on that OS), when that differs between reports; and a case whose observations
+//! differ gets an `expectation` row when the expectations the reports judged it against differ
+//! in OS, kernel range or provenance (a macOS column judged `from source` next to a Linux one
+//! judged `observed`, say).
 
 use harness::observe::shape::teardown_shapes;
-use harness::report::{CaseReport, RunReport, Verdict};
+use harness::report::{CaseReport, ProvenanceReport, RunReport, Verdict};
 use harness::{Fact, Value};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -159,8 +166,9 @@ pub fn compare(reports: &[(String, RunReport)], tolerance: Tolerance) -> Table {
         if ran.iter().flatten().count() < 2 {
             continue;
         }
-        let rows = case_rows(&ran, tolerance);
+        let mut rows = case_rows(&ran, tolerance);
         if !rows.is_empty() {
+            rows.extend(expectation_row(&ran));
             differences.push(CaseRows {
                 id: id.to_string(),
                 rows,
@@ -174,6 +182,25 @@ pub fn compare(reports: &[(String, RunReport)], tolerance: Tolerance) -> Table {
         not_compared,
         differences,
     }
+}
+
+/// The expectation each report judged the case against, with its provenance, as one row;
+/// `None` when they are all the same.
+fn expectation_row(ran: &[Option<&CaseReport>]) -> Option<Row> {
+    let cells: Vec<Option<String>> = ran
+        .iter()
+        .map(|c| {
+            c.map(|c| match &c.expectation {
+                Some(e) => format!("{} ({}, {})", e.provenance.kind(), e.os.name(), e.kernel),
+                None => "none".into(),
+            })
+        })
+        .collect();
+    let present: Vec<&String> = cells.iter().flatten().collect();
+    present.iter().any(|c| *c != present[0]).then(|| Row {
+        fact: "expectation".into(),
+        cells,
+    })
 }
 
 /// A case observed something unless it was skipped before it ran.
@@ -217,6 +244,24 @@ fn environment_rows(reports: &[(String, RunReport)]) -> Vec<Row> {
             cells: envs.iter().map(|e| Some(e.privileges.clone())).collect(),
         },
     ];
+    rows.push(Row {
+        fact: "expectations from source".into(),
+        cells: reports
+            .iter()
+            .map(|(_, r)| {
+                let from_source = r
+                    .cases
+                    .iter()
+                    .filter(|c| {
+                        c.expectation
+                            .as_ref()
+                            .is_some_and(|e| e.provenance == ProvenanceReport::FromSource)
+                    })
+                    .count();
+                Some(format!("{from_source} of {} cases", r.cases.len()))
+            })
+            .collect(),
+    });
     let sysctls: BTreeSet<&String> = envs.iter().flat_map(|e| e.sysctls.keys()).collect();
     rows.extend(sysctls.into_iter().map(|name| Row {
         fact: format!("sysctl {name}"),
@@ -583,7 +628,7 @@ pub fn markdown(table: &Table) -> String {
 }
 
 /// A Markdown table cell: pipes escaped, line breaks as spaces.
-fn md(s: &str) -> String {
+pub fn md(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
@@ -607,7 +652,7 @@ mod tests {
     use super::*;
     use harness::observe::segment::Segment;
     use harness::report::Environment;
-    use harness::Role;
+    use harness::{Os, Role};
 
     fn fact(name: &str, value: Value) -> Fact {
         Fact::new(name, value)
@@ -786,6 +831,59 @@ mod tests {
         assert_eq!(labels[1], "6.18.0 (netns, uid 65534)");
         assert!(labels[0].ends_with("[root.json]"), "{labels:?}");
         assert!(labels[2].ends_with("[again.json]"), "{labels:?}");
+    }
+
+    #[test]
+    fn a_differing_case_names_the_provenance_of_what_each_report_judged_it_against() {
+        use harness::report::ExpectationReport;
+        let judged = |os, provenance, client: Vec<Fact>| {
+            let mut c = case("close.x", client, 3);
+            c.expectation = Some(ExpectationReport {
+                os,
+                kernel: "any kernel".into(),
+                source: "a test's own".into(),
+                provenance,
+                server: vec![],
+                client: vec![],
+                wire: vec![],
+            });
+            c
+        };
+        let observed = ProvenanceReport::Observed {
+            on: vec!["linux 6.1".into()],
+        };
+        let mut changed = reset();
+        changed[0].value = Value::Eof;
+        let linux = report("6.1.0", vec![judged(Os::Linux, observed.clone(), reset())]);
+        let macos = report(
+            "24.1.0",
+            vec![judged(Os::Macos, ProvenanceReport::FromSource, changed)],
+        );
+        let t = compare(&[linux.clone(), macos], Tolerance::DEFAULT);
+        let rows = &t.differences[0].rows;
+        assert_eq!(
+            rows.last().unwrap(),
+            &Row {
+                fact: "expectation".into(),
+                cells: vec![
+                    Some("observed (linux, any kernel)".into()),
+                    Some("from source (macos, any kernel)".into())
+                ]
+            }
+        );
+        let from_source = t
+            .environment
+            .iter()
+            .find(|r| r.fact == "expectations from source")
+            .expect("shown where it differs");
+        assert_eq!(
+            from_source.cells,
+            [Some("0 of 1 cases".into()), Some("1 of 1 cases".into())]
+        );
+        // The same expectation on both sides adds no row, and no difference of its own.
+        let again = report("6.12.0", vec![judged(Os::Linux, observed, reset())]);
+        let t = compare(&[linux, again], Tolerance::DEFAULT);
+        assert!(!t.differs() && t.environment.is_empty(), "{t:?}");
     }
 
     #[test]

@@ -289,6 +289,10 @@ fn interrupt(signal: i32) {
         state.signal = Some(signal);
     }
     let left = end_children();
+    // A runner ended while it had a host sysctl set (`--allow-host-sysctl`) left its restore
+    // file behind: put the values back now that no runner of this run is left to do it.
+    let me = std::process::id();
+    let restored = harness::spawn::host_sysctl::restore_leftovers(|owner, _| owner == me);
     let state = state();
     let mut removed = vec![];
     for path in &state.partial {
@@ -303,6 +307,9 @@ fn interrupt(signal: i32) {
             "sockconf: removed unfinished outputs: {}\n",
             removed.join(", ")
         ));
+    }
+    for line in restored {
+        message.push_str(&format!("sockconf: {line}\n"));
     }
     if !left.is_empty() {
         message.push_str(&format!(

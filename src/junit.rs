@@ -1,6 +1,10 @@
 //! `sockconf run --junit FILE`: the run as JUnit XML for CI dashboards. One testcase per case
 //! id; a skip is `<skipped message=reason>`, a failure or a timeout is `<failure>` with the
-//! difference; each side's observations go to `<system-out>`.
+//! difference; each side's observations go to `<system-out>`. The expectation a case was judged
+//! against is named with its provenance (observed on which releases, or from source) and its
+//! source, as the testcase's `<properties>` and as the first line of `<system-out>`, so that a
+//! dashboard tells a failure against an observed expectation from one against a reading of the
+//! source.
 
 use crate::xml::{attr, text};
 use harness::report::{CaseReport, RunReport, Verdict};
@@ -65,6 +69,21 @@ fn testcase(out: &mut String, case: &CaseReport) {
         attr(&case.id),
         case.duration_ms as f64 / 1000.0
     );
+    if let Some(e) = &case.expectation {
+        out.push_str("      <properties>\n");
+        for (name, value) in [
+            ("expectation", format!("{}, {}", e.os.name(), e.kernel)),
+            ("provenance", e.provenance.describe()),
+            ("source", e.source.clone()),
+        ] {
+            let _ = writeln!(
+                out,
+                r#"        <property name="{name}" value="{}"/>"#,
+                attr(&value)
+            );
+        }
+        out.push_str("      </properties>\n");
+    }
     let why = case.why();
     let first = why.first().copied().unwrap_or("");
     match case.verdict {
@@ -83,6 +102,16 @@ fn testcase(out: &mut String, case: &CaseReport) {
         }
     }
     let mut observed = String::new();
+    if let Some(e) = &case.expectation {
+        let _ = writeln!(
+            observed,
+            "expected on {}, {}: {}; source: {}",
+            e.os.name(),
+            e.kernel,
+            e.provenance.describe(),
+            e.source
+        );
+    }
     for (side, facts) in [
         ("server", &case.observations.server),
         ("client", &case.observations.client),
@@ -100,12 +129,21 @@ fn testcase(out: &mut String, case: &CaseReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use harness::report::Environment;
-    use harness::{Fact, Value};
+    use harness::report::{Environment, ExpectationReport, ProvenanceReport};
+    use harness::{Fact, Os, Value};
 
     fn report() -> RunReport {
         let mut pass = CaseReport::new("close.b_passes");
         pass.conclude(Verdict::Pass, vec![]);
+        pass.expectation = Some(ExpectationReport {
+            os: Os::Macos,
+            kernel: "any kernel".into(),
+            source: "xnu-11215 bsd/netinet/tcp_usrreq.c tcp_usr_disconnect()".into(),
+            provenance: ProvenanceReport::FromSource,
+            server: vec![],
+            client: vec![],
+            wire: vec![],
+        });
         pass.observations
             .client
             .push(Fact::new("read", Value::Errno("ECONNRESET".into())));
@@ -145,8 +183,21 @@ bad�byte</failure>"#
             "{xml}"
         );
         assert!(
-            xml.contains("<system-out>client read = ECONNRESET\n</system-out>"),
+            xml.contains(
+                "<system-out>expected on macos, any kernel: from source (not yet run); source: \
+                 xnu-11215 bsd/netinet/tcp_usrreq.c tcp_usr_disconnect()\n\
+                 client read = ECONNRESET\n</system-out>"
+            ),
             "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<property name="provenance" value="from source (not yet run)"/>"#),
+            "{xml}"
+        );
+        assert_eq!(
+            xml.matches("<properties>").count(),
+            2,
+            "suite and the one judged case"
         );
     }
 }

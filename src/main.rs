@@ -2,6 +2,7 @@
 
 mod bench;
 mod compare;
+mod confirm;
 mod explain;
 mod html;
 mod interrupt;
@@ -50,6 +51,11 @@ enum Command {
         /// Write each case's capture to DIR/<id>.pcap.
         #[arg(long, value_name = "DIR")]
         pcap: Option<std::path::PathBuf>,
+        /// On an OS without network namespaces (macOS, FreeBSD), let the cases that need a
+        /// host sysctl set it, one case at a time, and restore it when the case ends. For
+        /// throwaway CI VMs; without it such cases are skipped, and the host is never changed.
+        #[arg(long)]
+        allow_host_sysctl: bool,
         /// Also write the run as one self-contained HTML page to FILE, each case's ladder
         /// drawn.
         #[arg(long, value_name = "FILE")]
@@ -80,8 +86,37 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
-    /// Print a case's specification, source and expectations.
-    Explain { id: String },
+    /// Print cases' specifications and what they expect on Linux, macOS and FreeBSD, side by
+    /// side: per OS the expected facts with their source and provenance, or why the case
+    /// cannot apply there.
+    Explain {
+        /// Case ids or family prefixes; all cases when none is given.
+        ids: Vec<String>,
+        /// `json` is the same as data (docs/explain-schema.md); `markdown` is the README's
+        /// tables (where each expectation comes from, where the OSes differ).
+        #[arg(long, value_enum, default_value_t = TableFormat::Text)]
+        format: TableFormat,
+    },
+    /// Run the suite (or read a run's report) and sort the cases by what they say about their
+    /// expectations: confirmed or refuted readings of the source, observed ones that failed.
+    /// Prints a Markdown summary to send back; exit 1 when something was refuted or failed.
+    Confirm {
+        /// Case ids or family prefixes; all cases when none is given.
+        ids: Vec<String>,
+        /// Summarise this report of `run --format json` instead of running.
+        #[arg(long, value_name = "REPORT.json")]
+        from: Option<std::path::PathBuf>,
+        /// Also write the run's report here (to attach to the summary).
+        #[arg(long, value_name = "FILE")]
+        json: Option<std::path::PathBuf>,
+        /// How many cases run at once, as for `run`.
+        #[arg(long, short = 'j')]
+        jobs: Option<usize>,
+        /// As for `run`: let the cases that need a host sysctl (macOS, FreeBSD) set it, one at a
+        /// time, and restore it after.
+        #[arg(long)]
+        allow_host_sysctl: bool,
+    },
     /// Run the suite on this kernel and on Debian kernels booted under qemu, and compare them.
     Matrix(matrix::MatrixArgs),
     /// Run one case in this process (the runner that `run` and the tests start).
@@ -91,6 +126,9 @@ enum Command {
         /// Write the case's capture to DIR/<id>.pcap.
         #[arg(long, value_name = "DIR")]
         pcap: Option<std::path::PathBuf>,
+        /// Set the host sysctls the case declares for this OS, and restore them after.
+        #[arg(long)]
+        allow_host_sysctl: bool,
     },
     /// Isolate this process as a case would be and print the sysctls it finds, as JSON.
     #[command(hide = true)]
@@ -154,6 +192,7 @@ fn main() -> ExitCode {
             junit,
             verbose,
             pcap,
+            allow_host_sysctl,
             html,
         } => match select::select(&ids) {
             Ok(selected) => {
@@ -166,6 +205,7 @@ fn main() -> ExitCode {
                         junit,
                         verbose,
                         pcap,
+                        allow_host_sysctl,
                         html,
                     },
                 )
@@ -182,20 +222,51 @@ fn main() -> ExitCode {
             html,
             verbose,
         } => report_files(&reports, html.as_deref(), verbose),
-        Command::Explain { id } => match select::exact(&id) {
-            Ok(case) => {
-                print!("{}", explain::explain(case));
+        Command::Explain { ids, format } => match select::select(&ids) {
+            Ok(selected) => {
+                let explained: Vec<explain::Explained> =
+                    selected.into_iter().map(explain::explained).collect();
+                let out = match format {
+                    TableFormat::Text => explained
+                        .iter()
+                        .map(explain::text)
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    TableFormat::Json => explain::json(&explained),
+                    TableFormat::Markdown => explain::markdown(&explained),
+                };
+                print!("{out}");
                 ExitCode::SUCCESS
             }
             Err(message) => usage_error(&message),
         },
+        Command::Confirm {
+            ids,
+            from,
+            json,
+            jobs,
+            allow_host_sysctl,
+        } => {
+            interrupt::install();
+            confirm(
+                &ids,
+                from.as_deref(),
+                json.as_deref(),
+                jobs,
+                allow_host_sysctl,
+            )
+        }
         // The benchmark's no-op case is not in the catalogue; only its runner needs to find it.
-        Command::RunCase { id, pcap } if id == bench::NOOP.id => {
-            orchestrate::run_case_here(&bench::NOOP, pcap.as_deref())
+        Command::RunCase { id, pcap, .. } if id == bench::NOOP.id => {
+            orchestrate::run_case_here(&bench::NOOP, pcap.as_deref(), false)
         }
         Command::Bench { runs, jobs } => bench::bench(runs, &jobs),
-        Command::RunCase { id, pcap } => match select::exact(&id) {
-            Ok(case) => orchestrate::run_case_here(case, pcap.as_deref()),
+        Command::RunCase {
+            id,
+            pcap,
+            allow_host_sysctl,
+        } => match select::exact(&id) {
+            Ok(case) => orchestrate::run_case_here(case, pcap.as_deref(), allow_host_sysctl),
             Err(message) => usage_error(&message),
         },
         Command::Matrix(args) => {
@@ -254,6 +325,38 @@ fn compare_files(paths: &[std::path::PathBuf], format: TableFormat, strict: bool
     };
     print!("{out}");
     if table.differs() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `sockconf confirm`: run (or read) a report and print what it says about the expectations.
+fn confirm(
+    ids: &[String],
+    from: Option<&std::path::Path>,
+    json: Option<&std::path::Path>,
+    jobs: Option<usize>,
+    allow_host_sysctl: bool,
+) -> ExitCode {
+    let report = match from {
+        Some(path) => match read_reports(&[path.to_path_buf()]) {
+            Ok(mut read) => read.remove(0).1,
+            Err(code) => return code,
+        },
+        None => match select::select(ids) {
+            Ok(selected) => orchestrate::run_report(&selected, jobs, None, allow_host_sysctl),
+            Err(message) => return usage_error(&message),
+        },
+    };
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&report).expect("reports serialise") + "\n";
+        if let Err(e) = harness::report::write_whole(path, text.as_bytes()) {
+            return usage_error(&format!("--json {}: {e}", path.display()));
+        }
+    }
+    print!("{}", confirm::summary(&report));
+    if confirm::refuted_any(&report) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -4,6 +4,7 @@
 use crate::interrupt::{OutputFile, SpawnOwned, Started};
 use crate::{render, Format};
 use harness::report::{CaseReport, Environment, RunReport, Verdict};
+use harness::spawn::host_sysctl::{self, alive};
 use harness::Case;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -25,15 +26,21 @@ pub struct Options {
     pub verbose: bool,
     /// Where each case's pcap file goes.
     pub pcap: Option<PathBuf>,
+    /// Let cases set the host sysctls they declare on an OS without namespaces (and restore
+    /// them): `--allow-host-sysctl`.
+    pub allow_host_sysctl: bool,
     /// Also write the run as an HTML page here.
     pub html: Option<PathBuf>,
 }
 
 /// `sockconf run-case ID`: run one case in this fresh, single-threaded process and print its
 /// report as JSON; with `pcap`, also write its capture to `pcap/<id>.pcap`.
-pub fn run_case_here(case: &Case, pcap: Option<&Path>) -> ExitCode {
+pub fn run_case_here(case: &Case, pcap: Option<&Path>, allow_host_sysctl: bool) -> ExitCode {
     // SAFETY: alarm() has no memory effects; SIGALRM's default action ends this process.
     unsafe { libc::alarm(RUNNER_BACKSTOP_SECS) };
+    if allow_host_sysctl {
+        harness::spawn::host_sysctl::allow();
+    }
     let harness::spawn::CaseRun {
         mut report,
         capture,
@@ -114,7 +121,12 @@ pub fn run(selected: &[&'static Case], options: &Options) -> ExitCode {
             crate::interrupt::remove_if_interrupted(harness::report::partial_path(&pcap));
         }
     }
-    let report = run_report(selected, options.jobs, options.pcap.as_deref());
+    let report = run_report(
+        selected,
+        options.jobs,
+        options.pcap.as_deref(),
+        options.allow_host_sysctl,
+    );
     let _outputs = crate::interrupt::outputs();
     match options.format {
         Format::Json => println!(
@@ -156,17 +168,19 @@ fn output_file(flag: &str, path: Option<&Path>) -> Result<Option<OutputFile>, ()
 }
 
 /// Run `selected`, each case in its own runner (writing its pcap to `pcap`), and gather one
-/// run document.
+/// run document. With `allow_host_sysctl`, cases may set the host sysctls they declare.
 pub fn run_report(
     selected: &[&'static Case],
     jobs: Option<usize>,
     pcap: Option<&Path>,
+    allow_host_sysctl: bool,
 ) -> RunReport {
+    restore_host_sysctls(|owner, runner| !alive(owner) && !alive(runner));
     let environment_before = Environment {
         case_sysctls: case_sysctls(),
         ..Environment::here(vec![])
     };
-    let cases = run_all(selected, jobs, pcap);
+    let cases = run_all(selected, jobs, pcap, allow_host_sysctl);
     let mut isolation: Vec<String> = cases
         .iter()
         .filter_map(|c| c.isolation.as_ref())
@@ -200,51 +214,76 @@ pub fn default_jobs(cases: usize) -> usize {
 }
 
 /// Run `selected`, `jobs` at a time, each in its own runner (writing its pcap to `pcap`).
+///
+/// With `allow_host_sysctl`, the cases that set a host sysctl run after the others, one at a
+/// time, so that no other case runs under a value it did not ask for. On SIGINT or SIGTERM the
+/// interrupt thread ends the runners and restores whatever a killed runner left set before it
+/// exits (`crate::interrupt`, `harness::spawn::host_sysctl`).
 pub(crate) fn run_all(
     selected: &[&'static Case],
     jobs: Option<usize>,
     pcap: Option<&Path>,
+    allow_host_sysctl: bool,
 ) -> Vec<CaseReport> {
     let jobs = jobs
         .unwrap_or_else(|| default_jobs(selected.len()))
         .clamp(1, selected.len().max(1));
-    let next = AtomicUsize::new(0);
+    // Cases that change a host sysctl run one at a time, after all the others: the host is
+    // shared by every case of the run.
+    let changes_host = |case: &&Case| allow_host_sysctl && !host_sysctl::needed_by(case).is_empty();
+    let (alone, together): (Vec<usize>, Vec<usize>) =
+        (0..selected.len()).partition(|&i| changes_host(&selected[i]));
     let results: Mutex<Vec<Option<CaseReport>>> = Mutex::new(vec![None; selected.len()]);
     let tasks: Vec<_> = selected
         .iter()
         .map(|case| crate::interrupt::task(case.id))
         .collect();
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| {
-                // Runners that have reported but not yet exited (closing their capture). A worker
-                // reaps its own before it ends: a runner dies when the thread that started it
-                // ends (PR_SET_PDEATHSIG follows the thread), so the thread must outlive it.
-                let mut finishing = vec![];
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(case) = selected.get(i) else { break };
-                    if crate::interrupt::interrupted().is_some() {
-                        break;
+    for (order, jobs) in [(&together, jobs), (&alone, 1)] {
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..jobs {
+                s.spawn(|| {
+                    // Runners that have reported but not yet exited (closing their capture). A
+                    // worker reaps its own before it ends: a runner dies when the thread that
+                    // started it ends (PR_SET_PDEATHSIG follows the thread), so the thread must
+                    // outlive it.
+                    let mut finishing = vec![];
+                    while let Some(&i) = order.get(next.fetch_add(1, Ordering::SeqCst)) {
+                        if crate::interrupt::interrupted().is_some() {
+                            break;
+                        }
+                        tasks[i].running();
+                        let (report, runner) =
+                            report_of_runner(selected[i], pcap, false, allow_host_sysctl);
+                        tasks[i].finished(report.verdict.name());
+                        results.lock().expect("no worker panics")[i] = Some(report);
+                        finishing.extend(runner);
                     }
-                    tasks[i].running();
-                    let (report, runner) = report_of_runner(case, pcap, false);
-                    tasks[i].finished(report.verdict.name());
-                    results.lock().expect("no worker panics")[i] = Some(report);
-                    finishing.extend(runner);
-                }
-                for mut runner in finishing {
-                    let _ = runner.wait();
-                }
-            });
-        }
-    });
+                    for mut runner in finishing {
+                        let _ = runner.wait();
+                    }
+                });
+            }
+        });
+    }
+    if allow_host_sysctl {
+        let me = std::process::id();
+        restore_host_sysctls(|owner, _| owner == me);
+    }
     results
         .into_inner()
         .expect("no worker panics")
         .into_iter()
         .flatten()
         .collect()
+}
+
+/// Restore the host sysctls left set in restore files that `pick` chooses by (owner, runner)
+/// pid, saying so on stderr.
+fn restore_host_sysctls(pick: impl Fn(u32, u32) -> bool) {
+    for line in host_sysctl::restore_leftovers(pick) {
+        eprintln!("sockconf: {line}");
+    }
 }
 
 /// Start `sockconf run-case ID` and read its report; also return the runner if it reported and
@@ -254,6 +293,7 @@ pub(crate) fn report_of_runner(
     case: &Case,
     pcap: Option<&Path>,
     capture_off: bool,
+    allow_host_sysctl: bool,
 ) -> (CaseReport, Option<Started>) {
     let exe = std::env::current_exe().expect("own path");
     let started = std::time::Instant::now();
@@ -264,6 +304,11 @@ pub(crate) fn report_of_runner(
     }
     if capture_off {
         runner.env(harness::observe::capture::CAPTURE_ENV, "off");
+    }
+    if allow_host_sysctl {
+        runner
+            .arg("--allow-host-sysctl")
+            .env(host_sysctl::OWNER_ENV, std::process::id().to_string());
     }
     let spawned = runner
         .stdin(Stdio::null())
@@ -299,7 +344,11 @@ pub(crate) fn report_of_runner(
         return (report, Some(child));
     }
     let stderr = String::from_utf8_lossy(&stderr);
-    let report = match child.wait() {
+    let waited = child.wait();
+    // A runner that died mid-case may have left a host sysctl set.
+    let runner_pid = child.id();
+    restore_host_sysctls(|_, runner| runner == runner_pid);
+    let report = match waited {
         Err(e) => failure(
             Verdict::Fail,
             format!("harness: cannot wait for the runner: {e}"),

@@ -1,5 +1,5 @@
-//! The CLI's surface: list, run, explain, and its exit codes; and that every catalogued case
-//! has its cargo test.
+//! The CLI's surface: list, run, explain, and its exit codes. (Every catalogued case is a cargo
+//! test by construction: tests/cases.rs lists them from the catalogue.)
 mod common;
 
 use common::sockconf;
@@ -38,19 +38,6 @@ fn list_prints_one_family_dot_behaviour_id_a_line(sockconf: Command) {
 }
 
 #[rstest]
-fn every_case_has_a_cargo_test_named_by_its_id(sockconf: Command) {
-    for id in ids(sockconf) {
-        let (family, behaviour) = id.split_once('.').expect("family.behaviour");
-        let path = format!("{}/tests/{family}.rs", env!("CARGO_MANIFEST_DIR"));
-        let source = std::fs::read_to_string(&path).unwrap_or_default();
-        let declared = source
-            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .any(|word| word == behaviour);
-        assert!(declared, "{id} has no test in {path}");
-    }
-}
-
-#[rstest]
 #[case::unknown_id(&["run", "close.fin_than_eof"], "nearest: close.fin_then_eof")]
 #[case::unknown_explain(&["explain", "nope.nothing"], "unknown case 'nope.nothing'")]
 #[case::bad_flag(&["run", "--format", "xml"], "invalid value 'xml'")]
@@ -82,7 +69,54 @@ fn explain_prints_doc_source_and_expectations(sockconf: Command) {
     let (code, out, _) = stdout(sockconf, &["explain", "close.unread_data_sends_rst"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("RFC 2525"), "{out}");
-    assert!(out.contains("Expected on linux"), "{out}");
+    let head: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("Expected "))
+        .expect(&out)
+        .split_whitespace()
+        .collect();
+    assert_eq!(head, ["Expected", "linux", "macos", "freebsd"], "{out}");
+    assert!(
+        out.contains("linux (any kernel): observed on linux"),
+        "{out}"
+    );
+}
+
+/// Every case states, for every OS, an expectation or why it cannot apply; the JSON says so
+/// for each, with the expectation's source and provenance.
+#[rstest]
+fn explain_json_has_every_case_and_os(sockconf: Command) {
+    let (code, out, err) = stdout(sockconf, &["explain", "--format", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(doc["explain_schema_version"], 1);
+    let cases = doc["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), ids(common::sockconf()).len());
+    for case in cases {
+        let oses: Vec<&str> = case["oses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["os"].as_str().unwrap())
+            .collect();
+        assert_eq!(oses, ["linux", "macos", "freebsd"], "{case}");
+        for entry in case["oses"].as_array().unwrap() {
+            for e in entry["expectations"].as_array().unwrap() {
+                assert!(e["source"].is_string() && e["provenance"]["kind"].is_string());
+            }
+        }
+    }
+    let (_, one, _) = stdout(
+        common::sockconf(),
+        &["explain", "--format", "json", "sigpipe.so_nosigpipe"],
+    );
+    let one: serde_json::Value = serde_json::from_str(&one).unwrap();
+    let linux = &one["cases"][0]["oses"][0];
+    assert_eq!(linux["status"], "cannot_apply");
+    assert!(linux["cannot_apply"]
+        .as_str()
+        .unwrap()
+        .contains("no SO_NOSIGPIPE on Linux"));
 }
 
 /// The matrix refuses to start, in one line and exit 2, when it cannot boot anything: no
@@ -239,4 +273,26 @@ fn explain_draws_the_expected_ladder(sockconf: Command) {
         "{out}"
     );
     assert!(out.contains("no FIN from the server"), "{out}");
+}
+
+/// `confirm` sorts a report's cases by what they say about their expectations: on Linux every
+/// judged case was observed before and passed again; the skip is listed with its reason.
+#[rstest]
+fn confirm_summarises_a_report(sockconf: Command) {
+    let report = format!("{}/tests/fixtures/root.json", env!("CARGO_MANIFEST_DIR"));
+    let (code, out, err) = stdout(sockconf, &["confirm", "--from", &report]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("### sockconf confirm: linux "), "{out}");
+    assert!(
+        out.contains("| refuted: read in the source, failed here | 0 |"),
+        "{out}"
+    );
+    assert!(
+        out.contains("| observed before, passed again | 46 |"),
+        "{out}"
+    );
+    assert!(
+        out.contains("- `sigpipe.so_nosigpipe`\n  - no SO_NOSIGPIPE on Linux"),
+        "{out}"
+    );
 }

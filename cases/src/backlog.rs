@@ -443,6 +443,7 @@ fn negative_server(ctx: &mut Ctx) {
     let listened = io_outcome(sock.listen(-1));
     ctx.record("listen(-1)", listened);
     let port = harness::observe::sock::local_port(&sock);
+    ctx.claim_port(port);
     queue_after_connects_server(ctx, sock, port);
 }
 

@@ -35,6 +35,26 @@ impl Case {
     pub fn family(&self) -> &'static str {
         self.id.split('.').next().unwrap_or(self.id)
     }
+
+    /// Why the case cannot apply on `os` at all, from its declaration ([`Need::NotOn`],
+    /// [`Need::OnlyOn`], [`Need::SockDiag`]); `None` where it applies. The runner skips such a
+    /// case with this reason, `cargo test` ignores it with this reason, and `sockconf explain`
+    /// shows it in the OS's column. Unlike an unmet sysctl or namespace, no environment of
+    /// that OS could meet it.
+    pub fn cannot_apply_on(&self, os: Os) -> Option<String> {
+        self.needs.iter().find_map(|need| match *need {
+            Need::NotOn(not, why) if not == os => Some(why.to_string()),
+            Need::OnlyOn(only, why) if only != os => Some(why.to_string()),
+            // The kernel's socket table is read with sock_diag on Linux and with the PCB list
+            // sysctls on FreeBSD and macOS (observe/sock_diag.rs).
+            Need::SockDiag if !matches!(os, Os::Linux | Os::Freebsd | Os::Macos) => Some(format!(
+                "needs the kernel's socket table to list sockets no process holds (TIME_WAIT, \
+                 orphans), and sockconf cannot read it on {}",
+                os.name()
+            )),
+            _ => None,
+        })
+    }
 }
 
 /// One side of the connection: the SIGPIPE disposition it tests under, and its script.
@@ -76,7 +96,10 @@ pub enum Need {
     NotOn(Os, &'static str),
     /// The case only applies on this OS, for this reason.
     OnlyOn(Os, &'static str),
-    /// The case lists the namespace's sockets with sock_diag ([`Ctx::sock_diag`]): Linux only.
+    /// The case lists the kernel's socket table ([`Ctx::sock_diag`], [`Ctx::await_sock`]):
+    /// sock_diag on Linux, the PCB list sysctl on FreeBSD (`net.inet.tcp.pcblist`) and macOS
+    /// (`net.inet.tcp.pcblist_n`); unmet elsewhere. The name stays Linux's for the cases'
+    /// sake.
     SockDiag,
     /// The case needs a private network namespace, for this reason (CAP_NET_ADMIN over the
     /// namespace, say, which an unprivileged process only has inside one of its own).

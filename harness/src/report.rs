@@ -1,6 +1,6 @@
 //! The documents a case run produces.
 
-use crate::judge::{Expect, Matcher, Os};
+use crate::judge::{Expect, Matcher, Os, Provenance};
 use crate::observe::segment::Segment;
 use crate::observe::Fact;
 use serde::{Deserialize, Serialize};
@@ -64,6 +64,11 @@ pub struct ExpectationReport {
     pub os: Os,
     /// The kernel range it applies to, as `Kernel::describe` writes it (`kernel >= 6.1`).
     pub kernel: String,
+    /// Where this OS's behaviour is written down (kernel file and function in a named
+    /// release); see [`Expect::source`].
+    pub source: String,
+    /// Observed on which releases, or read in the source only.
+    pub provenance: ProvenanceReport,
     pub server: Vec<ExpectedFact>,
     pub client: Vec<ExpectedFact>,
     /// The wire facts, as `sockconf explain` spells them. Like the capture's fields of
@@ -71,6 +76,46 @@ pub struct ExpectationReport {
     /// and writes back unchanged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wire: Vec<String>,
+}
+
+/// [`Provenance`] as data: `{"kind": "observed", "on": ["linux 6.1", ...]}` or
+/// `{"kind": "from_source"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProvenanceReport {
+    /// Run, and matched, on these OS releases.
+    Observed { on: Vec<String> },
+    /// Read in the source only; not yet run on that OS.
+    FromSource,
+}
+
+impl ProvenanceReport {
+    /// `observed on linux 6.1, linux 6.12` or `from source (not yet run)`.
+    pub fn describe(&self) -> String {
+        match self {
+            ProvenanceReport::Observed { on } => format!("observed on {}", on.join(", ")),
+            ProvenanceReport::FromSource => "from source (not yet run)".into(),
+        }
+    }
+
+    /// `observed` or `from source`: the short form for table headers and cells.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProvenanceReport::Observed { .. } => "observed",
+            ProvenanceReport::FromSource => "from source",
+        }
+    }
+}
+
+impl From<Provenance> for ProvenanceReport {
+    fn from(p: Provenance) -> Self {
+        match p {
+            Provenance::Observed(on) => ProvenanceReport::Observed {
+                on: on.iter().map(ToString::to_string).collect(),
+            },
+            Provenance::FromSource => ProvenanceReport::FromSource,
+        }
+    }
 }
 
 /// One expected fact: its name and what its value must match, as the case writes it (`ok(5)`,
@@ -94,6 +139,8 @@ impl From<&Expect> for ExpectationReport {
         ExpectationReport {
             os: e.os,
             kernel: e.kernel.describe(),
+            source: e.source.to_string(),
+            provenance: e.provenance.into(),
             server: facts(e.server),
             client: facts(e.client),
             wire: e.wire.iter().map(ToString::to_string).collect(),
@@ -134,6 +181,11 @@ pub struct CaseReport {
     /// (`notes` says why, where the case has wire facts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segments: Option<Vec<Segment>>,
+    /// The host sysctls set for this case (on an OS without namespaces, with
+    /// `--allow-host-sysctl`), with the values they had; each was restored when the case
+    /// ended. Omitted when empty, as it always is on Linux.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_sysctls: Vec<crate::spawn::host_sysctl::HostSysctlChange>,
 }
 
 /// The release of one barrier: the moment both sides went on into step `step`.
@@ -159,6 +211,7 @@ impl CaseReport {
             notes: vec![],
             steps: vec![],
             segments: None,
+            host_sysctls: vec![],
         }
     }
 
@@ -187,7 +240,10 @@ impl CaseReport {
 /// The version of the run document's layout; bumped on any incompatible change (a field
 /// removed, renamed or given another meaning), never for a field added with a default.
 /// 2: `detail` split into `skip_reason` and `failure`; expected facts became objects.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: the expectation carries its `source` and `provenance`. An expectation of a version 2
+/// report meant "confirmed on this OS"; in 3 it may be a reading of the source, so a version 2
+/// report is refused rather than read as if every expectation had been observed.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Where and how a run happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -323,6 +379,12 @@ impl std::fmt::Display for ReportError {
             ReportError::NotAReport => f.write_str(
                 "not a sockconf report: no schema_version, environment and cases (write one with `sockconf run --format json`)",
             ),
+            ReportError::WrongSchema { found } if found == "2" => write!(
+                f,
+                "schema_version 2, but this sockconf reads schema_version {SCHEMA_VERSION} \
+                 (version 2 does not say whether an expectation was observed or read in the \
+                 source): run the suite again with this sockconf to compare"
+            ),
             ReportError::WrongSchema { found } => write!(
                 f,
                 "schema_version {found}, but this sockconf reads schema_version {SCHEMA_VERSION}"
@@ -376,9 +438,13 @@ impl Environment {
     }
 }
 
-/// The values of [`SYSCTLS_OF_INTEREST`] in this process's network namespace, named with dots
-/// (`net.core.somaxconn`).
+/// The values of the sysctls that shape the cases on this OS, named with dots
+/// (`net.core.somaxconn`): [`SYSCTLS_OF_INTEREST`] in this process's network namespace on
+/// Linux, [`crate::spawn::host_sysctl::OF_INTEREST`] elsewhere.
 pub fn read_sysctls() -> BTreeMap<String, String> {
+    if Os::current() != Os::Linux {
+        return crate::spawn::host_sysctl::read_of_interest();
+    }
     SYSCTLS_OF_INTEREST
         .iter()
         .filter_map(|p| crate::spawn::isolate::read_sysctl(p).map(|v| (p.replace('/', "."), v)))

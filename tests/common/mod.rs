@@ -1,5 +1,6 @@
 //! What every case test does: run the case through the `sockconf` binary (the test thread never
-//! forks; the runner process does) and turn its verdict into the test's outcome.
+//! forks; the runner process does) and turn its verdict into the test's outcome. The tests are
+//! tests/cases.rs's, one per case of the catalogue.
 
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
@@ -25,60 +26,49 @@ pub fn sockconf() -> Command {
     sockconf
 }
 
-/// Run case `id` and panic with the difference unless it passed.
-pub fn check(mut sockconf: Command, id: &str) {
+/// Set to 1 on a throwaway machine (a CI VM) to let the cases that need a host-wide sysctl
+/// (macOS, FreeBSD: no namespaces) change it for their run: `sockconf run --allow-host-sysctl`.
+/// Without it those cases are skipped, and the host is never changed.
+pub const ALLOW_HOST_SYSCTL_ENV: &str = "SOCKCONF_ALLOW_HOST_SYSCTL";
+
+/// Run case `id`; the difference, or why it did not run, unless it passed.
+pub fn check(mut sockconf: Command, id: &str) -> Result<(), String> {
+    sockconf.args(["run", id, "--format", "json"]);
+    if std::env::var(ALLOW_HOST_SYSCTL_ENV).as_deref() == Ok("1") {
+        sockconf.arg("--allow-host-sysctl");
+    }
     let out = sockconf
-        .args(["run", id, "--format", "json"])
         .output()
-        .expect("start sockconf");
-    let report: RunReport = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
+        .map_err(|e| format!("{id}: cannot start sockconf: {e}"))?;
+    let report: RunReport = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
             "{id}: no report ({e}); stderr: {}",
             String::from_utf8_lossy(&out.stderr)
         )
-    });
+    })?;
     let case = report
         .cases
         .iter()
         .find(|c| c.id == id)
-        .expect("the case is in its report");
+        .ok_or_else(|| format!("{id} is not in its report"))?;
     let observed = serde_json::to_string_pretty(&case.observations).unwrap_or_default();
     match case.verdict {
-        Verdict::Pass => {}
+        Verdict::Pass => Ok(()),
         Verdict::Skip if std::env::var(ALLOW_SKIP_ENV).as_deref() == Ok("1") => {
             eprintln!(
                 "{id}: SKIPPED (allowed by {ALLOW_SKIP_ENV}=1): {}",
                 case.why().join("; ")
             );
+            Ok(())
         }
-        Verdict::Skip => panic!(
+        Verdict::Skip => Err(format!(
             "{id} was skipped, which is not a pass: {}\n(set {ALLOW_SKIP_ENV}=1 to accept skips)",
             case.why().join("; ")
-        ),
-        Verdict::Fail | Verdict::Timeout => panic!(
+        )),
+        Verdict::Fail | Verdict::Timeout => Err(format!(
             "{id}: {}\n  {}\nobserved: {observed}",
             case.verdict.name(),
             case.why().join("\n  ")
-        ),
+        )),
     }
-}
-
-/// One test per case, in a module named after the family, so that the test's path mirrors the
-/// case id: `close::fin_then_eof` runs `close.fin_then_eof`.
-#[macro_export]
-macro_rules! case_tests {
-    ($family:ident: $($(#[$attr:meta])* $behaviour:ident),* $(,)?) => {
-        mod $family {
-            use super::common::{check, sockconf};
-            use rstest::rstest;
-            use std::process::Command;
-            $(
-                $(#[$attr])*
-                #[rstest]
-                fn $behaviour(sockconf: Command) {
-                    check(sockconf, concat!(stringify!($family), ".", stringify!($behaviour)));
-                }
-            )*
-        }
-    };
 }

@@ -115,10 +115,7 @@ pub enum Provenance {
 impl Provenance {
     /// `observed on linux 6.1, linux 6.12` or `from source (not yet run)`.
     pub fn describe(&self) -> String {
-        match self {
-            Provenance::Observed(on) => format!("observed on {}", on.join(", ")),
-            Provenance::FromSource => "from source (not yet run)".into(),
-        }
+        crate::report::ProvenanceReport::from(*self).describe()
     }
 }
 

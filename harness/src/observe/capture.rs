@@ -1,18 +1,26 @@
-//! See the wire: every frame on the case's loopback, through an AF_PACKET socket.
+//! See the wire: every frame on the case's loopback.
 //!
 //! The runner opens the capture after it has isolated the case and before it forks the sides,
 //! so that nothing the sides do is missed, and drains it while it conducts them and once more
-//! after both are done. Inside its own network namespace the runner has CAP_NET_RAW, on the
-//! unprivileged user-namespace path too (`packet_create()` asks the namespace's owner, not the
-//! host). On the host's network (macOS, or no namespace) there is no capture: it would see
-//! other programs' traffic on lo, and the wire facts are skipped with the reason.
+//! after both are done.
 //!
-//! Loopback shows each packet twice: once as it leaves (PACKET_OUTGOING) and once as it
-//! arrives (PACKET_HOST). A socket filter keeps the outgoing copy only, stamped when it was
-//! transmitted, so that each segment is counted once.
+//! On Linux it is an AF_PACKET socket on the namespace's lo. Inside its own network namespace
+//! the runner has CAP_NET_RAW, on the unprivileged user-namespace path too (`packet_create()`
+//! asks the namespace's owner, not the host). On the host's network (no namespace) there is no
+//! capture on Linux, and the wire facts are skipped with the reason. Loopback shows each packet
+//! twice: once as it leaves (PACKET_OUTGOING) and once as it arrives (PACKET_HOST). A socket
+//! filter keeps the outgoing copy only, stamped when it was transmitted, so that each segment
+//! is counted once.
+//!
+//! On FreeBSD and macOS it is BPF on the host's lo0 ([`super::bpf`]), where the process may
+//! open a BPF device (root); otherwise the wire facts are skipped with the reason. lo0 is
+//! shared with other programs and with the cases running beside this one, so the runner keeps
+//! only the frames of connections with an end on a port the case's sides used
+//! ([`Capture::keep_ports`]).
 
 use crate::report::Isolation;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::collections::BTreeSet;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 /// Set to `off` to run without a capture (to measure what it costs); wire facts are then
@@ -35,8 +43,10 @@ pub struct Frame {
 
 /// An open capture on the case's loopback and the frames drained from it so far.
 pub struct Capture {
-    fd: OwnedFd,
+    handle: imp::Handle,
     frames: Vec<Frame>,
+    /// When set, only TCP frames with an end on one of these ports are kept.
+    ports: Option<BTreeSet<u16>>,
 }
 
 impl Capture {
@@ -45,27 +55,49 @@ impl Capture {
         if std::env::var(CAPTURE_ENV).as_deref() == Ok("off") {
             return Err(format!("the capture is turned off ({CAPTURE_ENV}=off)"));
         }
-        if let Isolation::Host { why } = isolation {
-            return Err(format!(
-                "the capture needs the case's own network namespace, and there is none ({why})"
-            ));
+        match isolation {
+            Isolation::Host { why } if !imp::ON_HOST_LOOPBACK => {
+                return Err(format!(
+                    "the capture needs the case's own network namespace, and there is none ({why})"
+                ))
+            }
+            _ => {}
         }
-        imp::open().map(|fd| Capture { fd, frames: vec![] })
+        imp::open().map(|handle| Capture {
+            handle,
+            frames: vec![],
+            ports: None,
+        })
+    }
+
+    /// From now on keep only the frames of TCP connections with an end on one of `ports`
+    /// (those the case's sides bound, listened on or connected from), dropping the others
+    /// already drained: on the host's loopback, other programs' traffic passes too.
+    pub fn keep_ports(&mut self, ports: impl IntoIterator<Item = u16>) {
+        let ports: BTreeSet<u16> = ports.into_iter().collect();
+        self.frames.retain(|f| of_ports(f, &ports));
+        self.ports = Some(ports);
     }
 
     /// Read every frame queued now, without blocking.
     pub fn drain(&mut self) {
-        imp::drain(&self.fd, &mut self.frames);
+        let from = self.frames.len();
+        imp::drain(&self.handle, &mut self.frames);
+        if let Some(ports) = &self.ports {
+            let mut new = self.frames.split_off(from);
+            new.retain(|f| of_ports(f, ports));
+            self.frames.extend(new);
+        }
     }
 
     /// Wait up to `timeout` for a frame to be queued; true if one is.
     pub fn wait(&self, timeout: Duration) -> bool {
-        crate::observe::sock::poll_once(&self.fd, libc::POLLIN, timeout) & libc::POLLIN != 0
+        crate::observe::sock::poll_once(&self.handle, libc::POLLIN, timeout) & libc::POLLIN != 0
     }
 
     /// How many frames the kernel dropped because the capture's buffer was full.
     pub fn lost(&self) -> u32 {
-        imp::lost(&self.fd)
+        imp::lost(&self.handle)
     }
 
     pub fn frames(&self) -> &[Frame] {
@@ -75,8 +107,14 @@ impl Capture {
 
 impl AsFd for Capture {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.handle.as_fd()
     }
+}
+
+/// Whether `frame` is a TCP segment with an end on one of `ports`.
+fn of_ports(frame: &Frame, ports: &BTreeSet<u16>) -> bool {
+    super::segment::tcp_ports(&frame.data)
+        .is_some_and(|(src, dst)| ports.contains(&src) || ports.contains(&dst))
 }
 
 #[cfg(target_os = "linux")]
@@ -85,7 +123,12 @@ mod imp {
     use nix::errno::Errno;
     use nix::sys::socket::{recvmsg, ControlMessageOwned, LinkAddr, MsgFlags};
     use std::io::IoSliceMut;
+    pub use std::os::fd::OwnedFd as Handle;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+    /// Without a namespace of its own, the runner does not capture (AF_PACKET on the host's lo
+    /// needs CAP_NET_RAW over the host).
+    pub const ON_HOST_LOOPBACK: bool = false;
 
     /// linux/filter.h: classic BPF opcodes (class | size | mode) and the ancillary offset of
     /// the packet type.
@@ -245,21 +288,42 @@ mod imp {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(any(target_os = "freebsd", target_os = "macos"))]
 mod imp {
     use super::Frame;
-    use std::os::fd::OwnedFd;
+    use crate::observe::bpf::device;
+    pub use device::Device as Handle;
 
-    pub fn open() -> Result<OwnedFd, String> {
-        Err(format!(
-            "no AF_PACKET capture on {} yet",
-            std::env::consts::OS
-        ))
+    /// There are no namespaces: BPF watches the host's lo0.
+    pub const ON_HOST_LOOPBACK: bool = true;
+
+    pub fn open() -> Result<Handle, String> {
+        device::open()
     }
 
-    pub fn drain(_fd: &OwnedFd, _frames: &mut Vec<Frame>) {}
+    pub fn drain(device: &Handle, frames: &mut Vec<Frame>) {
+        device.drain(frames)
+    }
 
-    pub fn lost(_fd: &OwnedFd) -> u32 {
+    pub fn lost(device: &Handle) -> u32 {
+        device.lost()
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "macos")))]
+mod imp {
+    use super::Frame;
+    pub use std::os::fd::OwnedFd as Handle;
+
+    pub const ON_HOST_LOOPBACK: bool = false;
+
+    pub fn open() -> Result<Handle, String> {
+        Err(format!("no capture on {}", std::env::consts::OS))
+    }
+
+    pub fn drain(_fd: &Handle, _frames: &mut Vec<Frame>) {}
+
+    pub fn lost(_fd: &Handle) -> u32 {
         0
     }
 }
@@ -293,4 +357,37 @@ fn write_pcap_to(path: &std::path::Path, frames: &[Frame]) -> std::io::Result<()
     }
     use std::io::Write;
     writer.into_writer().flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn tcp_frame(src: u16, dst: u16) -> Frame {
+        let mut data = vec![];
+        PacketBuilder::ethernet2([0; 6], [0; 6])
+            .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+            .tcp(src, dst, 1, 65535)
+            .write(&mut data, &[])
+            .unwrap();
+        Frame {
+            epoch_ns: 0,
+            orig_len: data.len() as u32,
+            data,
+        }
+    }
+
+    /// On a shared loopback a case keeps the connections with an end on its ports, in both
+    /// directions, and drops everyone else's.
+    #[test]
+    fn keeps_the_connections_on_the_case_s_ports() {
+        let ports = BTreeSet::from([5000, 40000]);
+        assert!(of_ports(&tcp_frame(40000, 5000), &ports));
+        assert!(of_ports(&tcp_frame(5000, 40001), &ports));
+        assert!(!of_ports(&tcp_frame(6000, 6001), &ports));
+        let mut not_tcp = tcp_frame(5000, 5000);
+        not_tcp.data.truncate(20);
+        assert!(!of_ports(&not_tcp, &ports));
+    }
 }

@@ -81,6 +81,14 @@ impl Ctx {
         }));
     }
 
+    /// Tell the runner this side uses local `port`, so that a capture on a shared loopback
+    /// keeps this case's connections ([`crate::observe::capture::Capture::keep_ports`]). The
+    /// socket steps of [`crate::observe::sock`] claim the ports they bind, listen on and
+    /// connect from; a script that binds a socket by hand and listens on it claims it here.
+    pub fn claim_port(&mut self, port: u16) {
+        self.report(&Report::Port { port });
+    }
+
     /// Announce the call about to be made, so that a hang is reported with its name.
     pub fn begin(&mut self, call: &str) {
         self.report(&Report::Begin {

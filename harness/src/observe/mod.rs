@@ -4,9 +4,11 @@
 //! "about to call X" markers travel to the runner as JSON lines over a pipe ([`protocol`]), so a hung
 //! side can be named down to the call it hung in.
 
+pub mod bpf;
 pub mod capture;
 pub mod clock;
 mod ctx;
+pub mod pcblist;
 pub(crate) mod protocol;
 pub mod segment;
 pub mod shape;

@@ -11,6 +11,9 @@ pub enum Report {
     Begin { call: String },
     /// An observation.
     Fact(Fact),
+    /// The side uses this local port (it bound, listened on or connected from it): on the
+    /// host's shared loopback the capture keeps the connections on the case's ports only.
+    Port { port: u16 },
     /// The side waits at barrier `step`, offering `value` to its peer.
     Arrive { step: String, value: u64 },
     /// The side's script failed outside the behaviour under test (setup went wrong).

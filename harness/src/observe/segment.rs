@@ -172,6 +172,11 @@ pub fn parse(frames: &[Frame], origin: Origin) -> Vec<Segment> {
     segments
 }
 
+/// The source and destination ports of a TCP frame.
+pub fn tcp_ports(data: &[u8]) -> Option<(u16, u16)> {
+    tcp_of(data).map(|(src, dst, _)| (src.port(), dst.port()))
+}
+
 /// Source, destination, and (flags, seq, ack, payload length) of a TCP frame.
 type TcpOf = (SocketAddr, SocketAddr, (Flags, u32, u32, u32));
 

@@ -129,6 +129,7 @@ impl Ctx {
             .expect("bind(127.0.0.1)");
         sock.listen(backlog).expect("listen");
         let port = local_port(&sock);
+        self.claim_port(port);
         (sock, port)
     }
 
@@ -136,7 +137,10 @@ impl Ctx {
     pub fn bind(&mut self, name: &str, sock: &Socket, port: u16) -> Value {
         self.begin(name);
         let value = match sock.bind(&SockAddr::from(loopback(port))) {
-            Ok(()) => Value::Ok(0),
+            Ok(()) => {
+                self.claim_port(local_port(sock));
+                Value::Ok(0)
+            }
             Err(e) => Value::errno(Errno::from_raw(e.raw_os_error().unwrap_or(0))),
         };
         self.record(name, value.clone());
@@ -149,6 +153,9 @@ impl Ctx {
         self.begin("connect");
         sock.connect(&SockAddr::from(loopback(port)))
             .expect("connect(127.0.0.1)");
+        // The server's port too, in case it bound its listener by hand.
+        self.claim_port(port);
+        self.claim_port(local_port(&sock));
         sock
     }
 

@@ -1,57 +1,53 @@
 //! Sockets that no process holds: a TIME_WAIT socket or an orphaned FIN_WAIT_2 socket has no
-//! file descriptor, so TCP_INFO cannot reach it. sock_diag (a netlink dump of the namespace's
-//! TCP sockets, what `ss -tan` reads) lists it with its state and remaining timer.
+//! file descriptor, so TCP_INFO cannot reach it. The kernel's socket table lists it with its
+//! state and running timer: on Linux sock_diag (a netlink dump of the namespace's TCP sockets,
+//! what `ss -tan` reads), on FreeBSD and macOS the PCB list sysctl ([`super::pcblist`], what
+//! `netstat -an` reads). Cases that read it declare [`crate::Need::SockDiag`].
 //!
-//! Linux only; elsewhere the cases that need it declare [`crate::Need::SockDiag`] and are
-//! skipped with the reason.
+//! What `timer` and `left` mean differs by OS, because each kernel exports its timers
+//! differently:
+//! - Linux: `idiag_timer`'s kind (`retransmit`, `keepalive`, `time_wait` — also the timer of an
+//!   orphaned FIN_WAIT_2 socket, kept as a time-wait socket —, `zero_window_probe`) and
+//!   `idiag_expires`, the milliseconds left;
+//! - FreeBSD: the first running one of the 2MSL, retransmit, persist and keepalive timers of
+//!   `struct xtcpcb` (`2msl`, `rexmt`, `persist`, `keep`, named after its `tt_*` fields), and the
+//!   milliseconds left, which `tcp_inptoxtp()` computes as (expiry - now) / SBT_1MS;
+//! - macOS: the same choice among `struct xtcpcb_n`'s `t_timer[]` (`2msl`, `rexmt`, `persist`,
+//!   `keep`), but no time left: XNU exports the raw timer values, which count from the
+//!   connection's `tentry.timer_start` (tcp_timer.h `OFFSET_FROM_START`), or for TIME_WAIT from
+//!   boot (`add_to_time_wait_locked()`: `tcp_now + delay`), and neither clock is exported. The
+//!   fact `left` is then not recorded, rather than guessed.
 
 use super::{Ctx, Value};
 use std::time::{Duration, Instant};
 
-/// The timer a socket has running, with the time left (`idiag_timer`, `idiag_expires`).
+/// The timer a socket has running: its kind, as its OS names it (above), and the time left
+/// where the OS exports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Timer {
-    None,
-    Retransmit(Duration),
-    KeepAlive(Duration),
-    /// TIME_WAIT's timer, also the one an orphaned FIN_WAIT_2 socket runs on Linux (it is kept
-    /// as a time-wait socket whose substate is FIN_WAIT_2).
-    TimeWait(Duration),
-    ZeroWindowProbe(Duration),
+pub struct Timer {
+    pub kind: &'static str,
+    pub left: Option<Duration>,
 }
 
-impl Timer {
-    /// How `idiag_timer` names it in `inet_diag.h`'s comment, in snake case.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Timer::None => "none",
-            Timer::Retransmit(_) => "retransmit",
-            Timer::KeepAlive(_) => "keepalive",
-            Timer::TimeWait(_) => "time_wait",
-            Timer::ZeroWindowProbe(_) => "zero_window_probe",
-        }
-    }
-
-    pub fn left(&self) -> Option<Duration> {
-        match *self {
-            Timer::None => None,
-            Timer::Retransmit(d)
-            | Timer::KeepAlive(d)
-            | Timer::TimeWait(d)
-            | Timer::ZeroWindowProbe(d) => Some(d),
-        }
-    }
-}
-
-/// One IPv4 TCP socket of the namespace, as sock_diag reports it.
+/// One IPv4 TCP socket of the namespace (the host, where there is no namespace), as the
+/// kernel's socket table reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpSock {
-    /// Named as in `include/net/tcp_states.h` (`TIME_WAIT`, `FIN_WAIT2`, …).
+    /// Named as in Linux's `include/net/tcp_states.h` (`TIME_WAIT`, `FIN_WAIT2`, …) on every
+    /// OS ([`super::tcp_state::bsd_state_name`]).
     pub state: &'static str,
     pub local_port: u16,
     pub remote_port: u16,
-    pub timer: Timer,
+    /// `None` when no timer runs.
+    pub timer: Option<Timer>,
 }
+
+/// The call a hang in reading the table is reported in.
+const TABLE: &str = if cfg!(target_os = "linux") {
+    "sock_diag"
+} else {
+    "pcblist"
+};
 
 /// How often [`Ctx::await_sock`] asks the kernel again: cheap in a private namespace, and fine
 /// enough for timers judged in hundreds of milliseconds.
@@ -60,19 +56,16 @@ const POLL_EVERY: Duration = Duration::from_millis(10);
 impl Ctx {
     /// Find the namespace's TCP socket from `local` to `remote` port and record what it is:
     /// `name.state` (its state, or `none` when there is no such socket) and, when it has a
-    /// timer running, `name.timer` (its kind) and `name.left` (the time left, a duration judged
-    /// with a range).
+    /// timer running, `name.timer` (its kind) and, where the OS exports it, `name.left` (the
+    /// time left, a duration judged with a range); see the module's documentation.
     pub fn sock_diag(&mut self, name: &str, local: u16, remote: u16) -> Option<TcpSock> {
-        self.begin("sock_diag");
+        self.begin(TABLE);
         let found = find(local, remote);
         let state = found.map_or("none", |s| s.state);
         self.record(&format!("{name}.state"), Value::State(state.to_string()));
-        if let Some(sock) = found {
-            if let Some(left) = sock.timer.left() {
-                self.record(
-                    &format!("{name}.timer"),
-                    Value::Text(sock.timer.kind().into()),
-                );
+        if let Some(timer) = found.and_then(|s| s.timer) {
+            self.record(&format!("{name}.timer"), Value::Text(timer.kind.into()));
+            if let Some(left) = timer.left {
                 self.record(
                     &format!("{name}.left"),
                     Value::Millis(left.as_millis() as u64),
@@ -93,7 +86,7 @@ impl Ctx {
         within: Duration,
     ) -> Option<Duration> {
         self.begin(&format!(
-            "await sock_diag {local}->{remote} {}",
+            "await {TABLE} {local}->{remote} {}",
             state.unwrap_or("gone")
         ));
         let start = Instant::now();
@@ -114,7 +107,7 @@ impl Ctx {
 /// is the harness's failure, not an observation of the behaviour under test.
 fn find(local: u16, remote: u16) -> Option<TcpSock> {
     tcp_sockets()
-        .expect("sock_diag dump of the namespace's TCP sockets")
+        .expect("a dump of the kernel's TCP socket table")
         .into_iter()
         .find(|s| s.local_port == local && s.remote_port == remote)
 }
@@ -125,14 +118,38 @@ pub fn tcp_sockets() -> std::io::Result<Vec<TcpSock>> {
     imp::dump()
 }
 
-/// No sock_diag here; cases that need it are skipped before they run ([`crate::Need::SockDiag`]).
-#[cfg(not(target_os = "linux"))]
+/// Every IPv4 TCP socket of the host, from FreeBSD's `net.inet.tcp.pcblist`.
+#[cfg(target_os = "freebsd")]
+pub fn tcp_sockets() -> std::io::Result<Vec<TcpSock>> {
+    let table = super::pcblist::read_sysctl(super::pcblist::freebsd::SYSCTL)?;
+    super::pcblist::freebsd::parse(&table)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// Every IPv4 TCP socket of the host, from XNU's `net.inet.tcp.pcblist_n`.
+#[cfg(target_os = "macos")]
+pub fn tcp_sockets() -> std::io::Result<Vec<TcpSock>> {
+    let table = super::pcblist::read_sysctl(super::pcblist::xnu::SYSCTL)?;
+    super::pcblist::xnu::parse(&table)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// No socket table here; cases that need it are skipped before they run
+/// ([`crate::Need::SockDiag`]).
+#[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "macos")))]
 pub fn tcp_sockets() -> std::io::Result<Vec<TcpSock>> {
     Err(std::io::Error::new(
         std::io::ErrorKind::Unsupported,
-        "no sock_diag on this OS",
+        "no socket table reader for this OS",
     ))
 }
+
+/// Whether this OS has a reader of the kernel's socket table.
+pub const AVAILABLE: bool = cfg!(any(
+    target_os = "linux",
+    target_os = "freebsd",
+    target_os = "macos"
+));
 
 #[cfg(target_os = "linux")]
 mod imp {
@@ -196,14 +213,18 @@ mod imp {
                             .get(EXPIRES_AT..EXPIRES_AT + 4)
                             .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
                             .map_or(Duration::ZERO, |ms| Duration::from_millis(ms.into()));
+                        // Named as `idiag_timer` is in inet_diag.h's comment, in snake case.
                         use netlink_packet_sock_diag::inet::Timer as T;
-                        let timer = match h.timer {
-                            None => Timer::None,
-                            Some(T::Retransmit(..)) => Timer::Retransmit(left),
-                            Some(T::KeepAlive(_)) => Timer::KeepAlive(left),
-                            Some(T::TimeWait) => Timer::TimeWait(left),
-                            Some(T::Probe(_)) => Timer::ZeroWindowProbe(left),
-                        };
+                        let kind = h.timer.as_ref().map(|t| match t {
+                            T::Retransmit(..) => "retransmit",
+                            T::KeepAlive(_) => "keepalive",
+                            T::TimeWait => "time_wait",
+                            T::Probe(_) => "zero_window_probe",
+                        });
+                        let timer = kind.map(|kind| Timer {
+                            kind,
+                            left: Some(left),
+                        });
                         sockets.push(TcpSock {
                             state: linux_state_name(h.state),
                             local_port: h.socket_id.source_port,
@@ -226,7 +247,11 @@ mod imp {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+/// Runs where the socket table is read: Linux here, FreeBSD and macOS where the tests run there.
+#[cfg(all(
+    test,
+    any(target_os = "linux", target_os = "freebsd", target_os = "macos")
+))]
 mod tests {
     use super::*;
     use crate::observe::sock::{local_port, loopback, tcp_socket};
@@ -243,9 +268,6 @@ mod tests {
             .expect("sock_diag dump")
             .into_iter()
             .find(|s| s.local_port == port && s.remote_port == 0);
-        assert_eq!(
-            found.map(|s| (s.state, s.timer)),
-            Some(("LISTEN", Timer::None))
-        );
+        assert_eq!(found.map(|s| (s.state, s.timer)), Some(("LISTEN", None)));
     }
 }

@@ -1,6 +1,7 @@
 //! Spawn and isolate: one case, start to verdict, inside the current (fresh, single-threaded)
 //! process.
 
+pub mod host_sysctl;
 pub mod isolate;
 pub mod netdev;
 mod pair;
@@ -51,6 +52,8 @@ impl From<CaseReport> for CaseRun {
 
 /// [`run_case`], also returning the open capture.
 pub fn run_case_capturing(case: &Case) -> CaseRun {
+    // Whatever host sysctl this case sets is put back, also if the runner panics.
+    let _restore = host_sysctl::RestoreOnDrop;
     let start = Instant::now();
     let mut report = CaseReport::new(case.id);
     let finish = |mut r: CaseReport, verdict: Verdict, why: Vec<String>| {
@@ -60,7 +63,7 @@ pub fn run_case_capturing(case: &Case) -> CaseRun {
     };
 
     let os = Os::current();
-    if let Some(reason) = unmet_os_need(case, os) {
+    if let Some(reason) = case.cannot_apply_on(os) {
         return finish(report, Verdict::Skip, vec![reason]).into();
     }
     let release = kernel_release();
@@ -75,7 +78,13 @@ pub fn run_case_capturing(case: &Case) -> CaseRun {
     let outcome = if case.variants.is_empty() {
         prepare(case.needs.iter()).map(|isolation| {
             capture = Capture::open(&isolation);
-            let outcome = pair::run_pair(case, None, origin, capture.as_mut().ok());
+            let mut outcome = pair::run_pair(case, None, origin, capture.as_mut().ok());
+            if let (Isolation::Host { .. }, Ok(c)) = (&isolation, capture.as_mut()) {
+                // The host's loopback carries other traffic too: keep this case's.
+                c.keep_ports(outcome.ports.iter().copied());
+            }
+            outcome.host_sysctls = host_sysctl::changes();
+            outcome.errors.extend(host_sysctl::restore_all());
             (isolation, outcome)
         })
     } else {
@@ -88,9 +97,19 @@ pub fn run_case_capturing(case: &Case) -> CaseRun {
         }
         Err((isolation, reason)) => {
             report.isolation = Some(isolation);
+            for e in host_sysctl::restore_all() {
+                report.notes.push(e);
+            }
             return finish(report, Verdict::Skip, vec![reason]).into();
         }
     };
+    for c in &outcome.host_sysctls {
+        report.notes.push(format!(
+            "host sysctl {} was set to {} for this case (it was {}; --allow-host-sysctl) and restored",
+            c.name, c.set, c.was
+        ));
+    }
+    report.host_sysctls = outcome.host_sysctls.clone();
     report.observations = Sides {
         server: outcome.server,
         client: outcome.client,
@@ -191,35 +210,26 @@ fn settle(capture: &mut Capture, origin: Origin) {
     }
 }
 
-fn unmet_os_need(case: &Case, os: Os) -> Option<String> {
-    case.needs.iter().find_map(|need| match *need {
-        Need::NotOn(not, why) if not == os => Some(why.to_string()),
-        Need::OnlyOn(only, why) if only != os => Some(why.to_string()),
-        Need::SockDiag if os != Os::Linux => Some(format!(
-            "needs sock_diag to list sockets no process holds (TIME_WAIT, orphans), and {} has none",
-            os.name()
-        )),
-        _ => None,
-    })
-}
-
 /// Isolate this (single-threaded) process and write the sysctls of `needs` in its namespace.
 /// The isolation had, and on an unmet need the skip reason with it.
 fn prepare<'a>(needs: impl Iterator<Item = &'a Need>) -> Result<Isolation, (Isolation, String)> {
     let isolation = isolate::isolate();
-    #[cfg(target_os = "linux")]
-    // SAFETY: prctl with integer arguments: orphans of the sides come to us to be reaped.
-    unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
-    }
+    become_subreaper();
     for need in needs {
         let unmet = match (need, &isolation) {
             // Linux's sysctls; other OSes declare theirs as HostSysctl.
             (Need::Sysctl(..), _) if Os::current() != Os::Linux => None,
-            (Need::HostSysctl(os, name, value), _) if *os == Os::current() => Some(format!(
-                "needs sysctl {name}={value}, which is host-wide: it is only changed with \
-                 --allow-host-sysctl (not implemented yet)"
-            )),
+            (Need::HostSysctl(os, name, value), _) if *os == Os::current() => {
+                if host_sysctl::allowed() {
+                    host_sysctl::set(name, value).err()
+                } else {
+                    Some(format!(
+                        "needs sysctl {name}={value}, which is host-wide on {}: it is only \
+                         changed with `sockconf run --allow-host-sysctl` (for throwaway VMs)",
+                        Os::current().name()
+                    ))
+                }
+            }
             (Need::Sysctl(path, value), Isolation::Host { why }) => Some(format!("needs sysctl {path}={value}, which is only written inside a private network namespace, and there is none ({why})")),
             (Need::Sysctl(path, value), _) => isolate::write_sysctl(path, value).err().map(|e| {
                 format!("cannot set sysctl {path}={value} in the case's namespace: {e}")
@@ -234,4 +244,23 @@ fn prepare<'a>(needs: impl Iterator<Item = &'a Need>) -> Result<Isolation, (Isol
         }
     }
     Ok(isolation)
+}
+
+/// Orphans of the sides come to this runner to be reaped, not to init.
+fn become_subreaper() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with integer arguments.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+    }
+    #[cfg(target_os = "freebsd")]
+    // SAFETY: procctl(P_PID, 0 = self, PROC_REAP_ACQUIRE, NULL) takes no argument.
+    unsafe {
+        libc::procctl(
+            libc::P_PID,
+            0,
+            libc::PROC_REAP_ACQUIRE,
+            std::ptr::null_mut(),
+        );
+    }
 }

@@ -28,6 +28,12 @@ pub struct PairOutcome {
     pub timeout: Option<Vec<String>>,
     /// When each barrier was released.
     pub steps: Vec<StepMark>,
+    /// The local ports the sides claimed ([`crate::Ctx::claim_port`]).
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    /// The host sysctls set for the pair (filled in by the runner that set them).
+    #[serde(default)]
+    pub host_sysctls: Vec<super::host_sysctl::HostSysctlChange>,
 }
 
 /// The runner's view of one side.
@@ -38,6 +44,7 @@ struct Child {
     pending: Vec<u8>,
     releases: File,
     facts: Vec<Fact>,
+    ports: Vec<u16>,
     /// The barrier it waits at, with the value it offers.
     waiting: Option<(String, u64)>,
     /// The step it is in (named by the last barrier passed) and the call it last began.
@@ -78,6 +85,7 @@ impl Child {
             match serde_json::from_slice::<Report>(&line) {
                 Ok(Report::Begin { call }) => self.call = Some(call),
                 Ok(Report::Fact(f)) => self.facts.push(f),
+                Ok(Report::Port { port }) => self.ports.push(port),
                 Ok(Report::Arrive { step, value }) => self.waiting = Some((step, value)),
                 Ok(Report::Error { message }) => {
                     errors.push(format!("{} script failed: {message}", self.role.name()))
@@ -216,6 +224,9 @@ pub fn run_pair(
     }
     reap_orphans();
 
+    let mut ports: Vec<u16> = children.iter().flat_map(|c| c.ports.clone()).collect();
+    ports.sort_unstable();
+    ports.dedup();
     let [server, client] = children.map(|mut c| {
         if let Some((status, at_us)) = c.exited {
             c.facts.push(Fact {
@@ -231,6 +242,8 @@ pub fn run_pair(
         errors,
         timeout,
         steps,
+        ports,
+        host_sysctls: vec![],
     }
 }
 
@@ -307,6 +320,7 @@ fn spawn_side(role: Role, case: &Case, variant: Option<&'static Variant>, origin
                 pending: vec![],
                 releases: File::from(releases_tx),
                 facts: vec![],
+                ports: vec![],
                 waiting: None,
                 step: "setup".into(),
                 call: None,

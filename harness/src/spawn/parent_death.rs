@@ -9,7 +9,8 @@
 //! single-threaded, `sockconf run`'s workers reap their own runners before they end, the tests'
 //! threads wait for the `sockconf` they start, and a matrix worker waits for its qemu.
 //!
-//! The signal survives `execve` (except into a set-user-ID binary). Elsewhere than Linux there is
+//! The signal survives `execve` (except into a set-user-ID binary). FreeBSD's
+//! `PROC_PDEATHSIG_CTL` is the same request (it follows the process, not the thread). macOS has
 //! no such request; there the interrupt path (`sockconf run`'s signal handling) is all there is.
 
 use nix::sys::signal::Signal;
@@ -30,7 +31,26 @@ pub fn end_with_parent(parent: Pid, signal: Signal) -> nix::Result<()> {
             return Err(nix::errno::Errno::ESRCH);
         }
     }
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(target_os = "freebsd")]
+    {
+        let mut signal = signal as libc::c_int;
+        // SAFETY: PROC_PDEATHSIG_CTL reads one int through the pointer.
+        let rc = unsafe {
+            libc::procctl(
+                libc::P_PID,
+                0,
+                libc::PROC_PDEATHSIG_CTL,
+                &mut signal as *mut libc::c_int as *mut libc::c_void,
+            )
+        };
+        if rc != 0 {
+            return Err(nix::errno::Errno::last());
+        }
+        if nix::unistd::getppid() != parent {
+            return Err(nix::errno::Errno::ESRCH);
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
     let _ = (parent, signal);
     Ok(())
 }

@@ -7,7 +7,7 @@
 //! runner prefixes each fact with the variant's name and joins the outcomes in variant order.
 
 use super::pair::{self, PairOutcome};
-use super::prepare;
+use super::{host_sysctl, prepare};
 use crate::case::{Case, Variant};
 use crate::observe::clock::Origin;
 use crate::observe::Fact;
@@ -39,6 +39,7 @@ pub fn run_variants(case: &Case, origin: Origin) -> SubOutcome {
         };
         joined.server.extend(prefix(outcome.server));
         joined.client.extend(prefix(outcome.client));
+        joined.host_sysctls.extend(outcome.host_sysctls);
         joined.errors.extend(
             outcome
                 .errors
@@ -78,9 +79,22 @@ fn run_one(case: &Case, variant: &'static Variant, origin: Origin) -> SubOutcome
                 unsafe { libc::_exit(SUB_RUNNER_PANICKED) };
             }
             let outcome = std::panic::catch_unwind(|| {
-                prepare(case.needs.iter().chain(variant.needs))
-                    .map(|isolation| (isolation, pair::run_pair(case, Some(variant), origin, None)))
+                let prepared = prepare(case.needs.iter().chain(variant.needs));
+                let outcome = prepared.map(|isolation| {
+                    let mut outcome = pair::run_pair(case, Some(variant), origin, None);
+                    outcome.host_sysctls = host_sysctl::changes();
+                    (isolation, outcome)
+                });
+                // The sub-runner set them; it puts them back before it goes.
+                let failed = host_sysctl::restore_all();
+                outcome.map(|(isolation, mut outcome)| {
+                    outcome.errors.extend(failed);
+                    (isolation, outcome)
+                })
             });
+            if outcome.is_err() {
+                host_sysctl::restore_all();
+            }
             let code = match outcome {
                 Ok(outcome) => {
                     let doc = serde_json::to_vec(&outcome).expect("outcomes serialise");

@@ -1,0 +1,68 @@
+//! The catalogue as cargo tests: one test per case, named by its id as a path
+//! (`close.fin_then_eof` is `close::fin_then_eof`), made from `cases::all()` so that a case
+//! added to the catalogue is a test without further edits.
+//!
+//! A case that cannot apply on the OS this was built for (its `Need::NotOn` / `Need::OnlyOn`)
+//! is ignored, with that reason, like an `#[ignore = "reason"]` test: it counts as ignored,
+//! never as passed. So is a case that needs a host-wide sysctl changed (`Need::HostSysctl`, on
+//! macOS and FreeBSD), unless SOCKCONF_ALLOW_HOST_SYSCTL=1 allows it (on a throwaway machine):
+//! `cargo test` never changes the host by default. `cargo test -- --include-ignored` runs them
+//! anyway (the run then skips them with the same reason). Every other case must pass: a skip
+//! fails, unless SOCKCONF_ALLOW_SKIP=1.
+//!
+//! libtest's `#[ignore]` is fixed when the test is compiled, so it could not come from the
+//! declarations; libtest-mimic is libtest's command line and output with the tests listed at
+//! run time, which can.
+
+mod common;
+
+use harness::{Case, Need, Os};
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+
+/// Why `cargo test` does not run `case` here, from its declaration: it cannot apply on this OS,
+/// or it needs a host sysctl changed that this run may not change.
+fn ignored_because(case: &Case) -> Option<String> {
+    let os = Os::current();
+    if let Some(why) = case.cannot_apply_on(os) {
+        return Some(why);
+    }
+    if std::env::var(common::ALLOW_HOST_SYSCTL_ENV).as_deref() == Ok("1") {
+        return None;
+    }
+    let host_sysctls: Vec<String> = case
+        .needs
+        .iter()
+        .chain(case.variants.iter().flat_map(|v| v.needs))
+        .filter_map(|need| match *need {
+            Need::HostSysctl(on, name, value) if on == os => Some(format!("{name}={value}")),
+            _ => None,
+        })
+        .collect();
+    (!host_sysctls.is_empty()).then(|| {
+        format!(
+            "needs the host-wide sysctl {} changed for its run; set {}=1 on a machine that may \
+             change it",
+            host_sysctls.join(", "),
+            common::ALLOW_HOST_SYSCTL_ENV
+        )
+    })
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let run_ignored = args.ignored || args.include_ignored;
+    let trials = cases::all()
+        .into_iter()
+        .map(|case| {
+            let id = case.id;
+            let ignored = ignored_because(case);
+            Trial::ignorable_test(id.replacen('.', "::", 1), move || match ignored {
+                Some(why) if !run_ignored => Ok(Completion::ignored_with(why)),
+                _ => common::check(common::sockconf(), id)
+                    .map(|()| Completion::Completed)
+                    .map_err(Failed::from),
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
