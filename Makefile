@@ -38,13 +38,15 @@ bench:
 bench-capture: build
 	bash bench/capture.sh 9
 
-# The suite on this kernel and on Debian's kernels under qemu, compared. The VM's init is a
-# static sockconf (musl). As root, what a fresh Debian machine lacks is installed first: qemu,
-# and apt's lists (which the kernels are resolved and downloaded from), while the static
-# binary builds.
+# The suite on this kernel and on Debian's kernels under qemu, compared: bullseye's 5.10,
+# bookworm's 6.1, trixie's 6.12 and sid's newest (`sockconf matrix --help` for other names).
+# The VM's init is a static sockconf (musl, the `guest` profile: optimised, since qemu emulates
+# every instruction). As root, qemu is installed first where it is missing, while the static
+# binary builds; `sockconf matrix` reads Debian's kernel lists with its own apt configuration
+# under target/apt.
 MUSL        := x86_64-unknown-linux-musl
-STATIC      := target/$(MUSL)/debug/sockconf
-KERNELS     ?= 6.1 6.12
+STATIC      := target/$(MUSL)/guest/sockconf
+KERNELS     ?= 5.10 6.1 6.12 sid
 MATRIX_ARGS ?=
 .PHONY: matrix-qemu matrix-static
 matrix:
@@ -54,15 +56,14 @@ matrix:
 matrix-qemu:
 	@if ! command -v qemu-system-x86_64 >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		echo "make matrix: installing qemu-system-x86"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 >/dev/null; \
-	fi
-	@if [ -z "$$(apt-cache search --names-only '^linux-image-.*-amd64-unsigned$$' 2>/dev/null | head -1)" ] && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 >/dev/null; \
 	fi
 
 matrix-static:
-	@rustup target list --installed 2>/dev/null | grep -qx $(MUSL) || rustup target add $(MUSL)
-	$(CARGO) build --quiet --target $(MUSL)
+	@# Whether musl's std is there, not what rustup lists: on a machine where several rustups
+	@# add targets at once, its list lost one whose files were all in place.
+	@ls "$$(MAKEFLAGS= rustc --print target-libdir --target $(MUSL))"/libstd-*.rlib >/dev/null 2>&1 || rustup target add $(MUSL)
+	$(CARGO) build --quiet --profile guest --target $(MUSL)
 
 # One target per case id, written by the binary itself. Remade (and make restarted) whenever
 # the catalogue's sources change.
