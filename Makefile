@@ -38,18 +38,20 @@ bench:
 bench-capture: build
 	bash bench/capture.sh 9
 
-# The suite on this kernel and on Debian's kernels under qemu, compared. The VM's init is a
-# static sockconf (musl). As root, what a fresh Debian machine lacks is installed first: qemu,
-# and apt's lists (which the kernels are resolved and downloaded from), while the static
-# binary builds.
+# The suite on this kernel and on Debian's kernels under qemu, compared: bullseye's 5.10,
+# bookworm's 6.1, trixie's 6.12 and sid's newest (`sockconf matrix --help` for other names).
+# The VM's init is a static sockconf (musl, the `guest` profile: optimised, since qemu emulates
+# every instruction). As root, qemu is installed first where it is missing, while the static
+# binary builds; `sockconf matrix` reads Debian's kernel lists with its own apt configuration
+# under target/apt.
 # FREEBSD_DIST=PATH adds a FreeBSD column: a directory holding a FreeBSD release's kernel.txz
 # and base.txz, or a directory or tarball in their layout. sockconf cross-builds itself for it
 # with clang and lld and boots it from a CD that xorriso writes; as root, those are installed
 # where missing, and the FreeBSD target's std is added.
 MUSL        := x86_64-unknown-linux-musl
 FREEBSD     := x86_64-unknown-freebsd
-STATIC      := target/$(MUSL)/debug/sockconf
-KERNELS     ?= 6.1 6.12
+STATIC      := target/$(MUSL)/guest/sockconf
+KERNELS     ?= 5.10 6.1 6.12 sid
 FREEBSD_DIST ?=
 MATRIX_ARGS ?=
 .PHONY: matrix-qemu matrix-static
@@ -61,10 +63,7 @@ matrix:
 matrix-qemu:
 	@if ! command -v qemu-system-x86_64 >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		echo "make matrix: installing qemu-system-x86"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 >/dev/null; \
-	fi
-	@if [ -z "$$(apt-cache search --names-only '^linux-image-.*-amd64-unsigned$$' 2>/dev/null | head -1)" ] && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 >/dev/null; \
 	fi
 	@if [ -n "$(FREEBSD_DIST)" ] && [ "$$(id -u)" = 0 ] && ! { command -v clang-16 && command -v ld.lld-16 && command -v xorriso; } >/dev/null; then \
 		echo "make matrix: installing clang-16, lld-16 and xorriso for the FreeBSD column"; \
@@ -72,9 +71,11 @@ matrix-qemu:
 	fi
 
 matrix-static:
-	@rustup target list --installed 2>/dev/null | grep -qx $(MUSL) || rustup target add $(MUSL)
-	@[ -z "$(FREEBSD_DIST)" ] || rustup target list --installed 2>/dev/null | grep -qx $(FREEBSD) || rustup target add $(FREEBSD)
-	$(CARGO) build --quiet --target $(MUSL)
+	@# Whether musl's std is there, not what rustup lists: on a machine where several rustups
+	@# add targets at once, its list lost one whose files were all in place.
+	@ls "$$(MAKEFLAGS= rustc --print target-libdir --target $(MUSL))"/libstd-*.rlib >/dev/null 2>&1 || rustup target add $(MUSL)
+	@[ -z "$(FREEBSD_DIST)" ] || ls "$$(MAKEFLAGS= rustc --print target-libdir --target $(FREEBSD))"/libstd-*.rlib >/dev/null 2>&1 || rustup target add $(FREEBSD)
+	$(CARGO) build --quiet --profile guest --target $(MUSL)
 
 # One target per case id, written by the binary itself. Remade (and make restarted) whenever
 # the catalogue's sources change.

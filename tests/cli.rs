@@ -121,9 +121,10 @@ fn explain_json_has_every_case_and_os(sockconf: Command) {
 
 /// The matrix refuses to start, in one line and exit 2, when it cannot boot anything: no
 /// static binary for the VM's init, or no qemu. (Booting kernels is `make matrix`'s and CI's.)
+/// The kernel is given as an image's path (any file), so that no name is looked up.
 #[rstest]
-#[case::dynamic_binary(&["matrix"], "dynamically linked")]
-#[case::no_qemu(&["matrix", "--guest-binary", env!("CARGO_BIN_EXE_sockconf")], "cannot start qemu-system-x86_64")]
+#[case::dynamic_binary(&["matrix", "--kernel", env!("CARGO_BIN_EXE_sockconf")], "dynamically linked")]
+#[case::no_qemu(&["matrix", "--kernel", env!("CARGO_BIN_EXE_sockconf"), "--guest-binary", env!("CARGO_BIN_EXE_sockconf")], "cannot start qemu-system-x86_64")]
 fn matrix_without_what_it_needs_is_one_clear_line(
     mut sockconf: Command,
     #[case] args: &[&str],
@@ -135,6 +136,64 @@ fn matrix_without_what_it_needs_is_one_clear_line(
     assert!(out.is_empty(), "nothing on stdout: {out}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains(says), "{err}");
+}
+
+/// A kernel Debian does not serve (4.19) is one line naming what it does serve, and exit 2,
+/// before anything else is needed. Read from apt lists as `sockconf matrix` keeps them under
+/// `--apt` (fixtures written here, updated just now), so no network is needed.
+#[rstest]
+fn matrix_names_what_exists_for_a_kernel_debian_does_not_serve(sockconf: Command) {
+    let dir = std::env::temp_dir().join(format!("sockconf-cli-apt-{}", std::process::id()));
+    let lists = dir.join("apt/lists");
+    std::fs::create_dir_all(&lists).unwrap();
+    for (suite, alias, packages) in [
+        (
+            "bullseye",
+            "oldoldstable",
+            "Package: linux-image-5.10.0-32-amd64-unsigned\nVersion: 5.10.223-1\n",
+        ),
+        (
+            "sid",
+            "unstable",
+            "Package: linux-binary-7.2.13+deb14-amd64\nVersion: 7.2.13-1\n",
+        ),
+    ] {
+        let prefix = lists.join(format!("mirror.example_debian_dists_{suite}"));
+        std::fs::write(
+            format!("{}_InRelease", prefix.display()),
+            format!("Suite: {alias}\nCodename: {suite}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            format!("{}_main_binary-amd64_Packages", prefix.display()),
+            packages,
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.join("apt/updated"), "").unwrap();
+    let (code, out, err) = stdout(
+        sockconf,
+        &[
+            "matrix",
+            "--kernel",
+            "4.19",
+            "--apt",
+            dir.join("apt").to_str().unwrap(),
+            "--cache",
+            dir.join("kernels").to_str().unwrap(),
+            "--out",
+            dir.join("out").to_str().unwrap(),
+        ],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(code, Some(2), "stdout: {out}\nstderr: {err}");
+    assert!(out.is_empty(), "nothing on stdout: {out}");
+    assert_eq!(
+        err,
+        "sockconf matrix: no Debian kernel 4.19; Debian offers 5.10 (bullseye), 7.2 (sid); \
+         suites: bullseye (oldoldstable), sid (unstable); or a full version such as \
+         7.2.13+deb14, or an image's path\n"
+    );
 }
 
 /// `guest-init` mounts filesystems and powers the machine off: anywhere but PID 1 of the

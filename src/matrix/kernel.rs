@@ -1,13 +1,16 @@
-//! Debian kernels for the matrix: resolve a version against apt's lists, download the
-//! `linux-image-<version>-amd64-unsigned` package, and keep what a boot needs (the image, its
-//! config, and the modules the suite needs) in a cache under `target/`.
+//! Debian kernels for the matrix: download the packages of a kernel the catalogue offers
+//! (either layout, see `debian.rs`) with sockconf's own apt, and keep what a boot needs (the
+//! image, its config, and the modules the suite needs) in a cache under `target/`.
 
+use super::apt::Apt;
+use super::debian::Offer;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The modules the suite needs that Debian builds as modules, each after the ones it needs:
 /// socket diagnostics (sock_diag, the TCP states) and veth (the cases that need a real link).
-/// Where a kernel has one built in, or lacks it, it is left out.
+/// Where a kernel has one built in, or lacks it, it is left out. Both layouts keep them at
+/// these paths under `lib/modules/<release>/kernel/` (`usr/lib/...` in the new one).
 const GUEST_MODULES: &[&str] = &[
     "net/ipv4/inet_diag",
     "net/ipv4/tcp_diag",
@@ -22,7 +25,8 @@ const GUEST_MODULES: &[&str] = &[
 /// A kernel unpacked in the cache, ready to boot.
 #[derive(Clone, Debug)]
 pub struct Kernel {
-    /// The package's version part: `6.1.0-56`, `6.12.117+deb12`.
+    /// The column's name: `6.1.0-56`, `6.12.117+deb12-rt` (ABI and flavour), or an image's
+    /// file name.
     pub version: String,
     /// What `uname -r` will say: `6.1.0-56-amd64` (empty when unknown).
     pub release: String,
@@ -45,141 +49,107 @@ impl Kernel {
     }
 }
 
-pub fn package_name(version: &str) -> String {
-    format!("linux-image-{version}-amd64-unsigned")
-}
-
-/// `6.1` or `6.12` (a series) becomes the newest such package apt knows; a full version
-/// (`6.1.0-56`) is taken as it is.
-pub fn resolve(spec: &str) -> Result<String, String> {
-    if spec.matches('.').count() > 1 || spec.contains('-') {
-        return Ok(spec.to_string());
-    }
-    let output = Command::new("apt-cache")
-        .args(["search", "--names-only", "^linux-image-.*-amd64-unsigned$"])
-        .output()
-        .map_err(|e| format!("cannot run apt-cache to find Debian's {spec} kernels: {e}"))?;
-    let names = String::from_utf8_lossy(&output.stdout);
-    newest_in_series(spec, names.lines().filter_map(|l| l.split_whitespace().next())).ok_or_else(|| {
-        format!("apt knows no linux-image-{spec}.*-amd64-unsigned package (is this Debian, and has `apt-get update` run?)")
-    })
-}
-
-/// The newest plain (not cloud, not rt) kernel of `series` among package names.
-fn newest_in_series<'a>(series: &str, names: impl Iterator<Item = &'a str>) -> Option<String> {
-    names
-        .filter_map(|n| {
-            n.strip_prefix("linux-image-")?
-                .strip_suffix("-amd64-unsigned")
-        })
-        .filter(|v| {
-            v.chars()
-                .all(|c| c.is_ascii_digit() || ".-+deb".contains(c))
-                && v.strip_prefix(series)
-                    .is_some_and(|rest| rest.starts_with('.'))
-        })
-        .max_by_key(|v| numbers(v))
-        .map(str::to_string)
-}
-
-/// The digit groups of a version, for ordering: `6.12.117+deb12` is [6, 12, 117, 12].
-fn numbers(version: &str) -> Vec<u32> {
-    version
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|p| !p.is_empty())
-        .map(|p| p.parse().unwrap_or(0))
-        .collect()
-}
-
 /// The kernel from the cache, downloading and unpacking it first if need be.
-pub fn fetch(version: &str, cache: &Path) -> Result<Kernel, String> {
-    let dir = cache.join(version);
-    if let Some(kernel) = cached(version, &dir) {
+pub fn fetch(offer: &Offer, apt: &Apt, cache: &Path) -> Result<Kernel, String> {
+    let release = offer.release();
+    let name = release
+        .strip_suffix("-amd64")
+        .unwrap_or(&release)
+        .to_string();
+    let dir = cache.join(&release);
+    if let Some(kernel) = cached(&name, &offer.version, &dir) {
         return Ok(kernel);
     }
-    let staging = cache.join(format!(".staging-{version}"));
+    let staging = cache.join(format!(".staging-{release}"));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(|e| format!("{}: {e}", staging.display()))?;
-    let package = package_name(version);
-    run(
-        Command::new("apt-get")
-            .args(["download", "-q", &package])
-            .current_dir(&staging),
-        &format!("apt-get download {package}"),
-    )?;
-    let deb = std::fs::read_dir(&staging)
+    apt.download(&offer.packages(), &staging)?;
+    let tree = staging.join("tree");
+    std::fs::create_dir_all(&tree).map_err(|e| format!("{}: {e}", tree.display()))?;
+    let debs: Vec<PathBuf> = std::fs::read_dir(&staging)
         .map_err(|e| e.to_string())?
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "deb"))
-        .ok_or_else(|| format!("apt-get download {package} left no .deb"))?;
-    let tree = staging.join("tree");
-    run(
-        Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&tree),
-        &format!("dpkg-deb -x {}", deb.display()),
-    )?;
-    keep_what_boots(&tree, &dir)?;
-    let _ = std::fs::remove_dir_all(&staging);
-    cached(version, &dir).ok_or_else(|| format!("{package} holds no boot/vmlinuz-*"))
-}
-
-fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {what}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        // apt says the same thing three ways (name, glob, regex), after any warnings: its first
-        // error line is enough.
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let said = stderr
-            .lines()
-            .find(|l| l.starts_with("E:"))
-            .or_else(|| stderr.lines().find(|l| !l.trim().is_empty()))
-            .unwrap_or("");
-        Err(format!("{what}: {}: {}", out.status, said.trim()))
+        .filter(|p| p.extension().is_some_and(|x| x == "deb"))
+        .collect();
+    for deb in &debs {
+        unpack_what_boots(deb, &tree)?;
     }
+    keep_what_boots(&tree, &release, &offer.version, &dir)?;
+    let _ = std::fs::remove_dir_all(&staging);
+    cached(&name, &offer.version, &dir)
+        .ok_or_else(|| format!("{} hold no vmlinuz", offer.packages().join(" ")))
 }
 
-/// Copy the image, the config and the diagnostics modules out of the unpacked package; the
-/// file `release` is written last and marks the cache entry complete.
-fn keep_what_boots(tree: &Path, dir: &Path) -> Result<(), String> {
+/// Unpack from a package only the image, its config and the modules the guest loads: a
+/// modules package is 100 MB, of which the guest needs 80 kB.
+fn unpack_what_boots(deb: &Path, tree: &Path) -> Result<(), String> {
+    let mut patterns = vec!["*/vmlinuz*".to_string(), "*/config-*".to_string()];
+    patterns.extend(GUEST_MODULES.iter().map(|m| format!("*/kernel/{m}.ko*")));
+    // tar names the patterns that matched nothing (a package of the new layout holds either
+    // the image or the modules) and exits 2 for them: what was found is checked after.
+    let script = "dpkg-deb --fsys-tarfile \"$1\" | (cd \"$2\" && shift 2 && tar -x --wildcards -f - \"$@\" 2>/dev/null); [ \"${PIPESTATUS[0]}\" = 0 ]";
+    super::apt::run(
+        Command::new("bash")
+            .args(["-c", script, "unpack"])
+            .arg(deb)
+            .arg(tree)
+            .args(&patterns),
+        &format!("unpacking {}", deb.display()),
+    )
+}
+
+/// Copy the image, the config and the modules the guest loads out of the unpacked packages
+/// (`boot/` and `lib/modules/` in the old layout, `usr/lib/modules/<release>/` in the new);
+/// the file `release` is written last and marks the cache entry complete.
+fn keep_what_boots(tree: &Path, release: &str, version: &str, dir: &Path) -> Result<(), String> {
     let io = |e: std::io::Error| format!("caching the kernel in {}: {e}", dir.display());
-    let boot = tree.join("boot");
-    let image = std::fs::read_dir(&boot)
-        .map_err(io)?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|n| n.starts_with("vmlinuz-"))
-        .ok_or_else(|| format!("no boot/vmlinuz-* in {}", tree.display()))?;
-    let release = image["vmlinuz-".len()..].to_string();
+    let image = [
+        tree.join("boot").join(format!("vmlinuz-{release}")),
+        tree.join("usr/lib/modules").join(release).join("vmlinuz"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .ok_or_else(|| {
+        format!("no boot/vmlinuz-{release} nor usr/lib/modules/{release}/vmlinuz in the packages")
+    })?;
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir.join("modules")).map_err(io)?;
-    std::fs::copy(boot.join(&image), dir.join("vmlinuz")).map_err(io)?;
-    let _ = std::fs::copy(boot.join(format!("config-{release}")), dir.join("config"));
-    let kernel_dir = tree.join("lib/modules").join(&release).join("kernel");
+    std::fs::copy(&image, dir.join("vmlinuz")).map_err(io)?;
+    let _ = std::fs::copy(
+        tree.join("boot").join(format!("config-{release}")),
+        dir.join("config"),
+    );
     for (i, module) in GUEST_MODULES.iter().enumerate() {
-        for ext in ["ko", "ko.xz", "ko.zst", "ko.gz"] {
-            let from = kernel_dir.join(format!("{module}.{ext}"));
-            if from.exists() {
-                let name = Path::new(module).file_name().expect("module names a file");
-                let to = dir
-                    .join("modules")
-                    .join(format!("{i:02}-{}.{ext}", name.to_string_lossy()));
-                std::fs::copy(&from, to).map_err(io)?;
+        for modules_dir in ["lib/modules", "usr/lib/modules"] {
+            let kernel_dir = tree.join(modules_dir).join(release).join("kernel");
+            for ext in ["ko", "ko.xz", "ko.zst", "ko.gz"] {
+                let from = kernel_dir.join(format!("{module}.{ext}"));
+                if from.exists() {
+                    let name = Path::new(module).file_name().expect("module names a file");
+                    let to = dir
+                        .join("modules")
+                        .join(format!("{i:02}-{}.{ext}", name.to_string_lossy()));
+                    std::fs::copy(&from, to).map_err(io)?;
+                }
             }
         }
     }
     std::fs::write(dir.join(WANTED), GUEST_MODULES.join("\n")).map_err(io)?;
-    std::fs::write(dir.join("release"), &release).map_err(io)
+    std::fs::write(dir.join("version"), version).map_err(io)?;
+    std::fs::write(dir.join("release"), release).map_err(io)
 }
 
 /// The module list a cache entry was made for: an entry made for another list is made again.
 const WANTED: &str = "modules.wanted";
 
-fn cached(version: &str, dir: &Path) -> Option<Kernel> {
+/// The cache entry for `version` of a kernel (any version when empty), if it is complete.
+fn cached(name: &str, version: &str, dir: &Path) -> Option<Kernel> {
     if std::fs::read_to_string(dir.join(WANTED)).ok()? != GUEST_MODULES.join("\n") {
+        return None;
+    }
+    let kept = std::fs::read_to_string(dir.join("version")).ok()?;
+    if !version.is_empty() && kept != version {
         return None;
     }
     let release = std::fs::read_to_string(dir.join("release")).ok()?;
@@ -190,36 +160,16 @@ fn cached(version: &str, dir: &Path) -> Option<Kernel> {
         .collect();
     modules.sort();
     Some(Kernel {
-        version: version.to_string(),
+        version: name.to_string(),
         release: release.trim().to_string(),
         image: dir.join("vmlinuz"),
         modules,
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const LISTED: &[&str] = &[
-        "linux-image-6.1.0-9-amd64-unsigned",
-        "linux-image-6.1.0-56-amd64-unsigned",
-        "linux-image-6.1.0-56-cloud-amd64-unsigned",
-        "linux-image-6.12.9+deb12-amd64-unsigned",
-        "linux-image-6.12.117+deb12-amd64-unsigned",
-        "linux-image-6.12.117+deb12-rt-amd64-unsigned",
-    ];
-
-    #[test]
-    fn a_series_resolves_to_its_newest_plain_kernel() {
-        let newest = |s| newest_in_series(s, LISTED.iter().copied());
-        assert_eq!(newest("6.1").as_deref(), Some("6.1.0-56"));
-        assert_eq!(newest("6.12").as_deref(), Some("6.12.117+deb12"));
-        assert_eq!(newest("5.10"), None);
-    }
-
-    #[test]
-    fn a_full_version_is_taken_as_it_is() {
-        assert_eq!(resolve("6.1.0-28").as_deref(), Ok("6.1.0-28"));
-    }
+/// A kernel named by its release (`6.1.0-56-amd64`) that an earlier run left in the cache, for
+/// a version the lists no longer offer.
+pub fn cached_release(release: &str, cache: &Path) -> Option<Kernel> {
+    let name = release.strip_suffix("-amd64")?;
+    cached(name, "", &cache.join(release))
 }

@@ -6,6 +6,8 @@
 //! /init (`guest-init`), which runs the suite and sends the run document back over a serial
 //! port of its own, between markers.
 
+mod apt;
+mod debian;
 pub mod freebsd;
 pub mod guest;
 mod initramfs;
@@ -25,18 +27,30 @@ pub const REPORT_END: &str = "===== sockconf run report end =====";
 pub const REPORT_PORT: &str = "/dev/ttyS1";
 /// The column of this machine's own kernel, and its report's file name.
 pub const HOST: &str = "host";
+/// Five years of Linux: bullseye's 5.10, bookworm's 6.1, trixie's 6.12 and sid's newest.
+pub const DEFAULT_KERNELS: [&str; 4] = ["5.10", "6.1", "6.12", "sid"];
 
 #[derive(clap::Args, Clone)]
 pub struct MatrixArgs {
-    /// Debian kernels to boot: a series (`6.1`, `6.12`: the newest apt offers), a package
-    /// version (`6.1.0-56`, `6.12.117+deb12`), or the path of a kernel image to boot as it is.
-    #[arg(long = "kernel", value_name = "VERSION", default_values_t = ["6.1".to_string(), "6.12".to_string()])]
+    /// Debian kernels to boot: a series (`5.10`, `6.12`, `7.2`: the newest build Debian
+    /// offers), a suite (`bookworm`, `oldstable`, `sid`: its default kernel), a full version
+    /// (`6.1.0-50`, `6.12.117+deb13`, or the package's `6.1.176-1`), or the path of a kernel
+    /// image to boot as it is. `freebsd:PATH` adds a FreeBSD column: PATH holds a FreeBSD
+    /// release's kernel.txz and base.txz, or is a directory or tarball in their layout.
+    #[arg(long = "kernel", value_name = "VERSION", default_values_t = DEFAULT_KERNELS.map(String::from))]
     kernels: Vec<String>,
-    /// Seconds each VM may take from boot to report before it counts as hung.
-    #[arg(long, default_value_t = 150)]
+    /// Boot this flavour of each Debian kernel: PREEMPT_RT (`rt`) or the cloud build
+    /// (`cloud`); its columns say so (`linux-6.1.0-50-rt`).
+    #[arg(long, value_enum, default_value_t = debian::Flavour::Plain)]
+    flavour: debian::Flavour,
+    /// Seconds each VM may take from boot to report before it counts as hung. A VM needs
+    /// about 25 s of a host core; on a host shared with other work, several times that.
+    #[arg(long, default_value_t = 300)]
     deadline: u64,
-    /// How many VMs boot at once.
-    #[arg(long, default_value_t = 3)]
+    /// How many VMs boot at once. Under TCG with a counted clock a VM only computes (its timer
+    /// waits cost nothing), about 25 s of a host core each; on 2 cores shared with other work
+    /// (load 11), 4 at once took 266 s for the default matrix, 2 at once 314 s.
+    #[arg(long, default_value_t = 4)]
     vms: usize,
     /// Memory per VM, in MiB. The kernel sizes some sysctls by it (tcp_rmem, tcp_wmem,
     /// tcp_max_syn_backlog), which the table's environment section shows.
@@ -55,6 +69,9 @@ pub struct MatrixArgs {
     /// Where the downloaded kernels are kept.
     #[arg(long, default_value = "target/kernels")]
     cache: PathBuf,
+    /// sockconf's own apt (sources list, lists, package cache) for Debian's kernel suites.
+    #[arg(long, default_value = "target/apt")]
+    apt: PathBuf,
     /// Where the run documents, initramfs and console logs go.
     #[arg(long, default_value = "target/matrix")]
     out: PathBuf,
@@ -72,6 +89,12 @@ pub fn matrix(args: &MatrixArgs) -> ExitCode {
         kernels: linux,
         ..args.clone()
     };
+    // A name that names nothing is the first thing said, before what the run needs.
+    let apt = apt::Apt::new(&args.apt);
+    let wanted = match resolve_all(args, &apt) {
+        Ok(wanted) => wanted,
+        Err(e) => return fail(&e),
+    };
     let guest = match guest_binary(args.guest_binary.as_deref()) {
         Ok(path) => path,
         Err(e) => return fail(&e),
@@ -88,10 +111,9 @@ pub fn matrix(args: &MatrixArgs) -> ExitCode {
     // so that they do not slow the host's timers down.
     let (host, prepared) = std::thread::scope(|s| {
         let host = s.spawn(|| crate::orchestrate::run_report(&cases::all(), None, None, false));
-        let preparing: Vec<_> = args
-            .kernels
+        let preparing: Vec<_> = wanted
             .iter()
-            .map(|spec| s.spawn(|| prepare(args, &guest, spec)))
+            .map(|want| s.spawn(|| prepare(args, &apt, &guest, want)))
             .collect();
         let prepared: Vec<_> = preparing
             .into_iter()
@@ -198,22 +220,67 @@ struct Unprepared {
     why: String,
 }
 
-/// Fetch the kernel `spec` names (or take the image it is the path of) and write its
-/// initramfs.
-fn prepare(args: &MatrixArgs, guest: &Path, spec: &str) -> Result<Prepared, Unprepared> {
-    let fetched = if Path::new(spec).is_file() {
-        Ok(kernel::Kernel::image_only(Path::new(spec)))
-    } else {
-        kernel::resolve(spec).and_then(|v| {
-            log(&format!("kernel {spec}: {}", kernel::package_name(&v)));
-            kernel::fetch(&v, &args.cache)
-        })
-    };
+/// A kernel named on the command line, resolved before anything runs.
+enum Wanted {
+    /// A kernel image to boot as it is.
+    Image(PathBuf),
+    /// A Debian kernel the lists offer.
+    Offered { spec: String, offer: debian::Offer },
+    /// A Debian kernel an earlier run left in the cache, named by its release.
+    Cached(kernel::Kernel),
+}
+
+/// Resolve every `--kernel`; the first that names nothing is one line saying what exists.
+fn resolve_all(args: &MatrixArgs, apt: &apt::Apt) -> Result<Vec<Wanted>, String> {
+    let mut catalogue = None;
+    let mut wanted = vec![];
+    for spec in &args.kernels {
+        if Path::new(spec).is_file() {
+            wanted.push(Wanted::Image(PathBuf::from(spec)));
+            continue;
+        }
+        let release = format!("{spec}-{}amd64", args.flavour.infix());
+        if let Some(kernel) = kernel::cached_release(&release, &args.cache) {
+            wanted.push(Wanted::Cached(kernel));
+            continue;
+        }
+        if catalogue.is_none() {
+            catalogue = Some(apt.catalogue()?);
+        }
+        let offer = catalogue
+            .as_ref()
+            .expect("read above")
+            .resolve(spec, args.flavour)?;
+        log(&format!(
+            "kernel {spec}: {} ({})",
+            offer.packages().join(" "),
+            offer.suite
+        ));
+        wanted.push(Wanted::Offered {
+            spec: spec.clone(),
+            offer,
+        });
+    }
+    Ok(wanted)
+}
+
+/// Fetch the kernel (or take the image) and write its initramfs.
+fn prepare(
+    args: &MatrixArgs,
+    apt: &apt::Apt,
+    guest: &Path,
+    wanted: &Wanted,
+) -> Result<Prepared, Unprepared> {
     let failed = |heading: String, why: String| {
         log(&format!("{heading}: {why}"));
         Unprepared { heading, why }
     };
-    let kernel = fetched.map_err(|e| failed(format!("linux-{spec}"), e))?;
+    let kernel = match wanted {
+        Wanted::Image(path) => kernel::Kernel::image_only(path),
+        Wanted::Cached(kernel) => kernel.clone(),
+        Wanted::Offered { spec, offer } => kernel::fetch(offer, apt, &args.cache)
+            .map_err(|e| failed(format!("linux-{spec}"), e))?,
+    };
     let heading = format!("linux-{}", kernel.version);
     let dir = args.out.join(&heading);
     let boot = vm::Boot {
