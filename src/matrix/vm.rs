@@ -36,7 +36,7 @@ impl Accel {
     /// Counted time has no jitter for the kernel to gather entropy from: 5.10 and 6.1 never
     /// initialised their CRNG and the suite stalled after the modules loaded. `-cpu max` gives
     /// the guest TCG's RDRAND, which `random.trust_cpu=on` (on the command line) seeds it from.
-    fn clock(self) -> &'static [&'static str] {
+    pub(super) fn clock(self) -> &'static [&'static str] {
         match self {
             Accel::Kvm => &[],
             Accel::Tcg => &["-icount", "shift=0,sleep=off", "-cpu", "max"],

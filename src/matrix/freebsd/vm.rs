@@ -30,18 +30,6 @@ const LOADER_BANNER: &str = "FreeBSD/x86";
 /// return to virtual-8086 mode), qemu says this and stops the guest without exiting.
 const KVM_FAILED: &str = "KVM internal error";
 
-/// The guest's clock under TCG counts instructions (`-icount shift=0`: 1 ns each) and jumps to
-/// the next timer when the guest is idle (`sleep=off`), so that a host busy with other work
-/// does not stretch the guest's steps past the kernel timers the cases measure (FIN_WAIT_2's
-/// 2 s, a linger's 1 s), and timer waits cost no host time. `-cpu max` gives the guest
-/// RDRAND.
-fn clock(accel: Accel) -> &'static [&'static str] {
-    match accel {
-        Accel::Kvm => &[],
-        Accel::Tcg => &["-icount", "shift=0,sleep=off", "-cpu", "max"],
-    }
-}
-
 /// Boot with KVM when /dev/kvm opens and the loader shows up in time, else with TCG.
 pub fn run_best(boot: &Boot, deadline: Duration) -> Result<(RunReport, Accel), String> {
     if super::super::vm::kvm_available() {
@@ -70,7 +58,9 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
     task.running();
     let mut child = Command::new(QEMU)
         .args(["-accel", accel.name(), "-M", "pc", "-nodefaults"])
-        .args(clock(accel))
+        // The Linux VMs' clock: counted instructions under TCG, so that the host's load cannot
+        // stretch the timers the cases measure (FreeBSD needs no entropy seed from it).
+        .args(accel.clock())
         .args(["-display", "none", "-no-reboot"])
         .args(["-m", &boot.memory_mb.to_string()])
         .args(["-smp", &boot.cpus.to_string()])
