@@ -139,23 +139,46 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
         // Dies with this process, and is ended by Ctrl-C or SIGTERM (crate::interrupt).
         .spawn_owned()
         .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break Some(status);
-        }
+    let status = wait(&mut child, &task, started, deadline, || {
         let no_sign_of_life = accel == Accel::Kvm
             && started.elapsed() > KVM_SIGN_OF_LIFE
             && !std::fs::read_to_string(&boot.console_log)
                 .unwrap_or_default()
                 .contains(BANNER);
-        if no_sign_of_life {
+        no_sign_of_life.then(|| {
+            format!(
+                "no kernel banner on the console within {} s",
+                KVM_SIGN_OF_LIFE.as_secs()
+            )
+        })
+    })?;
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    let files = (boot.console_log.as_path(), boot.report_out.as_path());
+    outcome(status, &stderr, started, deadline, files, "Kernel panic")
+}
+
+/// Wait for qemu to end (its status), or for `deadline` (then it is killed: `None`), asking
+/// `gave_up` every 100 ms whether the boot is hopeless (KVM showing no sign of life): its
+/// reason kills qemu and is the error. The VM's `task` is finished either way.
+pub(super) fn wait(
+    child: &mut std::process::Child,
+    task: &crate::interrupt::Task,
+    started: Instant,
+    deadline: Duration,
+    mut gave_up: impl FnMut() -> Option<String>,
+) -> Result<Option<std::process::ExitStatus>, String> {
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break Some(status);
+        }
+        if let Some(why) = gave_up() {
             let _ = child.kill();
             let _ = child.wait();
             task.finished("no sign of life");
-            return Err(format!(
-                "no kernel banner on the console within {} s",
-                KVM_SIGN_OF_LIFE.as_secs()
-            ));
+            return Err(why);
         }
         if started.elapsed() > deadline {
             let _ = child.kill();
@@ -169,12 +192,7 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
     } else {
         "timed out"
     });
-    let mut stderr = String::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-    }
-    let files = (boot.console_log.as_path(), boot.report_out.as_path());
-    outcome(status, &stderr, started, deadline, files, "Kernel panic")
+    Ok(status)
 }
 
 /// What came of a boot that ended (`status`) or was stopped at its deadline (`None`): the run

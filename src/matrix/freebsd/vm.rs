@@ -5,7 +5,7 @@
 //! COM1 is the console, COM2 (`/dev/ttyu1`) carries only the report. `-no-reboot`: the guest's
 //! ACPI power-off, a panic's reboot and a triple fault all end qemu.
 
-use super::super::vm::{outcome, Accel, QEMU};
+use super::super::vm::{outcome, wait, Accel, QEMU};
 use crate::interrupt::SpawnOwned;
 use harness::report::RunReport;
 use std::path::PathBuf;
@@ -77,44 +77,27 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
         // Dies with this process, and is ended by Ctrl-C or SIGTERM (crate::interrupt).
         .spawn_owned()
         .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break Some(status);
+    let status = wait(&mut child, &task, started, deadline, || {
+        if accel != Accel::Kvm {
+            return None;
         }
-        if accel == Accel::Kvm {
-            let failed = std::fs::read_to_string(&boot.qemu_log)
+        if std::fs::read_to_string(&boot.qemu_log)
+            .unwrap_or_default()
+            .contains(KVM_FAILED)
+        {
+            return Some(format!("qemu: {KVM_FAILED}"));
+        }
+        let no_sign_of_life = started.elapsed() > KVM_SIGN_OF_LIFE
+            && !std::fs::read_to_string(&boot.console_log)
                 .unwrap_or_default()
-                .contains(KVM_FAILED);
-            let no_sign_of_life = started.elapsed() > KVM_SIGN_OF_LIFE
-                && !std::fs::read_to_string(&boot.console_log)
-                    .unwrap_or_default()
-                    .contains(LOADER_BANNER);
-            if failed || no_sign_of_life {
-                let _ = child.kill();
-                let _ = child.wait();
-                task.finished("no sign of life");
-                return Err(if failed {
-                    format!("qemu: {KVM_FAILED}")
-                } else {
-                    format!(
-                        "no loader banner on the console within {} s",
-                        KVM_SIGN_OF_LIFE.as_secs()
-                    )
-                });
-            }
-        }
-        if started.elapsed() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    task.finished(if status.is_some() {
-        "ended"
-    } else {
-        "timed out"
-    });
+                .contains(LOADER_BANNER);
+        no_sign_of_life.then(|| {
+            format!(
+                "no loader banner on the console within {} s",
+                KVM_SIGN_OF_LIFE.as_secs()
+            )
+        })
+    })?;
     let qemu_said = std::fs::read_to_string(&boot.qemu_log).unwrap_or_default();
     let files = (boot.console_log.as_path(), boot.report_out.as_path());
     outcome(status, &qemu_said, started, deadline, files, "panic:")
