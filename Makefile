@@ -44,25 +44,37 @@ bench-capture: build
 # every instruction). As root, qemu is installed first where it is missing, while the static
 # binary builds; `sockconf matrix` reads Debian's kernel lists with its own apt configuration
 # under target/apt.
+# FREEBSD_DIST=PATH adds a FreeBSD column: a directory holding a FreeBSD release's kernel.txz
+# and base.txz, or a directory or tarball in their layout. sockconf cross-builds itself for it
+# with clang and lld and boots it from a CD that xorriso writes; as root, those are installed
+# where missing, and the FreeBSD target's std is added.
 MUSL        := x86_64-unknown-linux-musl
+FREEBSD     := x86_64-unknown-freebsd
 STATIC      := target/$(MUSL)/guest/sockconf
 KERNELS     ?= 5.10 6.1 6.12 sid
+FREEBSD_DIST ?=
 MATRIX_ARGS ?=
 .PHONY: matrix-qemu matrix-static
 matrix:
 	@$(MAKE) --no-print-directory -j2 matrix-qemu matrix-static
-	$(STATIC) matrix $(addprefix --kernel ,$(KERNELS)) --markdown target/matrix/table.md $(MATRIX_ARGS)
+	@[ -n "$(FREEBSD_DIST)" ] || echo "make matrix: no FreeBSD column; for one, give FREEBSD_DIST=<a directory holding a FreeBSD release's kernel.txz and base.txz (amd64)>"
+	$(STATIC) matrix $(addprefix --kernel ,$(KERNELS)) $(if $(FREEBSD_DIST),--kernel freebsd:$(FREEBSD_DIST)) --markdown target/matrix/table.md $(MATRIX_ARGS)
 
 matrix-qemu:
 	@if ! command -v qemu-system-x86_64 >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		echo "make matrix: installing qemu-system-x86"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 >/dev/null; \
 	fi
+	@if [ -n "$(FREEBSD_DIST)" ] && [ "$$(id -u)" = 0 ] && ! { command -v clang-16 && command -v ld.lld-16 && command -v xorriso; } >/dev/null; then \
+		echo "make matrix: installing clang-16, lld-16 and xorriso for the FreeBSD column"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang-16 lld-16 xorriso >/dev/null; \
+	fi
 
 matrix-static:
 	@# Whether musl's std is there, not what rustup lists: on a machine where several rustups
 	@# add targets at once, its list lost one whose files were all in place.
 	@ls "$$(MAKEFLAGS= rustc --print target-libdir --target $(MUSL))"/libstd-*.rlib >/dev/null 2>&1 || rustup target add $(MUSL)
+	@[ -z "$(FREEBSD_DIST)" ] || ls "$$(MAKEFLAGS= rustc --print target-libdir --target $(FREEBSD))"/libstd-*.rlib >/dev/null 2>&1 || rustup target add $(FREEBSD)
 	$(CARGO) build --quiet --profile guest --target $(MUSL)
 
 # One target per case id, written by the binary itself. Remade (and make restarted) whenever

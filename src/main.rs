@@ -166,6 +166,11 @@ pub enum TableFormat {
 }
 
 fn main() -> ExitCode {
+    // The FreeBSD VM's kernel starts init with no arguments we choose: PID 1 is the guest.
+    #[cfg(target_os = "freebsd")]
+    if std::process::id() == 1 {
+        matrix::freebsd::guest::init();
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

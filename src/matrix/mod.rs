@@ -8,6 +8,7 @@
 
 mod apt;
 mod debian;
+pub mod freebsd;
 pub mod guest;
 mod initramfs;
 mod kernel;
@@ -29,12 +30,13 @@ pub const HOST: &str = "host";
 /// Five years of Linux: bullseye's 5.10, bookworm's 6.1, trixie's 6.12 and sid's newest.
 pub const DEFAULT_KERNELS: [&str; 4] = ["5.10", "6.1", "6.12", "sid"];
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct MatrixArgs {
     /// Debian kernels to boot: a series (`5.10`, `6.12`, `7.2`: the newest build Debian
     /// offers), a suite (`bookworm`, `oldstable`, `sid`: its default kernel), a full version
     /// (`6.1.0-50`, `6.12.117+deb13`, or the package's `6.1.176-1`), or the path of a kernel
-    /// image to boot as it is.
+    /// image to boot as it is. `freebsd:PATH` adds a FreeBSD column: PATH holds a FreeBSD
+    /// release's kernel.txz and base.txz, or is a directory or tarball in their layout.
     #[arg(long = "kernel", value_name = "VERSION", default_values_t = DEFAULT_KERNELS.map(String::from))]
     kernels: Vec<String>,
     /// Boot this flavour of each Debian kernel: PREEMPT_RT (`rt`) or the cloud build
@@ -82,6 +84,11 @@ pub struct MatrixArgs {
 /// cannot start (no qemu, no static binary).
 pub fn matrix(args: &MatrixArgs) -> ExitCode {
     let started = Instant::now();
+    let (freebsd_dists, linux) = freebsd::split(&args.kernels);
+    let args = &MatrixArgs {
+        kernels: linux,
+        ..args.clone()
+    };
     // A name that names nothing is the first thing said, before what the run needs.
     let apt = apt::Apt::new(&args.apt);
     let wanted = match resolve_all(args, &apt) {
@@ -98,6 +105,7 @@ pub fn matrix(args: &MatrixArgs) -> ExitCode {
     if let Err(e) = std::fs::create_dir_all(&args.out) {
         return fail(&format!("{}: {e}", args.out.display()));
     }
+    let mut freebsd = freebsd::Columns::start(freebsd_dists, args);
 
     // The host's suite runs while the kernels download and unpack; the VMs boot after both,
     // so that they do not slow the host's timers down.
@@ -114,11 +122,13 @@ pub fn matrix(args: &MatrixArgs) -> ExitCode {
         (host.join().expect("no worker panics"), prepared)
     });
     log(&format!("{HOST}: {}", verdicts(&host)));
+    freebsd.go();
     let mut columns = vec![table::Column {
         heading: HOST.into(),
         outcome: Ok(host),
     }];
     columns.extend(boot_all(args, prepared));
+    columns.extend(freebsd.join());
     log(&format!("matrix done in {} s", started.elapsed().as_secs()));
 
     // Files under a temporary name until complete; an interrupt waits for them (crate::interrupt).

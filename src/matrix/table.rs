@@ -81,13 +81,18 @@ fn without_durations(report: &RunReport) -> RunReport {
     report
 }
 
-/// `host 6.18.44` for the host, the kernel release for the others.
+/// `host 6.18.44` for the host, the kernel release for the others, after the OS's name where
+/// it is not Linux (`freebsd 14.0-STABLE`).
 fn label(column: &Column) -> Option<String> {
-    let release = &column.outcome.as_ref().ok()?.environment.kernel_release;
+    let environment = &column.outcome.as_ref().ok()?.environment;
+    let release = match environment.os {
+        harness::platform::Os::Linux => environment.kernel_release.clone(),
+        os => format!("{} {}", os.name(), environment.kernel_release),
+    };
     Some(if column.heading == super::HOST {
         format!("{} {release}", super::HOST)
     } else {
-        release.clone()
+        release
     })
 }
 
@@ -99,6 +104,26 @@ mod tests {
     fn fixture(name: &str) -> RunReport {
         let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         serde_json::from_str(&std::fs::read_to_string(&path).expect(&path)).expect(&path)
+    }
+
+    /// A column of another OS is headed by its name and release, not the release alone.
+    #[test]
+    fn a_freebsd_column_is_named_freebsd() {
+        let mut freebsd = fixture("root.json");
+        freebsd.environment.os = harness::platform::Os::Freebsd;
+        freebsd.environment.kernel_release = "14.0-STABLE".into();
+        let columns = [
+            Column {
+                heading: super::super::HOST.into(),
+                outcome: Ok(fixture("root.json")),
+            },
+            Column {
+                heading: "freebsd-14.0-STABLE".into(),
+                outcome: Ok(freebsd),
+            },
+        ];
+        let out = render(&columns, Style::Markdown);
+        assert!(out.contains(" | freebsd 14.0-STABLE |"), "{out}");
     }
 
     /// A case a hundred times slower (as under TCG) is not a difference; only the one changed

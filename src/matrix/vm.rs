@@ -36,7 +36,7 @@ impl Accel {
     /// Counted time has no jitter for the kernel to gather entropy from: 5.10 and 6.1 never
     /// initialised their CRNG and the suite stalled after the modules loaded. `-cpu max` gives
     /// the guest TCG's RDRAND, which `random.trust_cpu=on` (on the command line) seeds it from.
-    fn clock(self) -> &'static [&'static str] {
+    pub(super) fn clock(self) -> &'static [&'static str] {
         match self {
             Accel::Kvm => &[],
             Accel::Tcg => &["-icount", "shift=0,sleep=off", "-cpu", "max"],
@@ -139,23 +139,46 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
         // Dies with this process, and is ended by Ctrl-C or SIGTERM (crate::interrupt).
         .spawn_owned()
         .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break Some(status);
-        }
+    let status = wait(&mut child, &task, started, deadline, || {
         let no_sign_of_life = accel == Accel::Kvm
             && started.elapsed() > KVM_SIGN_OF_LIFE
             && !std::fs::read_to_string(&boot.console_log)
                 .unwrap_or_default()
                 .contains(BANNER);
-        if no_sign_of_life {
+        no_sign_of_life.then(|| {
+            format!(
+                "no kernel banner on the console within {} s",
+                KVM_SIGN_OF_LIFE.as_secs()
+            )
+        })
+    })?;
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    let files = (boot.console_log.as_path(), boot.report_out.as_path());
+    outcome(status, &stderr, started, deadline, files, "Kernel panic")
+}
+
+/// Wait for qemu to end (its status), or for `deadline` (then it is killed: `None`), asking
+/// `gave_up` every 100 ms whether the boot is hopeless (KVM showing no sign of life): its
+/// reason kills qemu and is the error. The VM's `task` is finished either way.
+pub(super) fn wait(
+    child: &mut std::process::Child,
+    task: &crate::interrupt::Task,
+    started: Instant,
+    deadline: Duration,
+    mut gave_up: impl FnMut() -> Option<String>,
+) -> Result<Option<std::process::ExitStatus>, String> {
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break Some(status);
+        }
+        if let Some(why) = gave_up() {
             let _ = child.kill();
             let _ = child.wait();
             task.finished("no sign of life");
-            return Err(format!(
-                "no kernel banner on the console within {} s",
-                KVM_SIGN_OF_LIFE.as_secs()
-            ));
+            return Err(why);
         }
         if started.elapsed() > deadline {
             let _ = child.kill();
@@ -169,34 +192,46 @@ pub fn run(boot: &Boot, accel: Accel, deadline: Duration) -> Result<RunReport, S
     } else {
         "timed out"
     });
-    let report = std::fs::read_to_string(&boot.report_out).unwrap_or_default();
+    Ok(status)
+}
+
+/// What came of a boot that ended (`status`) or was stopped at its deadline (`None`): the run
+/// document between the markers on the report port, or what went wrong (qemu failing, a
+/// panic: a console line with `panic_marker`, a hang, a report missing or unreadable), with
+/// what qemu said and the end of the console log. `files`: the console log and the report
+/// port's output.
+pub(super) fn outcome(
+    status: Option<std::process::ExitStatus>,
+    qemu_said: &str,
+    started: Instant,
+    deadline: Duration,
+    (console_log, report_out): (&Path, &Path),
+    panic_marker: &str,
+) -> Result<RunReport, String> {
+    let report = std::fs::read_to_string(report_out).unwrap_or_default();
     match (status, between_markers(&report)) {
         (_, Some(json)) => serde_json::from_str(json)
             .map_err(|e| format!("the report from the VM does not parse: {e}")),
         (None, None) => Err(format!(
             "no report within the {} s deadline (the kernel hung or the suite did not finish); console ends:\n{}",
             deadline.as_secs(),
-            console_tail(&boot.console_log)
+            console_tail(console_log)
         )),
         (Some(status), None) => {
-            let mut stderr = String::new();
-            if let Some(mut pipe) = child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-            }
-            let console = std::fs::read_to_string(&boot.console_log).unwrap_or_default();
-            let what = match console.lines().find(|l| l.contains("Kernel panic")) {
+            let console = std::fs::read_to_string(console_log).unwrap_or_default();
+            let what = match console.lines().find(|l| l.contains(panic_marker)) {
                 Some(line) => format!("the kernel panicked ({})", line.trim()),
                 None if !status.success() => "qemu failed".into(),
                 None => "the VM stopped".into(),
             };
-            let qemu_said = match stderr.trim() {
+            let qemu_said = match qemu_said.trim() {
                 "" => String::new(),
                 said => format!("; qemu: {said}"),
             };
             Err(format!(
                 "{what} ({status}) after {} s without a report{qemu_said}; console ends:\n{}",
                 started.elapsed().as_secs(),
-                console_tail(&boot.console_log)
+                console_tail(console_log)
             ))
         }
     }
