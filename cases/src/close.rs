@@ -14,7 +14,7 @@
 //!   XNU sosendcheck()); Linux's write reports the pending ECONNRESET first.
 
 use crate::script::{abort, accept_one, connect_to_server};
-use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
+use harness::judge::{Kernel, Provenance, FREEBSD_QEMU, LINUX_MATRIX};
 use harness::Role::{Client, Server};
 use harness::{is, Case, Ctx, Expect, Matcher, Os, Seg, Side, SigPipe, WireFact};
 use nix::sys::signal::{raise, Signal};
@@ -66,7 +66,7 @@ pub static CASES: &[Case] = &[
                          tcp_disconnect() -> tcp_usrclosed(): ESTABLISHED -> FIN_WAIT_1, \
                          tcp_output_nodrop() sends the FIN; sys/kern/uipc_socket.c \
                          soreceive_generic(): SBS_CANTRCVMORE with nothing queued returns 0",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: FIN_THEN_EOF_SERVER,
                 client: FIN_THEN_EOF_CLIENT,
                 wire: FIN_THEN_EOF_WIRE,
@@ -130,7 +130,7 @@ pub static CASES: &[Case] = &[
                          tcp_disconnect(): `sbflush(&so->so_rcv); tcp_usrclosed(tp)` (FIN, no \
                          unread-data test); sys/netinet/tcp_input.c tcp_do_segment(): \
                          `(tp->t_flags & TF_CLOSED) && tlen` -> RST",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: CLOSE_EXIT,
                 client: &[
                     ("write", is("ok(5)")),
@@ -211,7 +211,7 @@ pub static CASES: &[Case] = &[
                          CLOSE_WAIT -> so_error = ECONNRESET; sys/kern/uipc_socket.c \
                          sosend_generic(): SBS_CANTSENDMORE -> EPIPE before so_error; \
                          soreceive_generic(): so_error first",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: BSD_PEER_WRITES_AFTER_CLOSE_SERVER,
                 client: CLOSE_EXIT,
                 wire: PEER_WRITES_AFTER_CLOSE_WIRE,
@@ -266,7 +266,7 @@ pub static CASES: &[Case] = &[
                          ESTABLISHED -> so_error = ECONNRESET; sys/kern/uipc_socket.c \
                          soreceive_generic(): so_error returned and cleared, then \
                          SBS_CANTRCVMORE -> 0",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: READ_AFTER_RESET_SERVER,
                 client: ABORT_CLIENT,
                 wire: &[WireFact::ResetNotFin(Client)],
@@ -327,7 +327,7 @@ pub static CASES: &[Case] = &[
                 source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
                          sosend_generic(): SBS_CANTSENDMORE -> EPIPE, tested before so_error; \
                          soisdisconnected() sets SBS_CANTSENDMORE",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: BSD_WRITE_AFTER_RESET_SERVER,
                 client: ABORT_CLIENT,
                 wire: &[WireFact::ResetNotFin(Client)],
@@ -377,7 +377,7 @@ pub static CASES: &[Case] = &[
                 source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_exit.c \
                          exit1() -> fdescfree() -> closef() -> soo_close() -> soclose() -> \
                          tcp_disconnect() -> FIN",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: READ_EOF_SERVER,
                 client: &[("exit", is("exit 0"))],
                 wire: DEAD_CLIENT_SENDS_FIN_WIRE,
@@ -427,7 +427,7 @@ pub static CASES: &[Case] = &[
                 source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_exit.c \
                          exit1() -> fdescfree() -> closef() -> soclose() -> tcp_disconnect() -> \
                          FIN",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: READ_EOF_SERVER,
                 client: KILLED_CLIENT,
                 wire: DEAD_CLIENT_SENDS_FIN_WIRE,
@@ -482,7 +482,7 @@ pub static CASES: &[Case] = &[
                 source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_usrreq.c \
                          tcp_disconnect(): `sbflush(&so->so_rcv); tcp_usrclosed(tp)` (FIN, no \
                          unread-data test)",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: &[
                     ("write", is("ok(5)")),
                     ("read#1", is("EOF")),
@@ -556,7 +556,7 @@ pub static CASES: &[Case] = &[
                 source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_input.c \
                          tcp_do_segment(): on a FIN, `tp->t_flags |= TF_ACKNOW` unless \
                          TF_NEEDSYN (ACK now, not delayed)",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: CLOSE_WAIT_THEN_CLOSE_SERVER,
                 client: CLOSE_EXIT,
                 wire: &[WireFact::Teardown(FOUR_SEGMENT_TEARDOWN)],
@@ -639,7 +639,7 @@ pub static CASES: &[Case] = &[
                          sys/netinet/tcp_timewait.c tcp_twstart(): `V_nolocaltimewait && \
                          in_localip(inp->inp_faddr)` -> tcp_close(); sys/netinet/tcp_usrreq.c \
                          tcp_ctloutput(): INP_DROPPED -> ECONNRESET",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: CLOSE_WAIT_THEN_CLOSE_SERVER,
                 client: &[
                     ("shutdown(SHUT_WR)", is("ok(0)")),

@@ -9,7 +9,7 @@
 //! (off by default: an orphan then waits TP_MAXIDLE, keepcnt × keepintvl = 8 × 75 s).
 
 use crate::script::{accept_one, connect_to_server};
-use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
+use harness::judge::{Kernel, Provenance, FREEBSD_QEMU, LINUX_MATRIX};
 use harness::observe::sock::{local_port, peer_port, KERNEL_WAIT};
 use harness::{any_ms, is, Case, Ctx, Expect, Need, Os, Side, SigPipe, Value};
 use nix::sys::socket::Shutdown;
@@ -121,7 +121,7 @@ pub static CASES: &[Case] = &[
                          write draws RST from tcp_dropwithreset(), CLOSE_WAIT takes it \
                          (ECONNRESET, tcp_close()); sys/kern/uipc_socket.c sosend_generic(): \
                          SBS_CANTSENDMORE -> EPIPE",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: &orphan_timeout_server_facts(is("2msl"), "ok(5)"),
                 client: ORPHAN_CLIENT,
                 wire: &[],
@@ -207,7 +207,7 @@ pub static CASES: &[Case] = &[
                          with SBS_CANTRCVMORE too; the keepalive timer: tcp_do_segment() arms \
                          TT_KEEP = TP_KEEPIDLE on ESTABLISHED (net.inet.tcp.keepidle, 2 h by \
                          default), tcp_timer_keep() re-arms it without SO_KEEPALIVE",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: HELD_SERVER,
                 client: &[
                     ("shutdown(SHUT_WR)", is("ok(0)")),

@@ -13,7 +13,7 @@
 //! differ only where the last close meets unread data (see `close.rs`).
 
 use crate::script::{accept_one, connect_to_server};
-use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
+use harness::judge::{Kernel, Provenance, FREEBSD_QEMU, LINUX_MATRIX};
 use harness::Role::Server;
 use harness::{is, Case, Ctx, Expect, Matcher, Os, Seg, Side, SigPipe, Value, WireFact};
 use nix::errno::Errno;
@@ -74,7 +74,7 @@ pub static CASES: &[Case] = &[
                 source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_descrip.c \
                          closef() -> fdrop_close() -> _fdrop() -> fo_close() -> soo_close() -> \
                          soclose() only on the file's last reference",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: PARENT_THEN_CHILD_CLOSE_SERVER,
                 client: CLOSE_ONE_HOLDER_CLIENT,
                 wire: CLOSE_ONE_HOLDER_WIRE,
@@ -126,7 +126,7 @@ pub static CASES: &[Case] = &[
                 source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
                          soshutdown() -> tcp_usr_shutdown() on the socket (no reference \
                          counting); sosend_generic(): SBS_CANTSENDMORE -> EPIPE",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: SHUTDOWN_ALL_HOLDERS_SERVER,
                 client: READ_EOF_CLIENT,
                 wire: &[],
@@ -178,7 +178,7 @@ pub static CASES: &[Case] = &[
                 source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_exit.c \
                          exit1() -> sys/kern/kern_descrip.c fdescfree() -> closef() -> \
                          fdrop_close(): not the last reference, no fo_close()",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: CHILD_EXIT_KEEPS_SERVER,
                 client: CHILD_EXIT_KEEPS_CLIENT,
                 wire: &[],
@@ -228,7 +228,7 @@ pub static CASES: &[Case] = &[
                 source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_descrip.c \
                          closef() -> fdrop_close(): fo_close() only on the file's last \
                          reference (dup() shares the struct file)",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: DUP_REFCOUNT_SERVER,
                 client: DUP_REFCOUNT_CLIENT,
                 wire: &[],
@@ -287,7 +287,7 @@ pub static CASES: &[Case] = &[
                          fdrop_close() -> fo_close() on the last reference only -> soclose() \
                          -> sys/netinet/tcp_usrreq.c tcp_disconnect(): `sbflush(&so->so_rcv); \
                          tcp_usrclosed(tp)` (FIN, no unread-data test)",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: PARENT_THEN_CHILD_CLOSE_SERVER,
                 client: &[
                     ("write", is("ok(5)")),

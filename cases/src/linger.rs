@@ -16,7 +16,7 @@
 //! (ilnp-freebsd14 2f2a416); see `close.rs` for the trees.
 
 use crate::script::{abort, accept_one, bind_again, connect_to_server, connect_with};
-use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
+use harness::judge::{Kernel, Provenance, FREEBSD_QEMU, LINUX_MATRIX};
 use harness::observe::sock::{local_port, set_linger, tcp_socket};
 use harness::Role::{Client, Server};
 use harness::{any_ms, is, Case, Ctx, Expect, Matcher, Os, Seg, Side, SigPipe, Value, WireFact};
@@ -86,7 +86,7 @@ pub static CASES: &[Case] = &[
                          tcp_disconnect(): `(so->so_options & SO_LINGER) && so->so_linger == 0` \
                          -> sys/netinet/tcp_subr.c tcp_drop(): CLOSED, RST, tcp_close() -> \
                          in_pcbdrop() (no TIME_WAIT)",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: ZERO_SENDS_RST_SERVER,
                 client: ZERO_SENDS_RST_CLIENT,
                 wire: ZERO_SENDS_RST_WIRE,
@@ -154,7 +154,7 @@ pub static CASES: &[Case] = &[
                          from FIN_WAIT_1/2 (TCPS_HAVERCVDSYN); sys/netinet/tcp_input.c \
                          tcp_do_segment(): RST in CLOSE_WAIT -> so_error = ECONNRESET; \
                          sys/kern/uipc_socket.c soreceive_generic(): so_error first",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: ZERO_AFTER_SHUTDOWN_SERVER,
                 client: BSD_ZERO_AFTER_SHUTDOWN_CLIENT,
                 wire: ZERO_AFTER_SHUTDOWN_WIRE,
@@ -215,7 +215,7 @@ pub static CASES: &[Case] = &[
                          soclose(): tsleep(..., so->so_linger * hz) while SS_ISCONNECTED, its \
                          EWOULDBLOCK returned; sys/kern/kern_descrip.c closefp_impl() returns \
                          closef()'s error to close(2)",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: &[
                     ("write until full", is("EAGAIN")),
                     ("close(linger 1s)", is("EAGAIN")),
@@ -292,7 +292,7 @@ pub static CASES: &[Case] = &[
                          exit1() -> sys/kern/kern_descrip.c fdescfree() -> closef() -> \
                          sys/kern/uipc_socket.c soclose(): tsleep() for so_linger * hz, no \
                          exception for an exiting process",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: FILLED_THEN_EXIT_SERVER,
                 client: BSD_LINGERED_EXIT_CLIENT,
                 wire: &[],
@@ -345,7 +345,7 @@ pub static CASES: &[Case] = &[
                          soclose(): sleeps only `if ((so->so_options & SO_LINGER) != 0 && \
                          so->so_linger != 0)`; tcp_disconnect() -> tcp_usrclosed(): \
                          FIN_WAIT_1, the queued data still sent",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: IMMEDIATE_CLOSE_SERVER,
                 client: READ_ALL_CLIENT,
                 wire: &[],

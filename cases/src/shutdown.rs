@@ -5,7 +5,7 @@
 //! SHUT_RD, which both BSDs implement by flushing the receive buffer (sorflush()).
 
 use crate::script::{accept_and_read_eof, accept_one, connect_to_server};
-use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
+use harness::judge::{Kernel, Provenance, FREEBSD_QEMU, LINUX_MATRIX};
 use harness::observe::sock::{tcp_socket, POLL_PEER_CLOSED};
 use harness::Role::{Client, Server};
 use harness::{is, Case, Ctx, Expect, Matcher, Os, Seg, Side, SigPipe, WireFact};
@@ -66,7 +66,7 @@ pub static CASES: &[Case] = &[
                          soshutdown(): SHUT_WR -> sys/netinet/tcp_usrreq.c tcp_usr_shutdown(): \
                          socantsendmore(), tcp_usrclosed() -> FIN_WAIT_1, FIN; no sorflush() \
                          for SHUT_WR",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: HALF_CLOSE_SERVER,
                 client: HALF_CLOSE_CLIENT,
                 wire: HALF_CLOSE_WIRE,
@@ -116,7 +116,7 @@ pub static CASES: &[Case] = &[
                 source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
                          sosend_generic(): `so->so_snd.sb_state & SBS_CANTSENDMORE` -> EPIPE \
                          (set by tcp_usr_shutdown() -> socantsendmore())",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: READ_EOF_SERVER,
                 client: WR_THEN_WRITE_CLIENT,
                 wire: &[],
@@ -168,7 +168,7 @@ pub static CASES: &[Case] = &[
                          tcp_usr_shutdown(): socantsendmore(), tcp_usrclosed(), FIN; the \
                          receive buffer is flushed only by tcp_disconnect() (close) and \
                          sorflush() (SHUT_RD)",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: WR_UNREAD_SERVER,
                 client: WR_UNREAD_CLIENT,
                 wire: &[],
@@ -269,7 +269,7 @@ pub static CASES: &[Case] = &[
                          soshutdown(): `if (how != SHUT_WR) sorflush(so)`; sorflush(): \
                          socantrcvmore(), sbrelease(); sys/netinet/tcp_input.c \
                          tcp_do_segment(): SBS_CANTRCVMORE -> m_freem(m)",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: RD_SERVER,
                 client: BSD_RD_CLIENT,
                 wire: &[
@@ -323,7 +323,7 @@ pub static CASES: &[Case] = &[
                          soshutdown(): SHUT_RDWR -> sorflush() then tcp_usr_shutdown() (FIN); \
                          soreceive_generic(): SBS_CANTRCVMORE -> 0; sosend_generic(): \
                          SBS_CANTSENDMORE -> EPIPE",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: READ_EOF_SERVER,
                 client: RDWR_CLIENT,
                 wire: &[],
@@ -372,7 +372,7 @@ pub static CASES: &[Case] = &[
                 source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
                          soshutdown(): not connected, `so->so_type != SOCK_DGRAM && \
                          !SOLISTENING(so)` -> ENOTCONN",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: &[("exit", is("exit 0"))],
                 client: UNCONNECTED_CLIENT,
                 wire: &[],

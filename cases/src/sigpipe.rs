@@ -9,7 +9,7 @@
 //! (ilnp-freebsd14 2f2a416); see `close.rs` for the trees.
 
 use crate::script::{abort, accept_and_read_eof, accept_one, connect_to_server};
-use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
+use harness::judge::{Kernel, Provenance, FREEBSD_QEMU, LINUX_MATRIX};
 use harness::{is, Case, Ctx, Expect, Matcher, Need, Os, Side, SigPipe};
 use nix::sys::socket::{MsgFlags, Shutdown};
 
@@ -63,7 +63,7 @@ pub static CASES: &[Case] = &[
                 os: Os::Freebsd,
                 kernel: Kernel::ANY,
                 source: FREEBSD_WRITE_EPIPE_SIGPIPE,
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: RESETTING_SERVER,
                 client: &[("exit", is("killed by SIGPIPE"))],
                 wire: &[],
@@ -115,7 +115,7 @@ pub static CASES: &[Case] = &[
                 os: Os::Freebsd,
                 kernel: Kernel::ANY,
                 source: FREEBSD_WRITE_EPIPE_SIGPIPE,
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: RESETTING_SERVER,
                 client: BSD_TWO_EPIPE_WRITES,
                 wire: &[],
@@ -169,7 +169,7 @@ pub static CASES: &[Case] = &[
                 os: Os::Freebsd,
                 kernel: Kernel::ANY,
                 source: FREEBSD_WRITE_EPIPE_SIGPIPE,
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: RESETTING_SERVER,
                 client: BSD_TWO_EPIPE_WRITES_TWO_HANDLER_RUNS,
                 wire: &[],
@@ -229,7 +229,7 @@ pub static CASES: &[Case] = &[
                          sousrsend(): SIGPIPE only `if (error == EPIPE && (so->so_options & \
                          SO_NOSIGPIPE) == 0 && (flags & MSG_NOSIGNAL) == 0)`; sosend_generic(): \
                          SBS_CANTSENDMORE -> EPIPE before so_error",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: RESETTING_SERVER,
                 client: BSD_TWO_EPIPE_SENDS,
                 wire: &[],
@@ -274,7 +274,7 @@ pub static CASES: &[Case] = &[
                 source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
                          sosetopt(): SO_NOSIGPIPE is an so_options bit; sousrsend(): SIGPIPE \
                          only `if (error == EPIPE && (so->so_options & SO_NOSIGPIPE) == 0 ...)`",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: RESETTING_SERVER,
                 client: BSD_TWO_EPIPE_WRITES,
                 wire: &[],
@@ -320,7 +320,7 @@ pub static CASES: &[Case] = &[
                 os: Os::Freebsd,
                 kernel: Kernel::ANY,
                 source: FREEBSD_WRITE_EPIPE_SIGPIPE,
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: READ_EOF_SERVER,
                 client: SHUTDOWN_THEN_KILLED_CLIENT,
                 wire: &[],

@@ -14,7 +14,7 @@
 //! socket and draw the RST that would end it (see `close_first`).
 
 use crate::script::{accept_one, connect_to_server};
-use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
+use harness::judge::{Kernel, Provenance, FREEBSD_QEMU, LINUX_MATRIX};
 use harness::observe::sock::{local_port, peer_port, tcp_socket, try_connect, KERNEL_WAIT};
 use harness::{any_ms, is, Case, Ctx, Expect, Need, Os, Side, SigPipe, Variant};
 use socket2::Socket;
@@ -143,7 +143,7 @@ pub static CASES: &[Case] = &[
                          (net.inet.tcp.nolocaltimewait, default true); the passive closer: \
                          sys/netinet/tcp_input.c tcp_do_segment() LAST_ACK, `if \
                          (ourfinisacked) tp = tcp_close(tp)`",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: &[
                     ("close", is("ok(0)")),
                     ("server conn.state", is("none")),
@@ -220,7 +220,7 @@ pub static CASES: &[Case] = &[
                          t->inp_socket->so_options) == 0` -> EADDRINUSE; \
                          sys/netinet/tcp_timewait.c tcp_twstart(): 2 * V_tcp_msl (TCPTV_MSL \
                          30 s), with nolocaltimewait = 0",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: &[
                     ("close", is("ok(0)")),
                     ("server conn.state", is("TIME_WAIT")),
@@ -307,7 +307,7 @@ pub static CASES: &[Case] = &[
                          == INADDR_ANY`; a pcb found conflicts when `(reuseport & \
                          t->inp_socket->so_options) == 0`; TIME_WAIT kept with \
                          nolocaltimewait = 0 (sys/netinet/tcp_timewait.c tcp_twstart())",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: &reuseaddr_matrix_server_facts(
                     BSD_TIME_WAIT_TIMER,
                     FREEBSD_TIME_WAIT_LEFT,
@@ -391,7 +391,7 @@ pub static CASES: &[Case] = &[
                          finds the listener (`inp_faddr.s_addr == INADDR_ANY`, same address \
                          and port), and `(reuseport & t->inp_socket->so_options) == 0` without \
                          SO_REUSEPORT -> EADDRINUSE; TIME_WAIT kept with nolocaltimewait = 0",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: &rebind_while_listening_facts(BSD_TIME_WAIT_TIMER, FREEBSD_TIME_WAIT_LEFT),
                 client: PASSIVE_CLOSER_LEAVES_NOTHING,
                 wire: &[],
@@ -454,7 +454,7 @@ pub static CASES: &[Case] = &[
                          the client: FIN in FIN_WAIT_2 -> sys/netinet/tcp_timewait.c \
                          tcp_twstart(), 2 * V_tcp_msl (TCPTV_MSL 30 s), with nolocaltimewait = \
                          0",
-                provenance: Provenance::FromSource,
+                provenance: Provenance::Observed(FREEBSD_QEMU),
                 server: PASSIVE_CLOSER_REBINDS,
                 client: &active_closer_time_wait_facts(BSD_TIME_WAIT_TIMER, FREEBSD_TIME_WAIT_LEFT),
                 wire: &[],
@@ -510,7 +510,7 @@ pub static CASES: &[Case] = &[
                          delay; before 6.14 tw_ts_recent_stamp in seconds, changed by \"tcp: \
                          Make TIME-WAIT reuse delay deterministic and configurable\"), \
                          net/ipv4/inet_hashtables.c __inet_hash_connect()",
-                provenance: Provenance::Observed(&["linux 6.18"]),
+                provenance: Provenance::Observed(&["linux 6.18", "linux 7.2"]),
                 server: TW_REUSE_SERVER,
                 client: &tw_reuse_client_facts(REUSE_DELAY_PASSED),
                 wire: &[],
@@ -522,7 +522,7 @@ pub static CASES: &[Case] = &[
                          delay; before 6.14 tw_ts_recent_stamp in seconds, changed by \"tcp: \
                          Make TIME-WAIT reuse delay deterministic and configurable\"), \
                          net/ipv4/inet_hashtables.c __inet_hash_connect()",
-                provenance: Provenance::Observed(&["linux 6.1", "linux 6.12"]),
+                provenance: Provenance::Observed(&["linux 5.10", "linux 6.1", "linux 6.12"]),
                 server: TW_REUSE_SERVER,
                 client: &tw_reuse_client_facts(REUSE_ON_NEXT_SECOND),
                 wire: &[],

@@ -120,8 +120,18 @@ impl Provenance {
 }
 
 /// The Linux kernels every Linux expectation that applies to any kernel was run on: this
-/// machine's and the ones `make matrix` boots.
-pub const LINUX_MATRIX: &[&str] = &["linux 6.1", "linux 6.12", "linux 6.18"];
+/// machine's and the ones `make matrix` boots (Debian's 5.10, 6.1, 6.12 and sid's 7.2).
+pub const LINUX_MATRIX: &[&str] = &[
+    "linux 5.10",
+    "linux 6.1",
+    "linux 6.12",
+    "linux 6.18",
+    "linux 7.2",
+];
+
+/// The FreeBSD the matrix's FreeBSD column boots under qemu (`make matrix FREEBSD_DIST=`, the
+/// distribution in shared/): FreeBSD 14.0-STABLE built from source.
+pub const FREEBSD_QEMU: &[&str] = &["freebsd 14.0-STABLE (qemu)"];
 
 /// The expected facts of both sides, on one OS and kernel range. Facts are judged in order
 /// and completely: a fact the expectation does not name is a difference too.
