@@ -21,38 +21,44 @@ use std::process::Command;
 /// `parent` has already died. Two syscalls and no allocation: async-signal-safe, so it may run
 /// between `fork` and `exec`, or first thing in a forked child of a multi-threaded parent.
 pub fn end_with_parent(parent: Pid, signal: Signal) -> nix::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: prctl with integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong) } != 0 {
-            return Err(nix::errno::Errno::last());
-        }
-        if nix::unistd::getppid() != parent {
-            return Err(nix::errno::Errno::ESRCH);
-        }
+    if ask_for_death_signal(signal)? && nix::unistd::getppid() != parent {
+        return Err(nix::errno::Errno::ESRCH);
     }
-    #[cfg(target_os = "freebsd")]
-    {
-        let mut signal = signal as libc::c_int;
-        // SAFETY: PROC_PDEATHSIG_CTL reads one int through the pointer.
-        let rc = unsafe {
-            libc::procctl(
-                libc::P_PID,
-                0,
-                libc::PROC_PDEATHSIG_CTL,
-                &mut signal as *mut libc::c_int as *mut libc::c_void,
-            )
-        };
-        if rc != 0 {
-            return Err(nix::errno::Errno::last());
-        }
-        if nix::unistd::getppid() != parent {
-            return Err(nix::errno::Errno::ESRCH);
-        }
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
-    let _ = (parent, signal);
     Ok(())
+}
+
+/// Ask the kernel for `signal` at the parent's death: true if it took the request, false where
+/// the OS has no such request.
+#[cfg(target_os = "linux")]
+fn ask_for_death_signal(signal: Signal) -> nix::Result<bool> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong) } != 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    Ok(true)
+}
+
+#[cfg(target_os = "freebsd")]
+fn ask_for_death_signal(signal: Signal) -> nix::Result<bool> {
+    let mut signal = signal as libc::c_int;
+    // SAFETY: PROC_PDEATHSIG_CTL reads one int through the pointer.
+    let rc = unsafe {
+        libc::procctl(
+            libc::P_PID,
+            0,
+            libc::PROC_PDEATHSIG_CTL,
+            &mut signal as *mut libc::c_int as *mut libc::c_void,
+        )
+    };
+    if rc != 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    Ok(true)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+fn ask_for_death_signal(_signal: Signal) -> nix::Result<bool> {
+    Ok(false)
 }
 
 /// Have the process that `command` starts end by `signal` when this process's spawning thread
