@@ -8,7 +8,7 @@
 
 use crate::orchestrate::{default_jobs, report_of_runner, run_all};
 use harness::report::{CaseReport, Environment, RunReport, Verdict};
-use harness::{is, Case, Ctx, Expect, Kernel, Os, Provenance, Side, SigPipe};
+use harness::{is, Case, Ctx, Expect, Instance, Kernel, Os, Provenance, Side, SigPipe};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -34,13 +34,23 @@ pub static NOOP: Case = Case {
         // The no-op case measures the harness, not a kernel behaviour.
         source: "none: the harness's own cost",
         provenance: Provenance::FromSource,
+        kinds: &[],
         server: &[("exit", is("exit 0"))],
         client: &[("exit", is("exit 0"))],
         wire: &[],
     }],
     step_deadline: Case::STEP_DEADLINE,
     variants: &[],
+    kinds: &[harness::Kind::Ipv4],
 };
+
+/// The no-op case's one instance (IPv4: its sides open no socket, so the kind is moot).
+pub fn noop() -> Instance {
+    Instance {
+        case: &NOOP,
+        kind: harness::Kind::Ipv4,
+    }
+}
 
 fn do_nothing(_ctx: &mut Ctx) {}
 
@@ -61,7 +71,7 @@ pub fn bench(runs: usize, job_counts: &[usize]) -> ExitCode {
     for _ in 0..runs * NOOPS_PER_RUN {
         for (i, capture) in ["on", "off"].into_iter().enumerate() {
             let start = Instant::now();
-            let (report, runner) = report_of_runner(&NOOP, None, capture == "off", false);
+            let (report, runner) = report_of_runner(noop(), None, capture == "off", false);
             to_report[i].push(start.elapsed());
             if let Some(mut runner) = runner {
                 let _ = runner.wait();
@@ -82,7 +92,7 @@ pub fn bench(runs: usize, job_counts: &[usize]) -> ExitCode {
         );
     }
 
-    let catalogue = cases::all();
+    let catalogue = cases::instances();
     let mut job_counts = job_counts.to_vec();
     // The suite's wall time and the time to write its HTML page, run by run, at the default
     // job count.
@@ -90,7 +100,7 @@ pub fn bench(runs: usize, job_counts: &[usize]) -> ExitCode {
     // The catalogue three times over stands in for a larger one with more waiting cases: the
     // default job count must not serialise the waits as the catalogue grows.
     for copies in [1, 3] {
-        let suite: Vec<&'static Case> = (0..copies).flat_map(|_| catalogue.clone()).collect();
+        let suite: Vec<Instance> = (0..copies).flat_map(|_| catalogue.clone()).collect();
         let default = default_jobs(suite.len());
         if !job_counts.contains(&default) {
             job_counts.push(default);

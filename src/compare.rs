@@ -139,16 +139,17 @@ pub fn compare(reports: &[(String, RunReport)], tolerance: Tolerance) -> Table {
             kernel_release: r.environment.kernel_release.clone(),
         })
         .collect();
-    let ids: BTreeSet<&str> = reports
+    // An instance (a case over one kind) is the key: `close.fin_then_eof@ipv6`.
+    let ids: BTreeSet<String> = reports
         .iter()
-        .flat_map(|(_, r)| r.cases.iter().map(|c| c.id.as_str()))
+        .flat_map(|(_, r)| r.cases.iter().map(CaseReport::instance))
         .collect();
     let mut not_compared = vec![];
     let mut differences = vec![];
     for id in ids {
         let cases: Vec<Option<&CaseReport>> = reports
             .iter()
-            .map(|(_, r)| r.cases.iter().find(|c| c.id == id))
+            .map(|(_, r)| r.cases.iter().find(|c| c.instance() == id))
             .collect();
         let ran: Vec<Option<&CaseReport>> = cases
             .iter()
@@ -659,7 +660,7 @@ mod tests {
     }
 
     fn case(id: &str, client: Vec<Fact>, ms: u64) -> CaseReport {
-        let mut c = CaseReport::new(id);
+        let mut c = CaseReport::new(id, harness::Kind::Ipv4);
         c.conclude(Verdict::Pass, vec![]);
         c.observations.client = client;
         c.duration_ms = ms;
@@ -754,7 +755,7 @@ mod tests {
 
     #[test]
     fn skipped_and_absent_cases_are_listed_not_counted() {
-        let mut skipped = CaseReport::new("close.x");
+        let mut skipped = CaseReport::new("close.x", harness::Kind::Ipv4);
         skipped.conclude(Verdict::Skip, vec!["needs a sysctl".into()]);
         let a = report("6.1.0", vec![case("close.x", reset(), 3)]);
         let b = report("6.18.0", vec![skipped, case("close.y", reset(), 3)]);

@@ -179,7 +179,7 @@ mod tests {
     use harness::Os;
 
     fn judged(id: &str, verdict: Verdict, provenance: ProvenanceReport) -> CaseReport {
-        let mut c = CaseReport::new(id);
+        let mut c = CaseReport::new(id, harness::Kind::Ipv4);
         c.expectation = Some(ExpectationReport {
             os: Os::Macos,
             kernel: "any kernel".into(),

@@ -585,6 +585,7 @@ mod tests {
             kernel: Kernel::ANY,
             source: "a test's own",
             provenance,
+            kinds: &[],
             server: &[],
             client,
             wire: &[],
@@ -612,6 +613,7 @@ mod tests {
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     };
 
     #[test]

@@ -66,7 +66,7 @@ fn testcase(out: &mut String, case: &CaseReport) {
         out,
         r#"    <testcase classname="{}" name="{}" time="{:.3}">"#,
         attr(family),
-        attr(&case.id),
+        attr(&case.instance()),
         case.duration_ms as f64 / 1000.0
     );
     if let Some(e) = &case.expectation {
@@ -133,7 +133,7 @@ mod tests {
     use harness::{Fact, Os, Value};
 
     fn report() -> RunReport {
-        let mut pass = CaseReport::new("close.b_passes");
+        let mut pass = CaseReport::new("close.b_passes", harness::Kind::Ipv4);
         pass.conclude(Verdict::Pass, vec![]);
         pass.expectation = Some(ExpectationReport {
             os: Os::Macos,
@@ -147,9 +147,9 @@ mod tests {
         pass.observations
             .client
             .push(Fact::new("read", Value::Errno("ECONNRESET".into())));
-        let mut skip = CaseReport::new("close.a_skips");
+        let mut skip = CaseReport::new("close.a_skips", harness::Kind::Ipv4);
         skip.conclude(Verdict::Skip, vec![r#"needs "x" & <y>"#.into()]);
-        let mut fail = CaseReport::new("close.c_fails");
+        let mut fail = CaseReport::new("close.c_fails", harness::Kind::Ipv4);
         fail.conclude(
             Verdict::Fail,
             vec![

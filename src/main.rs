@@ -30,12 +30,23 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print every case id, one a line.
-    List,
-    /// Run cases (all, or the given ids and family prefixes) and judge them.
+    /// Print every instance (a case over one socket kind), one a line: `close.fin_then_eof@ipv4`.
+    List {
+        /// Only the instances of these kinds (ipv4, ipv6, dual_stack, unix_stream,
+        /// unix_seqpacket); repeat or separate with commas.
+        #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
+        kind: Vec<harness::Kind>,
+    },
+    /// Run cases (all, or the given ids and family prefixes) over every kind they apply to,
+    /// and judge each instance.
     Run {
-        /// Case ids (`close.fin_then_eof`) or family prefixes (`close`).
+        /// Case ids (`close.fin_then_eof`) or family prefixes (`close`), each for every kind
+        /// its cases run over, or with `@kind` for that kind alone (`close.fin_then_eof@ipv6`).
         ids: Vec<String>,
+        /// Only the instances of these kinds (ipv4, ipv6, dual_stack, unix_stream,
+        /// unix_seqpacket); repeat or separate with commas.
+        #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
+        kind: Vec<harness::Kind>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         /// How many cases run at once (each in its own network namespace); by default 8 per
@@ -119,7 +130,7 @@ enum Command {
     },
     /// Run the suite on this kernel and on Debian kernels booted under qemu, and compare them.
     Matrix(matrix::MatrixArgs),
-    /// Run one case in this process (the runner that `run` and the tests start).
+    /// Run one instance (`id@kind`) in this process (the runner that `run` and the tests start).
     #[command(hide = true)]
     RunCase {
         id: String,
@@ -184,14 +195,18 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::List => {
-            for case in cases::all() {
-                println!("{}", case.id);
+        Command::List { kind } => match select::select(&[], &kind) {
+            Ok(instances) => {
+                for instance in instances {
+                    println!("{}", instance.name());
+                }
+                ExitCode::SUCCESS
             }
-            ExitCode::SUCCESS
-        }
+            Err(message) => usage_error(&message),
+        },
         Command::Run {
             ids,
+            kind,
             format,
             jobs,
             junit,
@@ -199,7 +214,7 @@ fn main() -> ExitCode {
             pcap,
             allow_host_sysctl,
             html,
-        } => match select::select(&ids) {
+        } => match select::select(&ids, &kind) {
             Ok(selected) => {
                 interrupt::install();
                 orchestrate::run(
@@ -227,7 +242,7 @@ fn main() -> ExitCode {
             html,
             verbose,
         } => report_files(&reports, html.as_deref(), verbose),
-        Command::Explain { ids, format } => match select::select(&ids) {
+        Command::Explain { ids, format } => match select::select_cases(&ids) {
             Ok(selected) => {
                 let explained: Vec<explain::Explained> =
                     selected.into_iter().map(explain::explained).collect();
@@ -262,8 +277,8 @@ fn main() -> ExitCode {
             )
         }
         // The benchmark's no-op case is not in the catalogue; only its runner needs to find it.
-        Command::RunCase { id, pcap, .. } if id == bench::NOOP.id => {
-            orchestrate::run_case_here(&bench::NOOP, pcap.as_deref(), false)
+        Command::RunCase { id, pcap, .. } if id == bench::noop().name() => {
+            orchestrate::run_case_here(bench::noop(), pcap.as_deref(), false)
         }
         Command::Bench { runs, jobs } => bench::bench(runs, &jobs),
         Command::RunCase {
@@ -271,7 +286,9 @@ fn main() -> ExitCode {
             pcap,
             allow_host_sysctl,
         } => match select::exact(&id) {
-            Ok(case) => orchestrate::run_case_here(case, pcap.as_deref(), allow_host_sysctl),
+            Ok(instance) => {
+                orchestrate::run_case_here(instance, pcap.as_deref(), allow_host_sysctl)
+            }
             Err(message) => usage_error(&message),
         },
         Command::Matrix(args) => {
@@ -281,6 +298,14 @@ fn main() -> ExitCode {
         Command::GuestInit { jobs } => matrix::guest::init(jobs),
         Command::ProbeSysctls => orchestrate::probe_sysctls_here(),
     }
+}
+
+/// A `--kind` value: one of the kinds' names.
+fn parse_kind(name: &str) -> Result<harness::Kind, String> {
+    harness::Kind::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = harness::Kind::ALL.iter().map(|k| k.name()).collect();
+        format!("unknown kind '{name}'; kinds: {}", names.join(", "))
+    })
 }
 
 /// Read every report first, and print nothing but the errors if any is bad (then exit 2);
@@ -349,7 +374,7 @@ fn confirm(
             Ok(mut read) => read.remove(0).1,
             Err(code) => return code,
         },
-        None => match select::select(ids) {
+        None => match select::select(ids, &[]) {
             Ok(selected) => orchestrate::run_report(&selected, jobs, None, allow_host_sysctl),
             Err(message) => return usage_error(&message),
         },

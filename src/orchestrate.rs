@@ -5,7 +5,7 @@ use crate::interrupt::{OutputFile, SpawnOwned, Started};
 use crate::{render, Format};
 use harness::report::{CaseReport, Environment, RunReport, Verdict};
 use harness::spawn::host_sysctl::{self, alive};
-use harness::Case;
+use harness::Instance;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -33,9 +33,9 @@ pub struct Options {
     pub html: Option<PathBuf>,
 }
 
-/// `sockconf run-case ID`: run one case in this fresh, single-threaded process and print its
-/// report as JSON; with `pcap`, also write its capture to `pcap/<id>.pcap`.
-pub fn run_case_here(case: &Case, pcap: Option<&Path>, allow_host_sysctl: bool) -> ExitCode {
+/// `sockconf run-case ID@KIND`: run one instance in this fresh, single-threaded process and
+/// print its report as JSON; with `pcap`, also write its capture to `pcap/<id>@<kind>.pcap`.
+pub fn run_case_here(instance: Instance, pcap: Option<&Path>, allow_host_sysctl: bool) -> ExitCode {
     // SAFETY: alarm() has no memory effects; SIGALRM's default action ends this process.
     unsafe { libc::alarm(RUNNER_BACKSTOP_SECS) };
     if allow_host_sysctl {
@@ -44,9 +44,9 @@ pub fn run_case_here(case: &Case, pcap: Option<&Path>, allow_host_sysctl: bool) 
     let harness::spawn::CaseRun {
         mut report,
         capture,
-    } = harness::spawn::run_case_capturing(case);
+    } = harness::spawn::run_case_capturing(instance);
     if let (Some(dir), Some(capture)) = (pcap, &capture) {
-        let path = dir.join(format!("{}.pcap", case.id));
+        let path = dir.join(pcap_name(instance));
         if let Err(e) = harness::observe::capture::write_pcap(&path, capture.frames()) {
             report
                 .notes
@@ -67,6 +67,11 @@ pub fn run_case_here(case: &Case, pcap: Option<&Path>, allow_host_sysctl: bool) 
     }
     drop(capture);
     ExitCode::SUCCESS
+}
+
+/// The file an instance's capture is written to under `--pcap DIR`: `<id>@<kind>.pcap`.
+pub fn pcap_name(instance: Instance) -> String {
+    format!("{}.pcap", instance.name())
 }
 
 /// `sockconf probe-sysctls`: isolate this fresh process the way a case's runner is isolated and
@@ -101,7 +106,7 @@ fn case_sysctls() -> BTreeMap<String, String> {
 /// Run `selected` and print the outcome (and write it as JUnit XML to `junit`); exit 0 when
 /// nothing failed or timed out, 1 when something did, 2 when the JUnit file cannot be written.
 /// Interrupted (see [`crate::interrupt`]), it prints no report and writes no JUnit file.
-pub fn run(selected: &[&'static Case], options: &Options) -> ExitCode {
+pub fn run(selected: &[Instance], options: &Options) -> ExitCode {
     // Created before the run, so that a bad path fails at once rather than after the suite.
     let (junit_file, html_file) = match (
         output_file("junit", options.junit.as_deref()),
@@ -116,8 +121,8 @@ pub fn run(selected: &[&'static Case], options: &Options) -> ExitCode {
             return ExitCode::from(2);
         }
         // A runner writes its pcap under this name and renames it when complete.
-        for case in selected {
-            let pcap = dir.join(format!("{}.pcap", case.id));
+        for instance in selected {
+            let pcap = dir.join(pcap_name(*instance));
             crate::interrupt::remove_if_interrupted(harness::report::partial_path(&pcap));
         }
     }
@@ -170,7 +175,7 @@ fn output_file(flag: &str, path: Option<&Path>) -> Result<Option<OutputFile>, ()
 /// Run `selected`, each case in its own runner (writing its pcap to `pcap`), and gather one
 /// run document. With `allow_host_sysctl`, cases may set the host sysctls they declare.
 pub fn run_report(
-    selected: &[&'static Case],
+    selected: &[Instance],
     jobs: Option<usize>,
     pcap: Option<&Path>,
     allow_host_sysctl: bool,
@@ -220,7 +225,7 @@ pub fn default_jobs(cases: usize) -> usize {
 /// interrupt thread ends the runners and restores whatever a killed runner left set before it
 /// exits (`crate::interrupt`, `harness::spawn::host_sysctl`).
 pub(crate) fn run_all(
-    selected: &[&'static Case],
+    selected: &[Instance],
     jobs: Option<usize>,
     pcap: Option<&Path>,
     allow_host_sysctl: bool,
@@ -230,13 +235,14 @@ pub(crate) fn run_all(
         .clamp(1, selected.len().max(1));
     // Cases that change a host sysctl run one at a time, after all the others: the host is
     // shared by every case of the run.
-    let changes_host = |case: &&Case| allow_host_sysctl && !host_sysctl::needed_by(case).is_empty();
+    let changes_host =
+        |i: &Instance| allow_host_sysctl && !host_sysctl::needed_by(i.case).is_empty();
     let (alone, together): (Vec<usize>, Vec<usize>) =
         (0..selected.len()).partition(|&i| changes_host(&selected[i]));
     let results: Mutex<Vec<Option<CaseReport>>> = Mutex::new(vec![None; selected.len()]);
     let tasks: Vec<_> = selected
         .iter()
-        .map(|case| crate::interrupt::task(case.id))
+        .map(|instance| crate::interrupt::task(instance.name()))
         .collect();
     for (order, jobs) in [(&together, jobs), (&alone, 1)] {
         let next = AtomicUsize::new(0);
@@ -290,7 +296,7 @@ fn restore_host_sysctls(pick: impl Fn(u32, u32) -> bool) {
 /// is still running (it closes its capture last), for the caller to reap. A runner that dies
 /// without a report is reported as the case's failure, with how it died.
 pub(crate) fn report_of_runner(
-    case: &Case,
+    instance: Instance,
     pcap: Option<&Path>,
     capture_off: bool,
     allow_host_sysctl: bool,
@@ -298,7 +304,7 @@ pub(crate) fn report_of_runner(
     let exe = std::env::current_exe().expect("own path");
     let started = std::time::Instant::now();
     let mut runner = Command::new(exe);
-    runner.args(["run-case", case.id]);
+    runner.arg("run-case").arg(instance.name());
     if let Some(dir) = pcap {
         runner.arg("--pcap").arg(dir);
     }
@@ -316,7 +322,7 @@ pub(crate) fn report_of_runner(
         .stderr(Stdio::piped())
         .spawn_owned();
     let failure = |verdict: Verdict, why: String| {
-        let mut report = CaseReport::new(case.id);
+        let mut report = CaseReport::new(instance.case.id, instance.kind);
         report.conclude(verdict, vec![why]);
         report.duration_ms = started.elapsed().as_millis() as u64;
         report

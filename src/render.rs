@@ -26,11 +26,11 @@ pub fn text(report: &RunReport, verbose: bool) -> String {
         }
     }
     let s = &report.summary;
-    let not_passed: Vec<&str> = report
+    let not_passed: Vec<String> = report
         .cases
         .iter()
         .filter(|c| c.verdict != Verdict::Pass)
-        .map(|c| c.id.as_str())
+        .map(CaseReport::instance)
         .collect();
     if !not_passed.is_empty() {
         let _ = writeln!(out, "not passed: {}", not_passed.join(" "));
@@ -51,8 +51,8 @@ pub fn text(report: &RunReport, verbose: bool) -> String {
 fn case_text(out: &mut String, case: &CaseReport) {
     let _ = writeln!(
         out,
-        "{:<48} {:<7} {:>5} ms",
-        case.id,
+        "{:<56} {:<7} {:>5} ms",
+        case.instance(),
         case.verdict.name(),
         case.duration_ms
     );

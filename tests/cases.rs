@@ -1,6 +1,7 @@
-//! The catalogue as cargo tests: one test per case, named by its id as a path
-//! (`close.fin_then_eof` is `close::fin_then_eof`), made from `cases::all()` so that a case
-//! added to the catalogue is a test without further edits.
+//! The catalogue as cargo tests: one test per case and kind, named by its instance as a path
+//! (`close.fin_then_eof@ipv6` is `close::fin_then_eof::ipv6`), made from `cases::instances()`
+//! so that a case added to the catalogue, or a kind added to a case, is a test without further
+//! edits.
 //!
 //! A case that cannot apply on the OS this was built for (its `Need::NotOn` / `Need::OnlyOn`)
 //! is ignored, with that reason, like an `#[ignore = "reason"]` test: it counts as ignored,
@@ -12,7 +13,10 @@
 //!
 //! libtest's `#[ignore]` is fixed when the test is compiled, so it could not come from the
 //! declarations; libtest-mimic is libtest's command line and output with the tests listed at
-//! run time, which can.
+//! run time, which can. For the same reason the case-by-kind parametrisation is made here, from
+//! the catalogue, and not with rstest's `#[values]`, whose list (and whose `#[ignore]`) is fixed
+//! at compile time: a case that runs over AF_UNIX only, or is ignored on this OS, could not say
+//! so from its declaration.
 
 mod common;
 
@@ -51,14 +55,19 @@ fn ignored_because(case: &Case) -> Option<String> {
 fn main() {
     let args = Arguments::from_args();
     let run_ignored = args.ignored || args.include_ignored;
-    let trials = cases::all()
+    let trials = cases::instances()
         .into_iter()
-        .map(|case| {
-            let id = case.id;
-            let ignored = ignored_because(case);
-            Trial::ignorable_test(id.replacen('.', "::", 1), move || match ignored {
+        .map(|instance| {
+            let name = instance.name();
+            let ignored = ignored_because(instance.case);
+            let test = format!(
+                "{}::{}",
+                instance.case.id.replacen('.', "::", 1),
+                instance.kind.name()
+            );
+            Trial::ignorable_test(test, move || match ignored {
                 Some(why) if !run_ignored => Ok(Completion::ignored_with(why)),
-                _ => common::check(common::sockconf(), id)
+                _ => common::check(common::sockconf(), &name)
                     .map(|()| Completion::Completed)
                     .map_err(Failed::from),
             })

@@ -36,7 +36,7 @@
 
 use crate::script::io_outcome;
 use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
-use harness::observe::sock::{loopback, poll_once, tcp_socket, KERNEL_WAIT};
+use harness::observe::sock::{poll_once, KERNEL_WAIT};
 use harness::{any_ms, is, Case, Ctx, Expect, Need, Os, Side, SigPipe, Value};
 use socket2::{SockAddr, Socket};
 use std::time::{Duration, Instant};
@@ -102,6 +102,7 @@ pub static CASES: &[Case] = &[
                      net/socket.c __sys_listen(); include/net/sock.h sk_acceptq_is_full(); \
                      net/ipv4/tcp_input.c tcp_conn_request() drops on a full accept queue",
             provenance: Provenance::Observed(LINUX_MATRIX),
+            kinds: &[],
             server: &[
                 ("tcp_info.backlog", is("8")),
                 ("tcp_info.queued", is("9")),
@@ -116,6 +117,7 @@ pub static CASES: &[Case] = &[
         }],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "backlog.small_backlog_completions",
@@ -145,6 +147,7 @@ pub static CASES: &[Case] = &[
             source: "listen(2); Linux include/net/sock.h sk_acceptq_is_full(): sk_ack_backlog > \
                      sk_max_ack_backlog",
             provenance: Provenance::Observed(LINUX_MATRIX),
+            kinds: &[],
             server: &[
                 ("listen(1) tcp_info.backlog", is("1")),
                 ("listen(1) tcp_info.queued", is("2")),
@@ -161,6 +164,7 @@ pub static CASES: &[Case] = &[
         }],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "backlog.negative_means_max",
@@ -193,6 +197,7 @@ pub static CASES: &[Case] = &[
             source: "listen(2); Linux net/socket.c __sys_listen(): (unsigned int)backlog > \
                      somaxconn -> somaxconn",
             provenance: Provenance::Observed(LINUX_MATRIX),
+            kinds: &[],
             server: &[
                 ("listen(-1)", is("ok(0)")),
                 ("tcp_info.backlog", is("8")),
@@ -208,6 +213,7 @@ pub static CASES: &[Case] = &[
         }],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "backlog.overflow_completes_after_accept",
@@ -240,6 +246,7 @@ pub static CASES: &[Case] = &[
             source: "Linux net/ipv4/tcp_input.c tcp_conn_request() drops the SYN silently \
                      (LINUX_MIB_LISTENOVERFLOWS); TCP_TIMEOUT_INIT (include/net/tcp.h)",
             provenance: Provenance::Observed(LINUX_MATRIX),
+            kinds: &[],
             server: &[
                 ("tcp_info.backlog", is("1")),
                 ("tcp_info.queued", is("2")),
@@ -259,6 +266,7 @@ pub static CASES: &[Case] = &[
         }],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "backlog.abort_on_overflow",
@@ -304,6 +312,7 @@ pub static CASES: &[Case] = &[
                      tcp_rcv_synsent_state_process() delays the ACK when rskq_defer_accept is \
                      set",
             provenance: Provenance::Observed(LINUX_MATRIX),
+            kinds: &[],
             server: &[
                 ("tcp_info.backlog", is("2")),
                 ("tcp_info.queued", is("3")),
@@ -324,6 +333,7 @@ pub static CASES: &[Case] = &[
         }],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
 ];
 
@@ -375,7 +385,7 @@ fn start_connect(ctx: &mut Ctx, call: &str, sock: &Socket, port: u16) -> Value {
     let overflows_before = listen_overflows();
     sock.set_nonblocking(true).expect("O_NONBLOCK");
     ctx.begin(call);
-    match sock.connect(&SockAddr::from(loopback(port))) {
+    match sock.connect(&SockAddr::from(ctx.loopback(port))) {
         Ok(()) => Value::Text(COMPLETED.into()),
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
             await_handshake(sock, overflows_before)
@@ -393,7 +403,7 @@ fn try_connect_with(ctx: &mut Ctx, name: &str, sock: Socket, port: u16) -> Socke
 
 /// [`try_connect_with`] a fresh socket with no options set.
 fn try_connect(ctx: &mut Ctx, name: &str, port: u16) -> Socket {
-    try_connect_with(ctx, name, tcp_socket(), port)
+    try_connect_with(ctx, name, ctx.tcp_socket(), port)
 }
 
 /// Poll a connecting socket in short slices until it is writable (handshake done, or failed)
@@ -422,7 +432,7 @@ fn connect_many(ctx: &mut Ctx, port: u16, attempts: usize) -> (Vec<Socket>, u64)
     let mut socks = vec![];
     let mut completed = 0;
     for i in 1..=attempts {
-        let sock = tcp_socket();
+        let sock = ctx.tcp_socket();
         let outcome = start_connect(ctx, &format!("connect#{i}"), &sock, port);
         completed += u64::from(outcome == Value::Text(COMPLETED.into()));
         socks.push(sock);
@@ -436,8 +446,8 @@ fn truncated_server(ctx: &mut Ctx) {
 }
 
 fn negative_server(ctx: &mut Ctx) {
-    let sock = tcp_socket();
-    sock.bind(&SockAddr::from(loopback(0)))
+    let sock = ctx.tcp_socket();
+    sock.bind(&SockAddr::from(ctx.loopback(0)))
         .expect("bind(127.0.0.1)");
     ctx.begin("listen(-1)");
     let listened = io_outcome(sock.listen(-1));
@@ -538,7 +548,7 @@ fn abort_on_overflow_client(ctx: &mut Ctx) {
     let _first = try_connect(ctx, "connect#1", port);
     let _second = try_connect(ctx, "connect#2", port);
     // Its SYN finds room (2 queued, backlog 2), and its final ACK waits for data.
-    let held = tcp_socket();
+    let held = ctx.tcp_socket();
     hold_back_final_ack(&held);
     let held = try_connect_with(ctx, "connect(ACK held back)", held, port);
     // Completes while the held-back one is still half-open, and fills the queue (3 > 2).

@@ -16,7 +16,7 @@
 use crate::script::{abort, accept_one, connect_to_server};
 use harness::judge::{Kernel, Provenance, FREEBSD_QEMU, LINUX_MATRIX};
 use harness::Role::{Client, Server};
-use harness::{is, Case, Ctx, Expect, Matcher, Os, Seg, Side, SigPipe, WireFact};
+use harness::{is, Case, Ctx, Expect, Facts, Matcher, Os, Seg, Side, SigPipe, WireFact};
 use nix::sys::signal::{raise, Signal};
 use nix::sys::socket::Shutdown;
 
@@ -26,54 +26,28 @@ pub static CASES: &[Case] = &[
         doc: "The client writes 5 bytes and close()s. The server reads the 5 bytes, then EOF: an \
               orderly close sends FIN after the data, and FIN reads as end-of-file.",
         source: "RFC 9293 §3.6 (closing a connection); close(2)",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: fin_then_eof_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: fin_then_eof_client,
-        },
+        server: Side::new(fin_then_eof_server),
+        client: Side::new(fin_then_eof_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux tcp_close() -> tcp_send_fin()",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                server: FIN_THEN_EOF_SERVER,
-                client: FIN_THEN_EOF_CLIENT,
-                wire: FIN_THEN_EOF_WIRE,
-            },
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/kern/uipc_socket.c soclose_locked() -> \
-                         sodisconnectlocked() -> bsd/netinet/tcp_usrreq.c tcp_disconnect() \
-                         (nothing unread) -> tcp_usrclosed(): ESTABLISHED -> FIN_WAIT_1, \
-                         tcp_output() sends the FIN; bsd/kern/uipc_socket.c soreceive(): \
-                         SS_CANTRCVMORE with nothing queued returns 0",
-                provenance: Provenance::FromSource,
-                server: FIN_THEN_EOF_SERVER,
-                client: FIN_THEN_EOF_CLIENT,
-                wire: FIN_THEN_EOF_WIRE,
-            },
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
-                         soclose() -> sodisconnect() -> sys/netinet/tcp_usrreq.c \
-                         tcp_disconnect() -> tcp_usrclosed(): ESTABLISHED -> FIN_WAIT_1, \
-                         tcp_output_nodrop() sends the FIN; sys/kern/uipc_socket.c \
-                         soreceive_generic(): SBS_CANTRCVMORE with nothing queued returns 0",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                server: FIN_THEN_EOF_SERVER,
-                client: FIN_THEN_EOF_CLIENT,
-                wire: FIN_THEN_EOF_WIRE,
-            },
+            Expect::linux("Linux tcp_close() -> tcp_send_fin()", FIN_THEN_EOF),
+            Expect::macos(
+                "xnu-11417.121.6 bsd/kern/uipc_socket.c soclose_locked() -> \
+                 sodisconnectlocked() -> bsd/netinet/tcp_usrreq.c tcp_disconnect() \
+                 (nothing unread) -> tcp_usrclosed(): ESTABLISHED -> FIN_WAIT_1, \
+                 tcp_output() sends the FIN; bsd/kern/uipc_socket.c soreceive(): \
+                 SS_CANTRCVMORE with nothing queued returns 0",
+                FIN_THEN_EOF,
+            ),
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
+                 soclose() -> sodisconnect() -> sys/netinet/tcp_usrreq.c \
+                 tcp_disconnect() -> tcp_usrclosed(): ESTABLISHED -> FIN_WAIT_1, \
+                 tcp_output_nodrop() sends the FIN; sys/kern/uipc_socket.c \
+                 soreceive_generic(): SBS_CANTRCVMORE with nothing queued returns 0",
+                FIN_THEN_EOF,
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
+        ..Case::DEFAULTS
     },
     Case {
         id: "close.unread_data_sends_rst",
@@ -99,6 +73,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux tcp_close(): data_was_unread -> tcp_send_active_reset()",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: CLOSE_EXIT,
                 client: UNREAD_DATA_RST_CLIENT,
                 wire: UNREAD_DATA_RST_WIRE,
@@ -113,6 +88,7 @@ pub static CASES: &[Case] = &[
                          bsd/kern/uipc_socket.c soreceive(): so_error once, then SS_CANTRCVMORE \
                          -> 0; sosendcheck(): SS_CANTSENDMORE -> EPIPE",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: CLOSE_EXIT,
                 client: UNREAD_DATA_RST_CLIENT,
                 wire: UNREAD_DATA_RST_WIRE,
@@ -131,6 +107,7 @@ pub static CASES: &[Case] = &[
                          unread-data test); sys/netinet/tcp_input.c tcp_do_segment(): \
                          `(tp->t_flags & TF_CLOSED) && tlen` -> RST",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: CLOSE_EXIT,
                 client: &[
                     ("write", is("ok(5)")),
@@ -148,6 +125,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "close.peer_writes_after_close",
@@ -173,6 +151,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux tcp_reset(): CLOSE_WAIT -> sk_err = EPIPE",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: &[
                     ("read", is("EOF")),
                     ("write#1", is("ok(5)")),
@@ -196,6 +175,7 @@ pub static CASES: &[Case] = &[
                          sosendcheck(): SS_CANTSENDMORE -> EPIPE before so_error; soreceive(): \
                          so_error first",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: BSD_PEER_WRITES_AFTER_CLOSE_SERVER,
                 client: CLOSE_EXIT,
                 wire: PEER_WRITES_AFTER_CLOSE_WIRE,
@@ -212,6 +192,7 @@ pub static CASES: &[Case] = &[
                          sosend_generic(): SBS_CANTSENDMORE -> EPIPE before so_error; \
                          soreceive_generic(): so_error first",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: BSD_PEER_WRITES_AFTER_CLOSE_SERVER,
                 client: CLOSE_EXIT,
                 wire: PEER_WRITES_AFTER_CLOSE_WIRE,
@@ -219,6 +200,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "close.read_after_reset",
@@ -240,6 +222,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux tcp_reset() sets sk_err = ECONNRESET, sock_error() clears it",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: READ_AFTER_RESET_SERVER,
                 client: ABORT_CLIENT,
                 wire: &[WireFact::ResetNotFin(Client)],
@@ -253,6 +236,7 @@ pub static CASES: &[Case] = &[
                          ECONNRESET; bsd/kern/uipc_socket.c soreceive(): so_error returned and \
                          cleared, then SS_CANTRCVMORE -> 0",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: READ_AFTER_RESET_SERVER,
                 client: ABORT_CLIENT,
                 wire: &[WireFact::ResetNotFin(Client)],
@@ -267,6 +251,7 @@ pub static CASES: &[Case] = &[
                          soreceive_generic(): so_error returned and cleared, then \
                          SBS_CANTRCVMORE -> 0",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: READ_AFTER_RESET_SERVER,
                 client: ABORT_CLIENT,
                 wire: &[WireFact::ResetNotFin(Client)],
@@ -274,6 +259,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "close.write_after_reset",
@@ -297,6 +283,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux sk_stream_error(): a pending sk_err wins over EPIPE",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: &[
                     ("write#1", is("ECONNRESET")),
                     ("write#2", is("EPIPE")),
@@ -315,6 +302,7 @@ pub static CASES: &[Case] = &[
                          -> EPIPE, tested before so_error; bsd/kern/uipc_socket2.c \
                          soisdisconnected() sets SS_CANTSENDMORE",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: BSD_WRITE_AFTER_RESET_SERVER,
                 client: ABORT_CLIENT,
                 wire: &[WireFact::ResetNotFin(Client)],
@@ -328,6 +316,7 @@ pub static CASES: &[Case] = &[
                          sosend_generic(): SBS_CANTSENDMORE -> EPIPE, tested before so_error; \
                          soisdisconnected() sets SBS_CANTSENDMORE",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: BSD_WRITE_AFTER_RESET_SERVER,
                 client: ABORT_CLIENT,
                 wire: &[WireFact::ResetNotFin(Client)],
@@ -335,6 +324,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "close.exit_sends_fin",
@@ -356,6 +346,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux do_exit() -> close_files()",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: READ_EOF_SERVER,
                 client: &[("exit", is("exit 0"))],
                 wire: DEAD_CLIENT_SENDS_FIN_WIRE,
@@ -367,6 +358,7 @@ pub static CASES: &[Case] = &[
                          -> fp_close_and_unlock() -> closef_locked() -> soo_close() -> \
                          soclose() -> tcp_disconnect(): nothing unread -> FIN",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: READ_EOF_SERVER,
                 client: &[("exit", is("exit 0"))],
                 wire: DEAD_CLIENT_SENDS_FIN_WIRE,
@@ -378,6 +370,7 @@ pub static CASES: &[Case] = &[
                          exit1() -> fdescfree() -> closef() -> soo_close() -> soclose() -> \
                          tcp_disconnect() -> FIN",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: READ_EOF_SERVER,
                 client: &[("exit", is("exit 0"))],
                 wire: DEAD_CLIENT_SENDS_FIN_WIRE,
@@ -385,6 +378,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "close.kill_sends_fin",
@@ -406,6 +400,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux do_exit() -> close_files() -> tcp_close()",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: READ_EOF_SERVER,
                 client: KILLED_CLIENT,
                 wire: DEAD_CLIENT_SENDS_FIN_WIRE,
@@ -417,6 +412,7 @@ pub static CASES: &[Case] = &[
                          descriptors as close() does -> soclose() -> tcp_disconnect(): nothing \
                          unread -> FIN",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: READ_EOF_SERVER,
                 client: KILLED_CLIENT,
                 wire: DEAD_CLIENT_SENDS_FIN_WIRE,
@@ -428,6 +424,7 @@ pub static CASES: &[Case] = &[
                          exit1() -> fdescfree() -> closef() -> soclose() -> tcp_disconnect() -> \
                          FIN",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: READ_EOF_SERVER,
                 client: KILLED_CLIENT,
                 wire: DEAD_CLIENT_SENDS_FIN_WIRE,
@@ -435,6 +432,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "close.kill_with_unread_data_sends_rst",
@@ -458,6 +456,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux tcp_close(): data_was_unread -> tcp_send_active_reset()",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: KILL_WITH_UNREAD_RST_SERVER,
                 client: KILLED_CLIENT,
                 wire: &[WireFact::ResetNotFin(Client)],
@@ -470,6 +469,7 @@ pub static CASES: &[Case] = &[
                          from close(); bsd/kern/uipc_socket.c soreceive(): so_error once, then \
                          0",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: KILL_WITH_UNREAD_RST_SERVER,
                 client: KILLED_CLIENT,
                 wire: &[WireFact::ResetNotFin(Client)],
@@ -483,6 +483,7 @@ pub static CASES: &[Case] = &[
                          tcp_disconnect(): `sbflush(&so->so_rcv); tcp_usrclosed(tp)` (FIN, no \
                          unread-data test)",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: &[
                     ("write", is("ok(5)")),
                     ("read#1", is("EOF")),
@@ -495,6 +496,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "close.three_segment_close",
@@ -527,6 +529,7 @@ pub static CASES: &[Case] = &[
                 source: "Linux tcp_fin() -> inet_csk_enter_pingpong_mode(), \
                          tcp_send_delayed_ack() (TCP_DELACK_MIN = 40 ms)",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: CLOSE_WAIT_THEN_CLOSE_SERVER,
                 client: CLOSE_EXIT,
                 wire: &[WireFact::TeardownOneOf(&[
@@ -544,6 +547,7 @@ pub static CASES: &[Case] = &[
                 source: "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): on a FIN, \
                          `tp->t_flags |= TF_ACKNOW` (ACK now, not delayed)",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: CLOSE_WAIT_THEN_CLOSE_SERVER,
                 client: CLOSE_EXIT,
                 wire: &[WireFact::Teardown(FOUR_SEGMENT_TEARDOWN)],
@@ -557,6 +561,7 @@ pub static CASES: &[Case] = &[
                          tcp_do_segment(): on a FIN, `tp->t_flags |= TF_ACKNOW` unless \
                          TF_NEEDSYN (ACK now, not delayed)",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: CLOSE_WAIT_THEN_CLOSE_SERVER,
                 client: CLOSE_EXIT,
                 wire: &[WireFact::Teardown(FOUR_SEGMENT_TEARDOWN)],
@@ -564,6 +569,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "close.four_segment_close",
@@ -594,6 +600,7 @@ pub static CASES: &[Case] = &[
                          tcp_fin(): FIN_WAIT2 -> tcp_time_wait(), which hands the connection to \
                          a timewait socket and tcp_done()s the original",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: CLOSE_WAIT_THEN_CLOSE_SERVER,
                 client: &[
                     ("shutdown(SHUT_WR)", is("ok(0)")),
@@ -615,6 +622,7 @@ pub static CASES: &[Case] = &[
                          of FIN -> FIN_WAIT_2; FIN in FIN_WAIT_2 -> `tp->t_state = \
                          TCPS_TIME_WAIT`, add_to_time_wait() on the same tcpcb",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: CLOSE_WAIT_THEN_CLOSE_SERVER,
                 client: &[
                     ("shutdown(SHUT_WR)", is("ok(0)")),
@@ -640,6 +648,7 @@ pub static CASES: &[Case] = &[
                          in_localip(inp->inp_faddr)` -> tcp_close(); sys/netinet/tcp_usrreq.c \
                          tcp_ctloutput(): INP_DROPPED -> ECONNRESET",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: CLOSE_WAIT_THEN_CLOSE_SERVER,
                 client: &[
                     ("shutdown(SHUT_WR)", is("ok(0)")),
@@ -654,6 +663,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
 ];
 
@@ -663,23 +673,26 @@ pub static CASES: &[Case] = &[
 /// The side close()s and exits.
 const CLOSE_EXIT: &[(&str, Matcher)] = &[("close", is("ok(0)")), ("exit", is("exit 0"))];
 
-const FIN_THEN_EOF_SERVER: &[(&str, Matcher)] = &[
-    ("read#1", is("ok(5)")),
-    ("read#2", is("EOF")),
-    ("exit", is("exit 0")),
-];
-const FIN_THEN_EOF_CLIENT: &[(&str, Matcher)] = &[
-    ("write", is("ok(5)")),
-    ("close", is("ok(0)")),
-    ("exit", is("exit 0")),
-];
-const FIN_THEN_EOF_WIRE: &[WireFact] = &[
-    WireFact::Before((Client, Seg::Fin), (Server, Seg::Fin)),
-    WireFact::FinAcked(Client),
-    WireFact::FinAcked(Server),
-    WireFact::Count(Client, Seg::Rst, 0),
-    WireFact::Count(Server, Seg::Rst, 0),
-];
+/// The server reads the data, then EOF; both FINs are acknowledged and nothing is reset.
+const FIN_THEN_EOF: Facts = Facts {
+    server: &[
+        ("read#1", is("ok(5)")),
+        ("read#2", is("EOF")),
+        ("exit", is("exit 0")),
+    ],
+    client: &[
+        ("write", is("ok(5)")),
+        ("close", is("ok(0)")),
+        ("exit", is("exit 0")),
+    ],
+    wire: &[
+        WireFact::Before((Client, Seg::Fin), (Server, Seg::Fin)),
+        WireFact::FinAcked(Client),
+        WireFact::FinAcked(Server),
+        WireFact::Count(Client, Seg::Rst, 0),
+        WireFact::Count(Server, Seg::Rst, 0),
+    ],
+};
 
 /// The server's close() with unread data sent RST: the client reads the reset once, then EOF,
 /// and its write fails with EPIPE.

@@ -74,6 +74,7 @@ pub static CASES: &[Case] = &[
                          TCP_FIN_WAIT2, tmo); inet_twsk_diag_fill() reports tw_substate; \
                          net/ipv4/tcp_input.c tcp_reset(): CLOSE_WAIT -> EPIPE",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: &orphan_timeout_server_facts(is("time_wait"), "ok(5)"),
                 client: ORPHAN_CLIENT,
                 wire: &[],
@@ -97,6 +98,7 @@ pub static CASES: &[Case] = &[
                          tcp_close()); bsd/kern/uipc_socket.c sosendcheck(): SS_CANTSENDMORE \
                          -> EPIPE",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: &[
                     ("read", is("EOF")),
                     ("client conn.state", is("FIN_WAIT2")),
@@ -122,6 +124,7 @@ pub static CASES: &[Case] = &[
                          (ECONNRESET, tcp_close()); sys/kern/uipc_socket.c sosend_generic(): \
                          SBS_CANTSENDMORE -> EPIPE",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: &orphan_timeout_server_facts(is("2msl"), "ok(5)"),
                 client: ORPHAN_CLIENT,
                 wire: &[],
@@ -129,6 +132,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "finwait2.held_socket_stays",
@@ -164,6 +168,7 @@ pub static CASES: &[Case] = &[
                          tcp_rcv_state_process() FIN_WAIT1: a socket that is not SOCK_DEAD only \
                          moves to FIN_WAIT2",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: HELD_SERVER,
                 client: HELD_CLIENT,
                 wire: &[],
@@ -182,6 +187,7 @@ pub static CASES: &[Case] = &[
                          arms t_timer[TCPT_KEEP] on ESTABLISHED, tcp_timers() TCPT_KEEP re-arms \
                          it without SO_KEEPALIVE",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: HELD_SERVER,
                 client: &[
                     ("shutdown(SHUT_WR)", is("ok(0)")),
@@ -208,6 +214,7 @@ pub static CASES: &[Case] = &[
                          TT_KEEP = TP_KEEPIDLE on ESTABLISHED (net.inet.tcp.keepidle, 2 h by \
                          default), tcp_timer_keep() re-arms it without SO_KEEPALIVE",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: HELD_SERVER,
                 client: &[
                     ("shutdown(SHUT_WR)", is("ok(0)")),
@@ -228,6 +235,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
 ];
 

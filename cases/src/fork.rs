@@ -54,6 +54,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux __fput() -> sock_close() only on the last reference",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: PARENT_THEN_CHILD_CLOSE_SERVER,
                 client: CLOSE_ONE_HOLDER_CLIENT,
                 wire: CLOSE_ONE_HOLDER_WIRE,
@@ -64,6 +65,7 @@ pub static CASES: &[Case] = &[
                 source: "xnu-11417.121.6 bsd/kern/kern_descrip.c fg_drop(): fo_close() -> \
                          soo_close() -> soclose() only when the fileglob's last reference goes",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: PARENT_THEN_CHILD_CLOSE_SERVER,
                 client: CLOSE_ONE_HOLDER_CLIENT,
                 wire: CLOSE_ONE_HOLDER_WIRE,
@@ -75,6 +77,7 @@ pub static CASES: &[Case] = &[
                          closef() -> fdrop_close() -> _fdrop() -> fo_close() -> soo_close() -> \
                          soclose() only on the file's last reference",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: PARENT_THEN_CHILD_CLOSE_SERVER,
                 client: CLOSE_ONE_HOLDER_CLIENT,
                 wire: CLOSE_ONE_HOLDER_WIRE,
@@ -82,6 +85,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "fork.shutdown_affects_all_holders",
@@ -105,6 +109,7 @@ pub static CASES: &[Case] = &[
                 source: "Linux __sys_shutdown_sock() -> inet_shutdown() -> tcp_shutdown() (no \
                          reference counting)",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: SHUTDOWN_ALL_HOLDERS_SERVER,
                 client: READ_EOF_CLIENT,
                 wire: &[],
@@ -116,6 +121,7 @@ pub static CASES: &[Case] = &[
                          soshutdownlock_final() -> tcp_usr_shutdown() on the socket (no \
                          reference counting); sosendcheck(): SS_CANTSENDMORE -> EPIPE",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: SHUTDOWN_ALL_HOLDERS_SERVER,
                 client: READ_EOF_CLIENT,
                 wire: &[],
@@ -127,6 +133,7 @@ pub static CASES: &[Case] = &[
                          soshutdown() -> tcp_usr_shutdown() on the socket (no reference \
                          counting); sosend_generic(): SBS_CANTSENDMORE -> EPIPE",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: SHUTDOWN_ALL_HOLDERS_SERVER,
                 client: READ_EOF_CLIENT,
                 wire: &[],
@@ -134,6 +141,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "fork.child_exit_keeps_connection",
@@ -157,6 +165,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux do_exit() -> close_files() -> fput()",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: CHILD_EXIT_KEEPS_SERVER,
                 client: CHILD_EXIT_KEEPS_CLIENT,
                 wire: &[],
@@ -168,6 +177,7 @@ pub static CASES: &[Case] = &[
                          bsd/kern/kern_descrip.c fdt_invalidate() -> fp_close_and_unlock() -> \
                          fg_drop(): not the last reference, no fo_close()",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: CHILD_EXIT_KEEPS_SERVER,
                 client: CHILD_EXIT_KEEPS_CLIENT,
                 wire: &[],
@@ -179,6 +189,7 @@ pub static CASES: &[Case] = &[
                          exit1() -> sys/kern/kern_descrip.c fdescfree() -> closef() -> \
                          fdrop_close(): not the last reference, no fo_close()",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: CHILD_EXIT_KEEPS_SERVER,
                 client: CHILD_EXIT_KEEPS_CLIENT,
                 wire: &[],
@@ -186,6 +197,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "fork.dup_refcount",
@@ -208,6 +220,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux __fput() -> sock_close() only on the last reference",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: DUP_REFCOUNT_SERVER,
                 client: DUP_REFCOUNT_CLIENT,
                 wire: &[],
@@ -218,6 +231,7 @@ pub static CASES: &[Case] = &[
                 source: "xnu-11417.121.6 bsd/kern/kern_descrip.c fg_drop(): fo_close() only \
                          when the fileglob's last reference goes (dup() shares the fileglob)",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: DUP_REFCOUNT_SERVER,
                 client: DUP_REFCOUNT_CLIENT,
                 wire: &[],
@@ -229,6 +243,7 @@ pub static CASES: &[Case] = &[
                          closef() -> fdrop_close(): fo_close() only on the file's last \
                          reference (dup() shares the struct file)",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: DUP_REFCOUNT_SERVER,
                 client: DUP_REFCOUNT_CLIENT,
                 wire: &[],
@@ -236,6 +251,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "fork.last_holder_unread_data_sends_rst",
@@ -262,6 +278,7 @@ pub static CASES: &[Case] = &[
                 source: "Linux __fput() -> sock_close() -> tcp_close(): data_was_unread -> \
                          tcp_send_active_reset(), reached only on the last reference",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: PARENT_THEN_CHILD_CLOSE_SERVER,
                 client: LAST_HOLDER_RST_CLIENT,
                 wire: &[],
@@ -273,6 +290,7 @@ pub static CASES: &[Case] = &[
                          the last reference only -> soclose() -> bsd/netinet/tcp_usrreq.c \
                          tcp_disconnect(): `so->so_rcv.sb_cc != 0` -> tcp_drop() (RST)",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: PARENT_THEN_CHILD_CLOSE_SERVER,
                 client: LAST_HOLDER_RST_CLIENT,
                 wire: &[WireFact::ResetNotFin(Server)],
@@ -288,6 +306,7 @@ pub static CASES: &[Case] = &[
                          -> sys/netinet/tcp_usrreq.c tcp_disconnect(): `sbflush(&so->so_rcv); \
                          tcp_usrclosed(tp)` (FIN, no unread-data test)",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: PARENT_THEN_CHILD_CLOSE_SERVER,
                 client: &[
                     ("write", is("ok(5)")),
@@ -303,6 +322,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
 ];
 

@@ -8,7 +8,7 @@
 
 use crate::script::{accept_one, connect_to_server};
 use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
-use harness::observe::sock::{local_port, peer_port, tcp_socket};
+use harness::observe::sock::{local_port, peer_port};
 use harness::spawn::netdev;
 use harness::{any_ms, is, Case, Ctx, Expect, Need, Os, Side, SigPipe, Value};
 use socket2::{SockAddr, Socket, TcpKeepalive};
@@ -84,6 +84,7 @@ pub static CASES: &[Case] = &[
                      tcp_keepalive_timer(); net/ipv4/tcp_ipv4.c tcp_v4_send_reset() for a \
                      segment with no socket",
             provenance: Provenance::Observed(LINUX_MATRIX),
+            kinds: &[],
             server: &[
                 ("client conn.state", is("none")),
                 ("read", is("ECONNRESET")),
@@ -99,6 +100,7 @@ pub static CASES: &[Case] = &[
         }],
         step_deadline: STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "keepalive.unanswered_probes_time_out",
@@ -160,6 +162,7 @@ pub static CASES: &[Case] = &[
                      ip_error(): with forwarding off, a packet for an address that is not local \
                      is dropped without ICMP",
             provenance: Provenance::Observed(LINUX_MATRIX),
+            kinds: &[],
             server: &[
                 ("read", is("ETIMEDOUT")),
                 ("read.ms", any_ms(3_500, 5_500)),
@@ -170,6 +173,7 @@ pub static CASES: &[Case] = &[
         }],
         step_deadline: STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
 ];
 
@@ -238,7 +242,7 @@ fn unanswered_server(ctx: &mut Ctx) {
     ctx.sync("linked");
     netdev::set_ipv4(SERVER_LINK, SERVER_ADDR, LINK_PREFIX).expect("address the server's veth");
     netdev::set_up(SERVER_LINK, true).expect("bring the server's veth up");
-    let listener = tcp_socket();
+    let listener = ctx.tcp_socket();
     listener
         .bind(&SockAddr::from(SocketAddr::V4(SocketAddrV4::new(
             SERVER_ADDR,
@@ -267,7 +271,7 @@ fn unanswered_client(ctx: &mut Ctx) {
     netdev::set_up(CLIENT_LINK, true).expect("bring the client's veth up");
     ctx.sync("linked");
     let port = ctx.sync_with("listening", 0) as u16;
-    let conn = tcp_socket();
+    let conn = ctx.tcp_socket();
     ctx.begin("connect");
     conn.connect(&SockAddr::from(SocketAddr::V4(SocketAddrV4::new(
         SERVER_ADDR,

@@ -12,7 +12,7 @@ pub mod shutdown;
 pub mod sigpipe;
 pub mod timewait;
 
-use harness::Case;
+use harness::{Case, Instance};
 
 /// Every case, in catalogue order (family by family, as declared).
 pub fn all() -> Vec<&'static Case> {
@@ -30,6 +30,11 @@ pub fn all() -> Vec<&'static Case> {
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// Every instance: each case once per kind it runs over, in catalogue order.
+pub fn instances() -> Vec<Instance> {
+    all().into_iter().flat_map(Case::instances).collect()
 }
 
 /// The case with this exact id.

@@ -17,7 +17,7 @@
 
 use crate::script::{abort, accept_one, bind_again, connect_to_server, connect_with};
 use harness::judge::{Kernel, Provenance, FREEBSD_QEMU, LINUX_MATRIX};
-use harness::observe::sock::{local_port, set_linger, tcp_socket};
+use harness::observe::sock::{local_port, set_linger};
 use harness::Role::{Client, Server};
 use harness::{any_ms, is, Case, Ctx, Expect, Matcher, Os, Seg, Side, SigPipe, Value, WireFact};
 use nix::errno::Errno;
@@ -63,6 +63,7 @@ pub static CASES: &[Case] = &[
                          tcp_disconnect() -> tcp_send_active_reset(), state CLOSE (no \
                          TIME_WAIT)",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: ZERO_SENDS_RST_SERVER,
                 client: ZERO_SENDS_RST_CLIENT,
                 wire: ZERO_SENDS_RST_WIRE,
@@ -75,6 +76,7 @@ pub static CASES: &[Case] = &[
                          CLOSED, RST, tcp_close() (no TIME_WAIT); bsd/kern/uipc_socket.c \
                          soclose_locked(): no sleep while `so->so_linger > 0` fails",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: ZERO_SENDS_RST_SERVER,
                 client: ZERO_SENDS_RST_CLIENT,
                 wire: ZERO_SENDS_RST_WIRE,
@@ -87,6 +89,7 @@ pub static CASES: &[Case] = &[
                          -> sys/netinet/tcp_subr.c tcp_drop(): CLOSED, RST, tcp_close() -> \
                          in_pcbdrop() (no TIME_WAIT)",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: ZERO_SENDS_RST_SERVER,
                 client: ZERO_SENDS_RST_CLIENT,
                 wire: ZERO_SENDS_RST_WIRE,
@@ -94,6 +97,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "linger.zero_after_shutdown",
@@ -119,6 +123,7 @@ pub static CASES: &[Case] = &[
                 source: "Linux tcp_close() -> tcp_disconnect(): tcp_need_reset() holds for \
                          FIN_WAIT1/FIN_WAIT2; tcp_reset(): CLOSE_WAIT -> sk_err = EPIPE",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: ZERO_AFTER_SHUTDOWN_SERVER,
                 client: &[
                     ("read#1", is("EOF")),
@@ -139,6 +144,7 @@ pub static CASES: &[Case] = &[
                          bsd/netinet/tcp_input.c tcp_input(): RST in CLOSE_WAIT -> so_error = \
                          ECONNRESET; bsd/kern/uipc_socket.c soreceive(): so_error first",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: ZERO_AFTER_SHUTDOWN_SERVER,
                 client: BSD_ZERO_AFTER_SHUTDOWN_CLIENT,
                 wire: ZERO_AFTER_SHUTDOWN_WIRE,
@@ -155,6 +161,7 @@ pub static CASES: &[Case] = &[
                          tcp_do_segment(): RST in CLOSE_WAIT -> so_error = ECONNRESET; \
                          sys/kern/uipc_socket.c soreceive_generic(): so_error first",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: ZERO_AFTER_SHUTDOWN_SERVER,
                 client: BSD_ZERO_AFTER_SHUTDOWN_CLIENT,
                 wire: ZERO_AFTER_SHUTDOWN_WIRE,
@@ -162,6 +169,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "linger.timeout_blocks_close",
@@ -186,6 +194,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux inet_release() -> tcp_close() -> sk_stream_wait_close()",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: LINGERED_CLOSE_OK_SERVER,
                 client: READ_ALL_CLIENT,
                 wire: &[],
@@ -199,6 +208,7 @@ pub static CASES: &[Case] = &[
                          an error\"); pru_detach -> tcp_disconnect() in FIN_WAIT_1 keeps the \
                          data",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: LINGERED_CLOSE_OK_SERVER,
                 client: READ_ALL_CLIENT,
                 wire: &[],
@@ -216,6 +226,7 @@ pub static CASES: &[Case] = &[
                          EWOULDBLOCK returned; sys/kern/kern_descrip.c closefp_impl() returns \
                          closef()'s error to close(2)",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: &[
                     ("write until full", is("EAGAIN")),
                     ("close(linger 1s)", is("EAGAIN")),
@@ -228,6 +239,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "linger.not_applied_on_exit",
@@ -255,6 +267,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux inet_release(): no timeout when PF_EXITING",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: FILLED_THEN_EXIT_SERVER,
                 client: &[
                     ("server reaped.ms", IMMEDIATE),
@@ -277,6 +290,7 @@ pub static CASES: &[Case] = &[
                          bsd/kern/uipc_socket.c soclose_locked(): msleep() for so_linger, no \
                          exception for an exiting process",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: FILLED_THEN_EXIT_SERVER,
                 client: BSD_LINGERED_EXIT_CLIENT,
                 wire: &[],
@@ -293,6 +307,7 @@ pub static CASES: &[Case] = &[
                          sys/kern/uipc_socket.c soclose(): tsleep() for so_linger * hz, no \
                          exception for an exiting process",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: FILLED_THEN_EXIT_SERVER,
                 client: BSD_LINGERED_EXIT_CLIENT,
                 wire: &[],
@@ -300,6 +315,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "linger.default_close_is_immediate",
@@ -323,6 +339,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux tcp_close() with no linger time",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: IMMEDIATE_CLOSE_SERVER,
                 client: READ_ALL_CLIENT,
                 wire: &[],
@@ -334,6 +351,7 @@ pub static CASES: &[Case] = &[
                          `if (so->so_options & SO_LINGER)`; tcp_disconnect() -> \
                          tcp_usrclosed(): FIN_WAIT_1, the queued data still sent",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: IMMEDIATE_CLOSE_SERVER,
                 client: READ_ALL_CLIENT,
                 wire: &[],
@@ -346,6 +364,7 @@ pub static CASES: &[Case] = &[
                          so->so_linger != 0)`; tcp_disconnect() -> tcp_usrclosed(): \
                          FIN_WAIT_1, the queued data still sent",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: IMMEDIATE_CLOSE_SERVER,
                 client: READ_ALL_CLIENT,
                 wire: &[],
@@ -353,6 +372,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
 ];
 
@@ -468,7 +488,7 @@ fn zero_after_shutdown_client(ctx: &mut Ctx) {
 /// until the kernel takes no more (recorded: the errno that stopped it). Returns the listener,
 /// the connection (blocking again) and how many bytes the kernel took.
 fn accept_and_fill(ctx: &mut Ctx) -> (Socket, Socket, u64) {
-    let sock = tcp_socket();
+    let sock = ctx.tcp_socket();
     sock.set_send_buffer_size(SENDER_SNDBUF)
         .expect("setsockopt(SO_SNDBUF)");
     let (listener, port) = ctx.listen_with(sock, 8);
@@ -515,7 +535,7 @@ fn not_applied_on_exit_server(ctx: &mut Ctx) {
 /// Client of the full-buffer cases: a small receive buffer, set before connect() so that the
 /// window is small from the start.
 fn connect_small_window(ctx: &mut Ctx) -> Socket {
-    let sock = tcp_socket();
+    let sock = ctx.tcp_socket();
     sock.set_recv_buffer_size(RECEIVER_RCVBUF)
         .expect("setsockopt(SO_RCVBUF)");
     connect_with(ctx, sock)

@@ -1,6 +1,6 @@
 //! Steps that many cases share, so that each case's script reads as its experiment.
 
-use harness::observe::sock::{loopback, set_linger, tcp_socket};
+use harness::observe::sock::set_linger;
 use harness::{Ctx, Value};
 use socket2::{SockAddr, Socket};
 
@@ -41,9 +41,9 @@ pub fn io_outcome(res: std::io::Result<()>) -> Value {
 /// Bind a fresh socket, with no options set, to 127.0.0.1:`port`; records `ok(0)` or the errno.
 /// The socket is dropped at once: only whether the port was free matters.
 pub fn bind_again(ctx: &mut Ctx, name: &str, port: u16) -> Value {
-    let sock = tcp_socket();
+    let sock = ctx.tcp_socket();
     ctx.begin(name);
-    let value = io_outcome(sock.bind(&SockAddr::from(loopback(port))));
+    let value = io_outcome(sock.bind(&SockAddr::from(ctx.loopback(port))));
     ctx.record(name, value.clone());
     value
 }
@@ -53,7 +53,7 @@ pub fn bind_again(ctx: &mut Ctx, name: &str, port: u16) -> Value {
 pub fn connect_with(ctx: &mut Ctx, sock: Socket) -> Socket {
     let port = ctx.sync_with("listening", 0) as u16;
     ctx.begin("connect");
-    sock.connect(&SockAddr::from(loopback(port)))
+    sock.connect(&SockAddr::from(ctx.loopback(port)))
         .expect("connect(127.0.0.1)");
     sock
 }

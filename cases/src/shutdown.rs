@@ -6,7 +6,7 @@
 
 use crate::script::{accept_and_read_eof, accept_one, connect_to_server};
 use harness::judge::{Kernel, Provenance, FREEBSD_QEMU, LINUX_MATRIX};
-use harness::observe::sock::{tcp_socket, POLL_PEER_CLOSED};
+use harness::observe::sock::POLL_PEER_CLOSED;
 use harness::Role::{Client, Server};
 use harness::{is, Case, Ctx, Expect, Matcher, Os, Seg, Side, SigPipe, WireFact};
 use nix::sys::socket::Shutdown;
@@ -42,6 +42,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux tcp_shutdown() -> tcp_send_fin()",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: HALF_CLOSE_SERVER,
                 client: HALF_CLOSE_CLIENT,
                 wire: HALF_CLOSE_WIRE,
@@ -55,6 +56,7 @@ pub static CASES: &[Case] = &[
                          (bsd/netinet/tcp_input.c: FIN_WAIT_2 disconnects only `if \
                          (so->so_state & SS_CANTRCVMORE)`)",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: HALF_CLOSE_SERVER,
                 client: HALF_CLOSE_CLIENT,
                 wire: HALF_CLOSE_WIRE,
@@ -67,6 +69,7 @@ pub static CASES: &[Case] = &[
                          socantsendmore(), tcp_usrclosed() -> FIN_WAIT_1, FIN; no sorflush() \
                          for SHUT_WR",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: HALF_CLOSE_SERVER,
                 client: HALF_CLOSE_CLIENT,
                 wire: HALF_CLOSE_WIRE,
@@ -74,6 +77,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "shutdown.wr_then_write",
@@ -95,6 +99,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux tcp_sendmsg_locked(): SEND_SHUTDOWN -> -EPIPE",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: READ_EOF_SERVER,
                 client: WR_THEN_WRITE_CLIENT,
                 wire: &[],
@@ -106,6 +111,7 @@ pub static CASES: &[Case] = &[
                          `so->so_state & SS_CANTSENDMORE` -> EPIPE (set by tcp_usr_shutdown() \
                          -> socantsendmore())",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: READ_EOF_SERVER,
                 client: WR_THEN_WRITE_CLIENT,
                 wire: &[],
@@ -117,6 +123,7 @@ pub static CASES: &[Case] = &[
                          sosend_generic(): `so->so_snd.sb_state & SBS_CANTSENDMORE` -> EPIPE \
                          (set by tcp_usr_shutdown() -> socantsendmore())",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: READ_EOF_SERVER,
                 client: WR_THEN_WRITE_CLIENT,
                 wire: &[],
@@ -124,6 +131,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "shutdown.wr_with_unread_data_sends_fin",
@@ -146,6 +154,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux tcp_shutdown() sends FIN without looking at the receive queue",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: WR_UNREAD_SERVER,
                 client: WR_UNREAD_CLIENT,
                 wire: &[],
@@ -157,6 +166,7 @@ pub static CASES: &[Case] = &[
                          socantsendmore(), tcp_usrclosed(), FIN; the unread-data test that \
                          sends RST is in tcp_disconnect(), which only close() reaches",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: WR_UNREAD_SERVER,
                 client: WR_UNREAD_CLIENT,
                 wire: &[],
@@ -169,6 +179,7 @@ pub static CASES: &[Case] = &[
                          receive buffer is flushed only by tcp_disconnect() (close) and \
                          sorflush() (SHUT_RD)",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: WR_UNREAD_SERVER,
                 client: WR_UNREAD_CLIENT,
                 wire: &[],
@@ -176,6 +187,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "shutdown.rd_sends_nothing",
@@ -202,6 +214,7 @@ pub static CASES: &[Case] = &[
                 source: "Linux inet_shutdown() sets RCV_SHUTDOWN and tcp_shutdown() acts only \
                          on SEND_SHUTDOWN",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: RD_SERVER,
                 client: &[
                     ("shutdown(SHUT_RD)", is("ok(0)")),
@@ -240,6 +253,7 @@ pub static CASES: &[Case] = &[
                          bsd/netinet/tcp_input.c tcp_input(): data with `so->so_state & \
                          SS_CANTRCVMORE` -> tcp_close(), dropwithreset",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: RD_SERVER,
                 client: BSD_RD_CLIENT,
                 wire: &[
@@ -270,6 +284,7 @@ pub static CASES: &[Case] = &[
                          socantrcvmore(), sbrelease(); sys/netinet/tcp_input.c \
                          tcp_do_segment(): SBS_CANTRCVMORE -> m_freem(m)",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: RD_SERVER,
                 client: BSD_RD_CLIENT,
                 wire: &[
@@ -280,6 +295,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "shutdown.rdwr",
@@ -301,6 +317,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux inet_shutdown() with SHUTDOWN_MASK",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: READ_EOF_SERVER,
                 client: RDWR_CLIENT,
                 wire: &[],
@@ -312,6 +329,7 @@ pub static CASES: &[Case] = &[
                          SHUT_RDWR -> sorflush() then tcp_usr_shutdown() (FIN); soreceive(): \
                          SS_CANTRCVMORE -> 0; sosendcheck(): SS_CANTSENDMORE -> EPIPE",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: READ_EOF_SERVER,
                 client: RDWR_CLIENT,
                 wire: &[],
@@ -324,6 +342,7 @@ pub static CASES: &[Case] = &[
                          soreceive_generic(): SBS_CANTRCVMORE -> 0; sosend_generic(): \
                          SBS_CANTSENDMORE -> EPIPE",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: READ_EOF_SERVER,
                 client: RDWR_CLIENT,
                 wire: &[],
@@ -331,6 +350,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "shutdown.unconnected",
@@ -352,6 +372,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux inet_shutdown(): TCP_CLOSE -> -ENOTCONN",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: &[("exit", is("exit 0"))],
                 client: UNCONNECTED_CLIENT,
                 wire: &[],
@@ -362,6 +383,7 @@ pub static CASES: &[Case] = &[
                 source: "xnu-11417.121.6 bsd/kern/uipc_socket.c soshutdown(): none of \
                          SS_ISCONNECTED | SS_ISCONNECTING | SS_ISDISCONNECTING -> ENOTCONN",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: &[("exit", is("exit 0"))],
                 client: UNCONNECTED_CLIENT,
                 wire: &[],
@@ -373,6 +395,7 @@ pub static CASES: &[Case] = &[
                          soshutdown(): not connected, `so->so_type != SOCK_DGRAM && \
                          !SOLISTENING(so)` -> ENOTCONN",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: &[("exit", is("exit 0"))],
                 client: UNCONNECTED_CLIENT,
                 wire: &[],
@@ -380,6 +403,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
 ];
 
@@ -537,7 +561,7 @@ fn rdwr_client(ctx: &mut Ctx) {
 fn idle_server(_ctx: &mut Ctx) {}
 
 fn unconnected_client(ctx: &mut Ctx) {
-    let sock = tcp_socket();
+    let sock = ctx.tcp_socket();
     ctx.shutdown("shutdown(SHUT_RD)", &sock, Shutdown::Read);
     ctx.shutdown("shutdown(SHUT_WR)", &sock, Shutdown::Write);
     ctx.shutdown("shutdown(SHUT_RDWR)", &sock, Shutdown::Both);

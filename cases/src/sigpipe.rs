@@ -37,6 +37,7 @@ pub static CASES: &[Case] = &[
                 source: "Linux sk_stream_error(): SIGPIPE only for EPIPE, and a pending sk_err \
                          is returned first",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: RESETTING_SERVER,
                 client: &[
                     ("write#1", is("ECONNRESET")),
@@ -52,6 +53,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: XNU_WRITE_EPIPE_SIGPIPE,
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: RESETTING_SERVER,
                 client: &[("exit", is("killed by SIGPIPE"))],
                 wire: &[],
@@ -64,6 +66,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: FREEBSD_WRITE_EPIPE_SIGPIPE,
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: RESETTING_SERVER,
                 client: &[("exit", is("killed by SIGPIPE"))],
                 wire: &[],
@@ -71,6 +74,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "sigpipe.ignored_returns_epipe",
@@ -92,6 +96,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux sk_stream_error(): a pending sk_err is returned first",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: RESETTING_SERVER,
                 client: &[
                     ("write#1", is("ECONNRESET")),
@@ -106,6 +111,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: XNU_WRITE_EPIPE_SIGPIPE,
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: RESETTING_SERVER,
                 client: BSD_TWO_EPIPE_WRITES,
                 wire: &[],
@@ -116,6 +122,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: FREEBSD_WRITE_EPIPE_SIGPIPE,
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: RESETTING_SERVER,
                 client: BSD_TWO_EPIPE_WRITES,
                 wire: &[],
@@ -123,6 +130,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "sigpipe.handler_runs",
@@ -145,6 +153,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux sk_stream_error()",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: RESETTING_SERVER,
                 client: &[
                     ("write#1", is("ECONNRESET")),
@@ -160,6 +169,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: XNU_WRITE_EPIPE_SIGPIPE,
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: RESETTING_SERVER,
                 client: BSD_TWO_EPIPE_WRITES_TWO_HANDLER_RUNS,
                 wire: &[],
@@ -170,6 +180,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: FREEBSD_WRITE_EPIPE_SIGPIPE,
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: RESETTING_SERVER,
                 client: BSD_TWO_EPIPE_WRITES_TWO_HANDLER_RUNS,
                 wire: &[],
@@ -177,6 +188,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "sigpipe.msg_nosignal",
@@ -199,6 +211,7 @@ pub static CASES: &[Case] = &[
                 source: "Linux tcp_sendmsg_locked() -> sk_stream_error(): no send_sig() with \
                          MSG_NOSIGNAL",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: RESETTING_SERVER,
                 client: &[
                     ("send#1", is("ECONNRESET")),
@@ -217,6 +230,7 @@ pub static CASES: &[Case] = &[
                          psignal(p, SIGPIPE)`; bsd/kern/uipc_socket.c sosendcheck(): \
                          SS_CANTSENDMORE -> EPIPE before so_error",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: RESETTING_SERVER,
                 client: BSD_TWO_EPIPE_SENDS,
                 wire: &[],
@@ -230,6 +244,7 @@ pub static CASES: &[Case] = &[
                          SO_NOSIGPIPE) == 0 && (flags & MSG_NOSIGNAL) == 0)`; sosend_generic(): \
                          SBS_CANTSENDMORE -> EPIPE before so_error",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: RESETTING_SERVER,
                 client: BSD_TWO_EPIPE_SENDS,
                 wire: &[],
@@ -237,6 +252,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "sigpipe.so_nosigpipe",
@@ -264,6 +280,7 @@ pub static CASES: &[Case] = &[
                          sets SOF_NOSIGPIPE; bsd/kern/sys_socket.c soo_write(): `if (stat == \
                          EPIPE && !(so->so_flags & SOF_NOSIGPIPE)) psignal(procp, SIGPIPE)`",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: RESETTING_SERVER,
                 client: BSD_TWO_EPIPE_WRITES,
                 wire: &[],
@@ -275,6 +292,7 @@ pub static CASES: &[Case] = &[
                          sosetopt(): SO_NOSIGPIPE is an so_options bit; sousrsend(): SIGPIPE \
                          only `if (error == EPIPE && (so->so_options & SO_NOSIGPIPE) == 0 ...)`",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: RESETTING_SERVER,
                 client: BSD_TWO_EPIPE_WRITES,
                 wire: &[],
@@ -282,6 +300,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "sigpipe.after_own_shutdown",
@@ -303,6 +322,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: "Linux tcp_sendmsg_locked(): SEND_SHUTDOWN -> sk_stream_error(-EPIPE)",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: READ_EOF_SERVER,
                 client: SHUTDOWN_THEN_KILLED_CLIENT,
                 wire: &[],
@@ -312,6 +332,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: XNU_WRITE_EPIPE_SIGPIPE,
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: READ_EOF_SERVER,
                 client: SHUTDOWN_THEN_KILLED_CLIENT,
                 wire: &[],
@@ -321,6 +342,7 @@ pub static CASES: &[Case] = &[
                 kernel: Kernel::ANY,
                 source: FREEBSD_WRITE_EPIPE_SIGPIPE,
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: READ_EOF_SERVER,
                 client: SHUTDOWN_THEN_KILLED_CLIENT,
                 wire: &[],
@@ -328,6 +350,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
 ];
 

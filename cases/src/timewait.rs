@@ -15,7 +15,7 @@
 
 use crate::script::{accept_one, connect_to_server};
 use harness::judge::{Kernel, Provenance, FREEBSD_QEMU, LINUX_MATRIX};
-use harness::observe::sock::{local_port, peer_port, tcp_socket, try_connect, KERNEL_WAIT};
+use harness::observe::sock::{local_port, peer_port, try_connect, KERNEL_WAIT};
 use harness::{any_ms, is, Case, Ctx, Expect, Need, Os, Side, SigPipe, Variant};
 use socket2::Socket;
 use std::time::{Duration, Instant};
@@ -98,6 +98,7 @@ pub static CASES: &[Case] = &[
                 source: "Linux net/ipv4/tcp_minisocks.c tcp_time_wait() with TCP_TIMEWAIT_LEN \
                          (60 s, include/net/tcp.h); inet_diag idiag_timer 3 (time-wait)",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: &[
                     ("close", is("ok(0)")),
                     ("server conn.state", is("TIME_WAIT")),
@@ -120,6 +121,7 @@ pub static CASES: &[Case] = &[
                          lists tcp_tw_tailq; the passive closer: tcp_input() LAST_ACK, \
                          `if (ourfinisacked) tp = tcp_close(tp)`",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: &[
                     ("close", is("ok(0)")),
                     ("server conn.state", is("TIME_WAIT")),
@@ -144,6 +146,7 @@ pub static CASES: &[Case] = &[
                          sys/netinet/tcp_input.c tcp_do_segment() LAST_ACK, `if \
                          (ourfinisacked) tp = tcp_close(tp)`",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: &[
                     ("close", is("ok(0)")),
                     ("server conn.state", is("none")),
@@ -155,6 +158,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "timewait.rebind_without_reuseaddr",
@@ -177,6 +181,7 @@ pub static CASES: &[Case] = &[
                          inet_csk_get_port() -> inet_csk_bind_conflict(): a TIME_WAIT socket in \
                          the port's bind bucket conflicts unless both sides reuse",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: &[
                     ("close", is("ok(0)")),
                     ("server conn.state", is("TIME_WAIT")),
@@ -199,6 +204,7 @@ pub static CASES: &[Case] = &[
                          t->inp_socket->so_options) == 0` -> EADDRINUSE; TIME_WAIT: \
                          add_to_time_wait(tp, 2 * tcp_msl), TCPTV_MSL 15 s",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: &[
                     ("close", is("ok(0)")),
                     ("server conn.state", is("TIME_WAIT")),
@@ -221,6 +227,7 @@ pub static CASES: &[Case] = &[
                          sys/netinet/tcp_timewait.c tcp_twstart(): 2 * V_tcp_msl (TCPTV_MSL \
                          30 s), with nolocaltimewait = 0",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: &[
                     ("close", is("ok(0)")),
                     ("server conn.state", is("TIME_WAIT")),
@@ -236,6 +243,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "timewait.reuseaddr_matrix",
@@ -264,6 +272,7 @@ pub static CASES: &[Case] = &[
                          inet_csk_bind_conflict() (sk->sk_reuse && sk2->sk_reuse && sk2 not \
                          LISTEN)",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: &reuseaddr_matrix_server_facts(
                     LINUX_TIME_WAIT_TIMER,
                     TIME_WAIT_LEFT,
@@ -287,6 +296,7 @@ pub static CASES: &[Case] = &[
                          a pcb found conflicts when `(reuseport & t->inp_socket->so_options) == \
                          0` (SO_REUSEPORT only)",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: XNU_REUSEADDR_MATRIX_SERVER,
                 client: REUSEADDR_MATRIX_CLIENT,
                 wire: &[],
@@ -308,6 +318,7 @@ pub static CASES: &[Case] = &[
                          t->inp_socket->so_options) == 0`; TIME_WAIT kept with \
                          nolocaltimewait = 0 (sys/netinet/tcp_timewait.c tcp_twstart())",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: &reuseaddr_matrix_server_facts(
                     BSD_TIME_WAIT_TIMER,
                     FREEBSD_TIME_WAIT_LEFT,
@@ -340,6 +351,7 @@ pub static CASES: &[Case] = &[
                 switches: &[OLD_REUSEADDR, NEW_REUSEADDR],
             },
         ],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "timewait.rebind_while_listening",
@@ -361,6 +373,7 @@ pub static CASES: &[Case] = &[
                          bound to the address\"); Linux net/ipv4/inet_connection_sock.c \
                          inet_csk_bind_conflict(): sk2 in LISTEN always conflicts",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: &rebind_while_listening_facts(LINUX_TIME_WAIT_TIMER, TIME_WAIT_LEFT),
                 client: PASSIVE_CLOSER_LEAVES_NOTHING,
                 wire: &[],
@@ -373,6 +386,7 @@ pub static CASES: &[Case] = &[
                          == INADDR_ANY`, same address and port), and `(reuseport & \
                          t->inp_socket->so_options) == 0` without SO_REUSEPORT -> EADDRINUSE",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: &[
                     ("close", is("ok(0)")),
                     ("server conn.state", is("TIME_WAIT")),
@@ -392,6 +406,7 @@ pub static CASES: &[Case] = &[
                          and port), and `(reuseport & t->inp_socket->so_options) == 0` without \
                          SO_REUSEPORT -> EADDRINUSE; TIME_WAIT kept with nolocaltimewait = 0",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: &rebind_while_listening_facts(BSD_TIME_WAIT_TIMER, FREEBSD_TIME_WAIT_LEFT),
                 client: PASSIVE_CLOSER_LEAVES_NOTHING,
                 wire: &[],
@@ -399,6 +414,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "timewait.passive_closer_can_rebind",
@@ -423,6 +439,7 @@ pub static CASES: &[Case] = &[
                 source: "Linux net/ipv4/tcp_input.c tcp_rcv_state_process() LAST_ACK -> \
                          tcp_done(); the client: tcp_time_wait() with TCP_TIMEWAIT_LEN (60 s)",
                 provenance: Provenance::Observed(LINUX_MATRIX),
+                kinds: &[],
                 server: PASSIVE_CLOSER_REBINDS,
                 client: &active_closer_time_wait_facts(LINUX_TIME_WAIT_TIMER, TIME_WAIT_LEFT),
                 wire: &[],
@@ -437,6 +454,7 @@ pub static CASES: &[Case] = &[
                          none; the client: FIN in FIN_WAIT_2 -> add_to_time_wait(tp, 2 * \
                          tcp_msl), TCPTV_MSL 15 s",
                 provenance: Provenance::FromSource,
+                kinds: &[],
                 server: PASSIVE_CLOSER_REBINDS,
                 client: &[
                     ("close", is("ok(0)")),
@@ -455,6 +473,7 @@ pub static CASES: &[Case] = &[
                          tcp_twstart(), 2 * V_tcp_msl (TCPTV_MSL 30 s), with nolocaltimewait = \
                          0",
                 provenance: Provenance::Observed(FREEBSD_QEMU),
+                kinds: &[],
                 server: PASSIVE_CLOSER_REBINDS,
                 client: &active_closer_time_wait_facts(BSD_TIME_WAIT_TIMER, FREEBSD_TIME_WAIT_LEFT),
                 wire: &[],
@@ -462,6 +481,7 @@ pub static CASES: &[Case] = &[
         ],
         step_deadline: Case::STEP_DEADLINE,
         variants: &[],
+        kinds: harness::Kind::TCP,
     },
     Case {
         id: "timewait.tw_reuse",
@@ -511,6 +531,7 @@ pub static CASES: &[Case] = &[
                          Make TIME-WAIT reuse delay deterministic and configurable\"), \
                          net/ipv4/inet_hashtables.c __inet_hash_connect()",
                 provenance: Provenance::Observed(&["linux 6.18", "linux 7.2"]),
+                kinds: &[],
                 server: TW_REUSE_SERVER,
                 client: &tw_reuse_client_facts(REUSE_DELAY_PASSED),
                 wire: &[],
@@ -523,6 +544,7 @@ pub static CASES: &[Case] = &[
                          Make TIME-WAIT reuse delay deterministic and configurable\"), \
                          net/ipv4/inet_hashtables.c __inet_hash_connect()",
                 provenance: Provenance::Observed(&["linux 5.10", "linux 6.1", "linux 6.12"]),
+                kinds: &[],
                 server: TW_REUSE_SERVER,
                 client: &tw_reuse_client_facts(REUSE_ON_NEXT_SECOND),
                 wire: &[],
@@ -546,6 +568,7 @@ pub static CASES: &[Case] = &[
                 switches: &[],
             },
         ],
+        kinds: harness::Kind::TCP,
     },
 ];
 
@@ -735,8 +758,8 @@ const fn tw_reuse_client_facts(
 }
 
 /// A socket with SO_REUSEADDR set or not (never left to a library's default).
-fn socket_with_reuseaddr(on: bool) -> Socket {
-    let sock = tcp_socket();
+fn socket_with_reuseaddr(ctx: &Ctx, on: bool) -> Socket {
+    let sock = ctx.tcp_socket();
     sock.set_reuse_address(on)
         .expect("setsockopt(SO_REUSEADDR)");
     sock
@@ -763,7 +786,7 @@ fn close_first(ctx: &mut Ctx, conn: Socket, local: u16, remote: u16) {
 /// side is in TIME_WAIT; records it. Returns the listener and its port. Barriers: `listening`,
 /// `server closed`, `client closed`.
 fn close_into_time_wait(ctx: &mut Ctx, reuseaddr: bool) -> (Socket, u16) {
-    let (listener, port) = ctx.listen_with(socket_with_reuseaddr(reuseaddr), 8);
+    let (listener, port) = ctx.listen_with(socket_with_reuseaddr(ctx, reuseaddr), 8);
     ctx.sync_with("listening", port.into());
     let conn = ctx.accept(&listener);
     let client_port = peer_port(&conn);
@@ -796,19 +819,19 @@ fn holds_time_wait_server(ctx: &mut Ctx) {
 fn rebind_without_reuseaddr_server(ctx: &mut Ctx) {
     let (listener, port) = close_into_time_wait(ctx, false);
     ctx.close("close(listener)", listener);
-    ctx.bind("bind", &tcp_socket(), port);
+    ctx.bind("bind", &ctx.tcp_socket(), port);
 }
 
 fn reuseaddr_matrix_server(ctx: &mut Ctx) {
     let (listener, port) = close_into_time_wait(ctx, ctx.variant_has(OLD_REUSEADDR));
     ctx.close("close(listener)", listener);
-    let new = socket_with_reuseaddr(ctx.variant_has(NEW_REUSEADDR));
+    let new = socket_with_reuseaddr(ctx, ctx.variant_has(NEW_REUSEADDR));
     ctx.bind("bind", &new, port);
 }
 
 fn rebind_while_listening_server(ctx: &mut Ctx) {
     let (_listener, port) = close_into_time_wait(ctx, true);
-    ctx.bind("bind", &socket_with_reuseaddr(true), port);
+    ctx.bind("bind", &socket_with_reuseaddr(ctx, true), port);
 }
 
 /// Client: close first, and record its side in TIME_WAIT. Barriers: `listening`,
@@ -834,11 +857,11 @@ fn passive_closer_rebinds_server(ctx: &mut Ctx) {
     ctx.await_sock(port, client_port, None, KERNEL_WAIT);
     ctx.sock_diag("server conn", port, client_port);
     ctx.close("close(listener)", listener);
-    ctx.bind("bind", &tcp_socket(), port);
+    ctx.bind("bind", &ctx.tcp_socket(), port);
 }
 
 fn tw_reuse_server(ctx: &mut Ctx) {
-    let (listener, _) = ctx.bind_and_listen(tcp_socket(), TW_REUSE_SERVER_PORT, 8);
+    let (listener, _) = ctx.bind_and_listen(ctx.tcp_socket(), TW_REUSE_SERVER_PORT, 8);
     ctx.sync_with("listening", TW_REUSE_SERVER_PORT.into());
     let conn = ctx.accept(&listener);
     ctx.sync("client closed");
@@ -863,14 +886,14 @@ fn tw_reuse_client(ctx: &mut Ctx) {
     let in_time_wait = Instant::now();
     ctx.sock_diag("conn#1", port, server_port);
     ctx.begin("connect#2");
-    let first = try_connect(server_port);
+    let first = try_connect(ctx.kind(), server_port);
     record_connect(ctx, "connect#2", &first);
     if first.is_err() {
         // Retry, unrecorded, until it works or TW_REUSE_RETRY_FOR has passed; then record the
         // last outcome and when it came, counted from TIME_WAIT's start.
         ctx.begin("connect#2 retries");
         let last = loop {
-            let attempt = try_connect(server_port);
+            let attempt = try_connect(ctx.kind(), server_port);
             if attempt.is_ok() || in_time_wait.elapsed() >= TW_REUSE_RETRY_FOR {
                 break attempt;
             }

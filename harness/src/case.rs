@@ -1,12 +1,16 @@
 //! What a case declares. A case is one plain struct literal in `cases/src/<family>.rs`.
 
 use crate::judge::Expect;
+use crate::kind::Kind;
 use crate::observe::Ctx;
 use crate::platform::Os;
 use std::time::Duration;
 
 /// One conformance case: a connection between two forked sides, each running its script, and
 /// what this OS and kernel are expected to show.
+///
+/// A declaration states what is particular to the case and takes the rest from
+/// [`Case::DEFAULTS`]: `Case { id, doc, source, server, client, expect, ..Case::DEFAULTS }`.
 pub struct Case {
     /// `family.behaviour`; the same id in the CLI, the cargo test name, the make target and the
     /// report.
@@ -25,11 +29,39 @@ pub struct Case {
     pub step_deadline: Duration,
     /// Run the pair once per variant, each in its own namespace; empty: run it once.
     pub variants: &'static [Variant],
+    /// The socket kinds the case runs over, each an instance of its own (`id@ipv6`) judged on
+    /// its own. One declaration serves them all; the scripts build their sockets from
+    /// [`Ctx::kind`]. A kind the case cannot apply to is simply not listed.
+    pub kinds: &'static [Kind],
 }
 
 impl Case {
     /// The usual step deadline: generous for a loaded machine, short enough to fail fast.
     pub const STEP_DEADLINE: Duration = Duration::from_secs(5);
+
+    /// What a case is unless its declaration says otherwise: no needs, no variants, the usual
+    /// step deadline, run over IPv4 and IPv6. Its id, doc, source, sides and expectations are
+    /// placeholders every case replaces (the completeness tests in `cases` check that each has
+    /// an id, a doc, a source and an expectation or a reason per OS).
+    pub const DEFAULTS: Case = Case {
+        id: "",
+        doc: "",
+        source: "",
+        needs: &[],
+        server: Side::UNDECLARED,
+        client: Side::UNDECLARED,
+        expect: &[],
+        step_deadline: Case::STEP_DEADLINE,
+        variants: &[],
+        kinds: Kind::TCP,
+    };
+
+    /// The instances of this case: one per kind it runs over.
+    pub fn instances(&'static self) -> impl Iterator<Item = Instance> {
+        self.kinds
+            .iter()
+            .map(move |&kind| Instance { case: self, kind })
+    }
 
     /// The family: the part of the id before the dot.
     pub fn family(&self) -> &'static str {
@@ -57,6 +89,20 @@ impl Case {
     }
 }
 
+/// One case run over one kind: what the CLI selects, the runner runs and the report judges.
+#[derive(Clone, Copy)]
+pub struct Instance {
+    pub case: &'static Case,
+    pub kind: Kind,
+}
+
+impl Instance {
+    /// `close.fin_then_eof@ipv6`: the id everywhere one instance is named.
+    pub fn name(&self) -> String {
+        format!("{}@{}", self.case.id, self.kind.name())
+    }
+}
+
 /// One side of the connection: the SIGPIPE disposition it tests under, and its script.
 #[derive(Clone, Copy)]
 pub struct Side {
@@ -64,6 +110,33 @@ pub struct Side {
     /// disposition would otherwise leak into the forked side.
     pub sigpipe: SigPipe,
     pub run: fn(&mut Ctx),
+}
+
+impl Side {
+    /// A side that runs `run` with SIGPIPE ignored (SIG_IGN, which the side sets itself): the
+    /// disposition of every case that does not test SIGPIPE, so that a write to a broken
+    /// connection is observed as EPIPE rather than ending the side.
+    pub const fn new(run: fn(&mut Ctx)) -> Side {
+        Side {
+            sigpipe: SigPipe::Ignore,
+            run,
+        }
+    }
+
+    /// A side that runs `run` under the SIGPIPE disposition `sigpipe`.
+    pub const fn with_sigpipe(sigpipe: SigPipe, run: fn(&mut Ctx)) -> Side {
+        Side { sigpipe, run }
+    }
+
+    /// [`Case::DEFAULTS`]'s sides: a case that forgets one fails loudly, it does not pass.
+    pub const UNDECLARED: Side = Side::new(undeclared_side);
+}
+
+fn undeclared_side(ctx: &mut Ctx) {
+    panic!(
+        "the case declares no {} script (Case::DEFAULTS has none)",
+        ctx.role().name()
+    );
 }
 
 /// The SIGPIPE disposition a side runs under.

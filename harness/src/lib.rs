@@ -11,12 +11,14 @@
 
 pub mod case;
 pub mod judge;
+pub mod kind;
 pub mod observe;
 pub mod platform;
 pub mod report;
 pub mod spawn;
 
-pub use case::{Case, Need, Side, SigPipe, Variant};
+pub use case::{Case, Instance, Need, Side, SigPipe, Variant};
 pub use judge::wire::{Seg, WireFact};
-pub use judge::{any_ms, is, one_of, Expect, Kernel, Matcher, Os, Provenance};
+pub use judge::{any_ms, is, one_of, Expect, Facts, Kernel, Matcher, Os, Provenance};
+pub use kind::Kind;
 pub use observe::{Ctx, Fact, Role, Value};

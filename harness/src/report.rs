@@ -1,6 +1,7 @@
 //! The documents a case run produces.
 
 use crate::judge::{Expect, Matcher, Os, Provenance};
+use crate::kind::Kind;
 use crate::observe::segment::Segment;
 use crate::observe::Fact;
 use serde::{Deserialize, Serialize};
@@ -155,6 +156,9 @@ impl From<&Expect> for ExpectationReport {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseReport {
     pub id: String,
+    /// The kind of socket this instance ran over; with `id`, the instance's identity
+    /// (`close.fin_then_eof@ipv6`).
+    pub kind: Kind,
     pub verdict: Verdict,
     /// Why the case was not run or not judged; set exactly when the verdict is `skip`.
     #[serde(default)]
@@ -197,10 +201,12 @@ pub struct StepMark {
 }
 
 impl CaseReport {
-    /// Case `id` before it ran: not isolated, skipped as "not run", with nothing observed.
-    pub fn new(id: &str) -> CaseReport {
+    /// Case `id` over `kind` before it ran: not isolated, skipped as "not run", with nothing
+    /// observed.
+    pub fn new(id: &str, kind: Kind) -> CaseReport {
         CaseReport {
             id: id.to_string(),
+            kind,
             verdict: Verdict::Skip,
             skip_reason: Some("not run".into()),
             failure: vec![],
@@ -228,6 +234,11 @@ impl CaseReport {
         }
     }
 
+    /// `id@kind`, as the CLI and make name the instance.
+    pub fn instance(&self) -> String {
+        format!("{}@{}", self.id, self.kind.name())
+    }
+
     /// The skip reason or the failure lines, whichever the verdict has.
     pub fn why(&self) -> Vec<&str> {
         match &self.skip_reason {
@@ -243,7 +254,10 @@ impl CaseReport {
 /// 3: the expectation carries its `source` and `provenance`. An expectation of a version 2
 /// report meant "confirmed on this OS"; in 3 it may be a reading of the source, so a version 2
 /// report is refused rather than read as if every expectation had been observed.
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4: every case report names its `kind` (`ipv4`, `ipv6`, `dual_stack`, `unix_stream`,
+/// `unix_seqpacket`); a case appears once per kind it ran over, and (`id`, `kind`) is the key.
+/// A version 3 report's cases all ran over IPv4, but it is refused rather than guessed at.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Where and how a run happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -384,6 +398,12 @@ impl std::fmt::Display for ReportError {
                 "schema_version 2, but this sockconf reads schema_version {SCHEMA_VERSION} \
                  (version 2 does not say whether an expectation was observed or read in the \
                  source): run the suite again with this sockconf to compare"
+            ),
+            ReportError::WrongSchema { found } if found == "3" => write!(
+                f,
+                "schema_version 3, but this sockconf reads schema_version {SCHEMA_VERSION} \
+                 (version 3 does not name the socket kind each case ran over): run the suite \
+                 again with this sockconf to compare"
             ),
             ReportError::WrongSchema { found } => write!(
                 f,

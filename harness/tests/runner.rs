@@ -8,28 +8,24 @@
 use harness::judge::Kernel;
 use harness::report::Verdict;
 use harness::spawn::run_case;
-use harness::{is, Case, Ctx, Expect, Os, Provenance, Side, SigPipe};
+use harness::{is, Case, Ctx, Expect, Instance, Kind, Os, Provenance, Side};
 use std::time::{Duration, Instant};
 
 const SHORT: Duration = Duration::from_millis(300);
 
-fn case(server: fn(&mut Ctx), client: fn(&mut Ctx), expect: &'static [Expect]) -> Case {
-    Case {
+/// A hand-made case's IPv4 instance (leaked: an instance names a `'static` case).
+fn case(server: fn(&mut Ctx), client: fn(&mut Ctx), expect: &'static [Expect]) -> Instance {
+    let case = Box::leak(Box::new(Case {
         id: "selftest.case",
-        doc: "",
-        source: "",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: client,
-        },
+        server: Side::new(server),
+        client: Side::new(client),
         expect,
         step_deadline: SHORT,
-        variants: &[],
+        ..Case::DEFAULTS
+    }));
+    Instance {
+        case,
+        kind: Kind::Ipv4,
     }
 }
 
@@ -51,7 +47,7 @@ fn connect_and_idle(ctx: &mut Ctx) {
 
 fn a_hung_read_times_out_naming_step_and_call() -> Result<(), String> {
     let started = Instant::now();
-    let r = run_case(&case(listen_and_wait, connect_and_idle, &[]));
+    let r = run_case(case(listen_and_wait, connect_and_idle, &[]));
     check(
         r.verdict == Verdict::Timeout,
         format!("verdict {:?}", r.verdict),
@@ -83,7 +79,7 @@ fn client_barrier_b(ctx: &mut Ctx) {
 }
 
 fn disagreeing_scripts_fail() -> Result<(), String> {
-    let r = run_case(&case(server_barrier_a, client_barrier_b, &[]));
+    let r = run_case(case(server_barrier_a, client_barrier_b, &[]));
     check(
         r.verdict == Verdict::Fail,
         format!("verdict {:?}", r.verdict),
@@ -103,7 +99,7 @@ fn panicking_server(_ctx: &mut Ctx) {
 fn idle(_ctx: &mut Ctx) {}
 
 fn a_setup_panic_is_a_harness_failure() -> Result<(), String> {
-    let r = run_case(&case(panicking_server, idle, &[]));
+    let r = run_case(case(panicking_server, idle, &[]));
     check(
         r.verdict == Verdict::Fail,
         format!("verdict {:?}", r.verdict),
@@ -131,11 +127,12 @@ fn nothing_outlives_the_case() -> Result<(), String> {
         kernel: Kernel::ANY,
         source: "a test's own",
         provenance: Provenance::FromSource,
+        kinds: &[],
         server: &[("exit", is("exit 0"))],
         client: &[("exit", is("exit 0"))],
         wire: &[],
     }];
-    let r = run_case(&case(leaves_a_grandchild, idle, EXPECT));
+    let r = run_case(case(leaves_a_grandchild, idle, EXPECT));
     check(
         r.verdict == Verdict::Pass || Os::current() != Os::Linux,
         format!("{:?} {:?}", r.verdict, r.why()),
@@ -153,11 +150,12 @@ fn a_mismatch_is_a_failure_with_its_difference() -> Result<(), String> {
         kernel: Kernel::ANY,
         source: "a test's own",
         provenance: Provenance::FromSource,
+        kinds: &[],
         server: &[("exit", is("exit 1"))],
         client: &[("exit", is("exit 0"))],
         wire: &[],
     }];
-    let r = run_case(&case(idle, idle, EXPECT));
+    let r = run_case(case(idle, idle, EXPECT));
     check(
         r.verdict == Verdict::Fail,
         format!("verdict {:?}", r.verdict),

@@ -123,7 +123,7 @@ impl Page<'_> {
     fn cases(&self, id: &str) -> Vec<Option<&CaseReport>> {
         self.reports
             .iter()
-            .map(|(_, r)| r.cases.iter().find(|c| c.id == id))
+            .map(|(_, r)| r.cases.iter().find(|c| c.instance() == id))
             .collect()
     }
 
@@ -138,24 +138,24 @@ impl Page<'_> {
     /// Every case id of every report: failures first, then differences, skips, passes; by id
     /// within each.
     fn ordered_ids(&self) -> Vec<String> {
-        let ids: BTreeSet<&str> = self
+        let ids: BTreeSet<String> = self
             .reports
             .iter()
-            .flat_map(|(_, r)| r.cases.iter().map(|c| c.id.as_str()))
+            .flat_map(|(_, r)| r.cases.iter().map(CaseReport::instance))
             .collect();
-        let mut ids: Vec<(u8, &str)> = ids
+        let mut ids: Vec<(u8, String)> = ids
             .into_iter()
             .map(|id| {
                 let verdicts: Vec<Option<Verdict>> = self
-                    .cases(id)
+                    .cases(&id)
                     .iter()
                     .map(|c| c.map(|c| c.verdict))
                     .collect();
-                (rank(&verdicts, self.difference(id).is_some()), id)
+                (rank(&verdicts, self.difference(&id).is_some()), id)
             })
             .collect();
         ids.sort();
-        ids.into_iter().map(|(_, id)| id.to_string()).collect()
+        ids.into_iter().map(|(_, id)| id).collect()
     }
 
     fn environment(&self, out: &mut String, missing: &[Missing]) {

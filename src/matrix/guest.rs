@@ -14,7 +14,7 @@ pub fn init(jobs: usize) -> ExitCode {
     }
     imp::mount_filesystems();
     imp::load_modules(MODULES_DIR);
-    let selected = cases::all();
+    let selected = cases::instances();
     let report = crate::orchestrate::run_report(&selected, Some(jobs), None, false);
     let json = serde_json::to_string_pretty(&report).expect("reports serialise");
     match imp::write_report(REPORT_PORT, &json) {

@@ -49,7 +49,7 @@ pub fn check(mut sockconf: Command, id: &str) -> Result<(), String> {
     let case = report
         .cases
         .iter()
-        .find(|c| c.id == id)
+        .find(|c| c.instance() == id)
         .ok_or_else(|| format!("{id} is not in its report"))?;
     let observed = serde_json::to_string_pretty(&case.observations).unwrap_or_default();
     match case.verdict {

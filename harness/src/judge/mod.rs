@@ -2,6 +2,7 @@
 
 pub mod wire;
 
+use crate::kind::Kind;
 use crate::observe::Fact;
 pub use crate::platform::Os;
 use serde::Serialize;
@@ -149,14 +150,99 @@ pub struct Expect {
     pub client: &'static [(&'static str, Matcher)],
     /// What the segments must show, where they were captured.
     pub wire: &'static [WireFact],
+    /// The kinds this expectation applies to; empty: every kind the case runs over. An
+    /// expectation limited to some kinds says where the kernel treats the kinds differently,
+    /// and its source says why.
+    pub kinds: &'static [Kind],
+}
+
+/// What both sides and the wire are expected to show: the part of an expectation that several
+/// OSes, kernels or cases share, named once (`const FIN_THEN_EOF: Facts = ...`).
+#[derive(Clone, Copy, Debug)]
+pub struct Facts {
+    pub server: &'static [(&'static str, Matcher)],
+    pub client: &'static [(&'static str, Matcher)],
+    pub wire: &'static [WireFact],
+}
+
+impl Facts {
+    /// No facts at all: a start for `Facts { server: .., ..Facts::NONE }`.
+    pub const NONE: Facts = Facts {
+        server: &[],
+        client: &[],
+        wire: &[],
+    };
 }
 
 impl Expect {
-    /// The first expectation that applies to this OS and kernel release.
-    pub fn select(expects: &[Expect], os: Os, release: (u32, u32, u32)) -> Option<&Expect> {
+    /// What `os` is expected to show on any kernel, for any kind, read in `source` and not yet
+    /// run there ([`Provenance::FromSource`]); [`Expect::observed`] records a run that
+    /// confirmed it.
+    pub const fn reading(os: Os, source: &'static str, facts: Facts) -> Expect {
+        Expect {
+            os,
+            kernel: Kernel::ANY,
+            source,
+            provenance: Provenance::FromSource,
+            server: facts.server,
+            client: facts.client,
+            wire: facts.wire,
+            kinds: &[],
+        }
+    }
+
+    /// Linux on any kernel, explained by `source` (the kernel function), observed on the
+    /// matrix's kernels ([`LINUX_MATRIX`]): a Linux expectation lands only once it has passed
+    /// here and in `make matrix`, which CI runs.
+    pub const fn linux(source: &'static str, facts: Facts) -> Expect {
+        Expect::reading(Os::Linux, source, facts).observed(LINUX_MATRIX)
+    }
+
+    /// macOS on any kernel, read in `source` (XNU); no run on a Mac has confirmed it yet.
+    pub const fn macos(source: &'static str, facts: Facts) -> Expect {
+        Expect::reading(Os::Macos, source, facts)
+    }
+
+    /// FreeBSD on any kernel, read in `source` and confirmed by the matrix's FreeBSD column
+    /// ([`FREEBSD_QEMU`]). A FreeBSD reading not yet run there is
+    /// `Expect::reading(Os::Freebsd, ..)`.
+    pub const fn freebsd(source: &'static str, facts: Facts) -> Expect {
+        Expect::reading(Os::Freebsd, source, facts).observed(FREEBSD_QEMU)
+    }
+
+    /// This expectation, observed on `releases` of its OS.
+    pub const fn observed(self, releases: &'static [&'static str]) -> Expect {
+        Expect {
+            provenance: Provenance::Observed(releases),
+            ..self
+        }
+    }
+
+    /// This expectation, for the kernels in `kernel` only.
+    pub const fn kernel(self, kernel: Kernel) -> Expect {
+        Expect { kernel, ..self }
+    }
+
+    /// This expectation, for these kinds only.
+    pub const fn kinds(self, kinds: &'static [Kind]) -> Expect {
+        Expect { kinds, ..self }
+    }
+
+    /// Whether it applies to `kind`.
+    pub fn applies_to(&self, kind: Kind) -> bool {
+        self.kinds.is_empty() || self.kinds.contains(&kind)
+    }
+
+    /// The first expectation that applies to this OS, kernel release and kind.
+    pub fn select(
+        expects: &[Expect],
+        os: Os,
+        release: (u32, u32, u32),
+        kind: Kind,
+    ) -> Option<&Expect> {
         expects
             .iter()
-            .find(|e| e.os == os && e.kernel.contains(release))
+            .find(|e| e.os == os && e.kernel.contains(release) && e.applies_to(kind))
     }
 }
 
@@ -256,6 +342,7 @@ mod tests {
                 server: &[],
                 client: &[("old", is("x"))],
                 wire: &[],
+                kinds: &[],
             },
             Expect {
                 os: Os::Linux,
@@ -265,22 +352,23 @@ mod tests {
                 server: &[],
                 client: &[],
                 wire: &[],
+                kinds: &[],
             },
         ];
         assert_eq!(
-            Expect::select(E, Os::Linux, (5, 10, 0))
+            Expect::select(E, Os::Linux, (5, 10, 0), Kind::Ipv4)
                 .unwrap()
                 .client
                 .len(),
             1
         );
         assert_eq!(
-            Expect::select(E, Os::Linux, (6, 18, 0))
+            Expect::select(E, Os::Linux, (6, 18, 0), Kind::Ipv6)
                 .unwrap()
                 .client
                 .len(),
             0
         );
-        assert!(Expect::select(E, Os::Macos, (23, 0, 0)).is_none());
+        assert!(Expect::select(E, Os::Macos, (23, 0, 0), Kind::Ipv4).is_none());
     }
 }

@@ -4,6 +4,7 @@ use super::clock::Origin;
 use super::protocol::{Release, Report};
 use super::{Fact, Value};
 use crate::case::Variant;
+use crate::kind::Kind;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::OwnedFd;
@@ -36,6 +37,7 @@ pub struct Ctx {
     origin: Origin,
     pub(crate) sigpipe_handler_runs: Option<Arc<AtomicUsize>>,
     variant: Option<&'static Variant>,
+    kind: Kind,
 }
 
 impl Ctx {
@@ -45,6 +47,7 @@ impl Ctx {
         from_runner: OwnedFd,
         origin: Origin,
         variant: Option<&'static Variant>,
+        kind: Kind,
     ) -> Ctx {
         Ctx {
             role,
@@ -53,7 +56,13 @@ impl Ctx {
             origin,
             sigpipe_handler_runs: None,
             variant,
+            kind,
         }
+    }
+
+    /// The kind of socket this instance of the case runs over (IPv4, IPv6, AF_UNIX, ...).
+    pub fn kind(&self) -> Kind {
+        self.kind
     }
 
     /// Whether the variant this pair runs in turns `switch` on (false outside variants).

@@ -5,10 +5,11 @@
 //! the side panics and the harness reports a harness error, not a verdict on the kernel.
 
 use super::{Ctx, Value};
+use crate::kind::Kind;
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, Shutdown};
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use socket2::{Protocol, SockAddr, Socket, Type};
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, IntoRawFd};
 use std::time::{Duration, Instant};
 
@@ -22,15 +23,12 @@ pub const POLL_PEER_CLOSED: libc::c_short = libc::POLLIN | libc::POLLRDHUP;
 #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
 pub const POLL_PEER_CLOSED: libc::c_short = libc::POLLIN;
 
-/// The loopback address a case's two sides talk over.
-pub fn loopback(port: u16) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
-}
-
-/// A fresh IPv4 TCP socket with no options set.
-pub fn tcp_socket() -> Socket {
-    Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))
-        .expect("socket(AF_INET, SOCK_STREAM)")
+/// A fresh TCP socket of `kind`'s address family (AF_INET, or AF_INET6 for IPv6) with no
+/// options set. An AF_INET6 socket keeps the system's IPV6_V6ONLY default; over ::1 it makes
+/// no difference.
+pub fn tcp_socket(kind: Kind) -> Socket {
+    Socket::new(kind.domain(), Type::STREAM, Some(Protocol::TCP))
+        .unwrap_or_else(|e| panic!("socket({:?}, SOCK_STREAM): {e}", kind.domain()))
 }
 
 /// The port a socket is bound to.
@@ -41,10 +39,10 @@ pub fn local_port(sock: &Socket) -> u16 {
         .map_or(0, |a| a.port())
 }
 
-/// connect() a fresh socket to 127.0.0.1:`port`, unrecorded: the socket, or the errno.
-pub fn try_connect(port: u16) -> Result<Socket, Errno> {
-    let sock = tcp_socket();
-    match sock.connect(&SockAddr::from(loopback(port))) {
+/// connect() a fresh socket to `kind`'s loopback:`port`, unrecorded: the socket, or the errno.
+pub fn try_connect(kind: Kind, port: u16) -> Result<Socket, Errno> {
+    let sock = tcp_socket(kind);
+    match sock.connect(&SockAddr::from(kind.loopback(port))) {
         Ok(()) => Ok(sock),
         Err(e) => Err(Errno::from_raw(e.raw_os_error().unwrap_or(0))),
     }
@@ -112,31 +110,42 @@ pub fn queued_bytes(sock: &impl AsFd) -> usize {
 }
 
 impl Ctx {
-    /// A listener on 127.0.0.1, port chosen by the kernel, with no options set.
+    /// A fresh TCP socket of this instance's kind, with no options set.
+    pub fn tcp_socket(&self) -> Socket {
+        tcp_socket(self.kind())
+    }
+
+    /// The loopback address the sides talk over: 127.0.0.1:`port`, or [::1]:`port` for IPv6.
+    pub fn loopback(&self, port: u16) -> SocketAddr {
+        self.kind().loopback(port)
+    }
+
+    /// A listener on loopback, port chosen by the kernel, with no options set.
     pub fn listen(&mut self, backlog: i32) -> (Socket, u16) {
-        let sock = tcp_socket();
+        let sock = self.tcp_socket();
         self.listen_with(sock, backlog)
     }
 
-    /// Bind `sock` (options already set by the case) to 127.0.0.1:0 and listen.
+    /// Bind `sock` (options already set by the case) to loopback port 0 and listen.
     pub fn listen_with(&mut self, sock: Socket, backlog: i32) -> (Socket, u16) {
         self.bind_and_listen(sock, 0, backlog)
     }
 
-    /// Bind `sock` to 127.0.0.1:`port` and listen.
+    /// Bind `sock` to loopback:`port` and listen.
     pub fn bind_and_listen(&mut self, sock: Socket, port: u16, backlog: i32) -> (Socket, u16) {
-        sock.bind(&SockAddr::from(loopback(port)))
-            .expect("bind(127.0.0.1)");
+        let addr = self.loopback(port);
+        sock.bind(&SockAddr::from(addr))
+            .unwrap_or_else(|e| panic!("bind({addr}): {e}"));
         sock.listen(backlog).expect("listen");
         let port = local_port(&sock);
         self.claim_port(port);
         (sock, port)
     }
 
-    /// bind() `sock` to 127.0.0.1:`port`, the behaviour under test; records `ok(0)` or the errno.
+    /// bind() `sock` to loopback:`port`, the behaviour under test; records `ok(0)` or the errno.
     pub fn bind(&mut self, name: &str, sock: &Socket, port: u16) -> Value {
         self.begin(name);
-        let value = match sock.bind(&SockAddr::from(loopback(port))) {
+        let value = match sock.bind(&SockAddr::from(self.loopback(port))) {
             Ok(()) => {
                 self.claim_port(local_port(sock));
                 Value::Ok(0)
@@ -147,12 +156,13 @@ impl Ctx {
         value
     }
 
-    /// Connect a fresh socket to 127.0.0.1:`port`.
+    /// Connect a fresh socket to loopback:`port`.
     pub fn connect(&mut self, port: u16) -> Socket {
-        let sock = tcp_socket();
+        let sock = self.tcp_socket();
+        let addr = self.loopback(port);
         self.begin("connect");
-        sock.connect(&SockAddr::from(loopback(port)))
-            .expect("connect(127.0.0.1)");
+        sock.connect(&SockAddr::from(addr))
+            .unwrap_or_else(|e| panic!("connect({addr}): {e}"));
         // The server's port too, in case it bound its listener by hand.
         self.claim_port(port);
         self.claim_port(local_port(&sock));

@@ -254,13 +254,14 @@ mod imp {
 ))]
 mod tests {
     use super::*;
-    use crate::observe::sock::{local_port, loopback, tcp_socket};
+    use crate::kind::Kind;
+    use crate::observe::sock::{local_port, tcp_socket};
 
     #[test]
     fn lists_a_listener_of_this_process() {
-        let listener = tcp_socket();
+        let listener = tcp_socket(Kind::Ipv4);
         listener
-            .bind(&loopback(0).into())
+            .bind(&Kind::Ipv4.loopback(0).into())
             .expect("bind an ephemeral port");
         listener.listen(1).expect("listen");
         let port = local_port(&listener);

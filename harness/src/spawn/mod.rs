@@ -11,9 +11,10 @@ mod variants;
 
 pub use pair::children_of_self;
 
-use crate::case::{Case, Need};
+use crate::case::{Instance, Need};
 use crate::judge::wire::{self, diff_wire, WireFact};
 use crate::judge::{diff_side, Expect};
+use crate::kind::Kind;
 use crate::observe::capture::Capture;
 use crate::observe::clock::Origin;
 use crate::observe::segment::{self, Segment};
@@ -26,10 +27,11 @@ use std::time::{Duration, Instant};
 /// unless every connection has visibly ended before (reset, or both FINs acknowledged).
 pub const SETTLE_MAX: Duration = Duration::from_millis(100);
 
-/// Run `case` in this process: check its needs, isolate, write its sysctls, fork the pair,
-/// judge. The process should exit afterwards: it has left the host's network namespace.
-pub fn run_case(case: &Case) -> CaseReport {
-    run_case_capturing(case).report
+/// Run one instance of a case in this process: check its needs, isolate, write its sysctls,
+/// fork the pair, judge. The process should exit afterwards: it has left the host's network
+/// namespace.
+pub fn run_case(instance: Instance) -> CaseReport {
+    run_case_capturing(instance).report
 }
 
 /// A case's outcome, with its capture still open.
@@ -51,11 +53,12 @@ impl From<CaseReport> for CaseRun {
 }
 
 /// [`run_case`], also returning the open capture.
-pub fn run_case_capturing(case: &Case) -> CaseRun {
+pub fn run_case_capturing(instance: Instance) -> CaseRun {
+    let Instance { case, kind } = instance;
     // Whatever host sysctl this case sets is put back, also if the runner panics.
     let _restore = host_sysctl::RestoreOnDrop;
     let start = Instant::now();
-    let mut report = CaseReport::new(case.id);
+    let mut report = CaseReport::new(case.id, kind);
     let finish = |mut r: CaseReport, verdict: Verdict, why: Vec<String>| {
         r.conclude(verdict, why);
         r.duration_ms = start.elapsed().as_millis() as u64;
@@ -66,19 +69,26 @@ pub fn run_case_capturing(case: &Case) -> CaseRun {
     if let Some(reason) = case.cannot_apply_on(os) {
         return finish(report, Verdict::Skip, vec![reason]).into();
     }
+    if let Some(why) = kind.no_wire_because() {
+        report.notes.push(format!("no wire facts: {why}"));
+    }
     let release = kernel_release();
-    let expect = Expect::select(case.expect, os, parse_release(&release));
+    let expect = Expect::select(case.expect, os, parse_release(&release), kind);
     report.expectation = expect.map(Into::into);
 
     let origin = Origin::now();
     // A case with variants runs each in a sub-runner's namespace of its own; the capture
     // watches one namespace, so such cases are not captured.
-    let mut capture: Result<Capture, String> =
-        Err("the case runs one namespace per variant; the capture watches one".into());
+    let mut capture: Result<Capture, String> = Err(match kind.no_wire_because() {
+        Some(why) => why.into(),
+        None => "the case runs one namespace per variant; the capture watches one".into(),
+    });
     let outcome = if case.variants.is_empty() {
-        prepare(case.needs.iter()).map(|isolation| {
-            capture = Capture::open(&isolation);
-            let mut outcome = pair::run_pair(case, None, origin, capture.as_mut().ok());
+        prepare(case.needs.iter(), kind).map(|isolation| {
+            if kind.has_wire() {
+                capture = Capture::open(&isolation);
+            }
+            let mut outcome = pair::run_pair(case, kind, None, origin, capture.as_mut().ok());
             if let (Isolation::Host { .. }, Ok(c)) = (&isolation, capture.as_mut()) {
                 // The host's loopback carries other traffic too: keep this case's.
                 c.keep_ports(outcome.ports.iter().copied());
@@ -88,7 +98,7 @@ pub fn run_case_capturing(case: &Case) -> CaseRun {
             (isolation, outcome)
         })
     } else {
-        variants::run_variants(case, origin)
+        variants::run_variants(case, kind, origin)
     };
     let outcome = match outcome {
         Ok((isolation, outcome)) => {
@@ -211,10 +221,17 @@ fn settle(capture: &mut Capture, origin: Origin) {
 }
 
 /// Isolate this (single-threaded) process and write the sysctls of `needs` in its namespace.
-/// The isolation had, and on an unmet need the skip reason with it.
-fn prepare<'a>(needs: impl Iterator<Item = &'a Need>) -> Result<Isolation, (Isolation, String)> {
+/// The isolation had, and on an unmet need (or a kind this machine lacks) the skip reason with
+/// it.
+fn prepare<'a>(
+    needs: impl Iterator<Item = &'a Need>,
+    kind: Kind,
+) -> Result<Isolation, (Isolation, String)> {
     let isolation = isolate::isolate();
     become_subreaper();
+    if let Some(reason) = machine_lacks(kind) {
+        return Err((isolation, reason));
+    }
     for need in needs {
         let unmet = match (need, &isolation) {
             // Linux's sysctls; other OSes declare theirs as HostSysctl.
@@ -244,6 +261,20 @@ fn prepare<'a>(needs: impl Iterator<Item = &'a Need>) -> Result<Isolation, (Isol
         }
     }
     Ok(isolation)
+}
+
+/// Why this machine cannot run `kind` at all (a property of the machine, so the instance is
+/// skipped with it): no IPv6, or no ::1 on its loopback (a kernel booted with ipv6.disable=1,
+/// a namespace whose lo has `disable_ipv6` set).
+fn machine_lacks(kind: Kind) -> Option<String> {
+    if kind != Kind::Ipv6 {
+        return None;
+    }
+    let probe = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::STREAM, None)
+        .and_then(|s| s.bind(&kind.loopback(0).into()));
+    probe
+        .err()
+        .map(|e| format!("this machine has no IPv6 loopback: binding [::1]:0 failed ({e})"))
 }
 
 /// Orphans of the sides come to this runner to be reaped, not to init.

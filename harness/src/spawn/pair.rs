@@ -3,6 +3,7 @@
 
 use super::side;
 use crate::case::{Case, Variant};
+use crate::kind::Kind;
 use crate::observe::capture::Capture;
 use crate::observe::clock::Origin;
 use crate::observe::protocol::{Release, Report};
@@ -122,14 +123,15 @@ impl Child {
 /// Must be called from a single-threaded process: the runner (`sockconf run-case`) is one.
 pub fn run_pair(
     case: &Case,
+    kind: Kind,
     variant: Option<&'static Variant>,
     origin: Origin,
     mut capture: Option<&mut Capture>,
 ) -> PairOutcome {
     assert_single_threaded();
     let mut children = [
-        spawn_side(Role::Server, case, variant, origin),
-        spawn_side(Role::Client, case, variant, origin),
+        spawn_side(Role::Server, case, kind, variant, origin),
+        spawn_side(Role::Client, case, kind, variant, origin),
     ];
     let mut errors = vec![];
     let mut timeout = None;
@@ -292,7 +294,13 @@ fn conduct_barriers(
     }
 }
 
-fn spawn_side(role: Role, case: &Case, variant: Option<&'static Variant>, origin: Origin) -> Child {
+fn spawn_side(
+    role: Role,
+    case: &Case,
+    kind: Kind,
+    variant: Option<&'static Variant>,
+    origin: Origin,
+) -> Child {
     let side = match role {
         Role::Server => case.server,
         Role::Client => case.client,
@@ -308,7 +316,15 @@ fn spawn_side(role: Role, case: &Case, variant: Option<&'static Variant>, origin
         ForkResult::Child => {
             drop(reports_rx);
             drop(releases_tx);
-            side::run(runner, role, side, variant, reports_tx, releases_rx, origin)
+            side::run(
+                runner,
+                role,
+                side,
+                (kind, variant),
+                reports_tx,
+                releases_rx,
+                origin,
+            )
         }
         ForkResult::Parent { child } => {
             // Also set here, so that the group exists before the runner might kill it.

@@ -1,6 +1,7 @@
 //! What a forked side does: set its SIGPIPE disposition, run its script, report, `_exit`.
 
 use crate::case::{Side, SigPipe, Variant};
+use crate::kind::Kind;
 use crate::observe::clock::Origin;
 use crate::observe::protocol::Report;
 use crate::observe::Role;
@@ -24,7 +25,7 @@ pub fn run(
     runner: nix::unistd::Pid,
     role: Role,
     side: Side,
-    variant: Option<&'static Variant>,
+    (kind, variant): (Kind, Option<&'static Variant>),
     to_runner: OwnedFd,
     from_runner: OwnedFd,
     origin: Origin,
@@ -48,7 +49,7 @@ pub fn run(
         unsafe { libc::write(fd, line.as_ptr().cast(), line.len()) };
     }));
 
-    let mut ctx = Ctx::new(role, to_runner, from_runner, origin, variant);
+    let mut ctx = Ctx::new(role, to_runner, from_runner, origin, variant, kind);
     // Explicit, always: the runner (a Rust binary) starts with SIGPIPE ignored, and that
     // disposition survives fork; a side must run under the one its case tests.
     // SAFETY: installing SIG_DFL/SIG_IGN, or signal-hook's handler, in a single-threaded child.

@@ -9,6 +9,7 @@
 use super::pair::{self, PairOutcome};
 use super::{host_sysctl, prepare};
 use crate::case::{Case, Variant};
+use crate::kind::Kind;
 use crate::observe::clock::Origin;
 use crate::observe::Fact;
 use crate::report::Isolation;
@@ -25,11 +26,11 @@ const SUB_RUNNER_PANICKED: i32 = 70;
 
 /// Run every variant of `case`; the first variant's isolation stands for all of them. A
 /// variant that is skipped skips the case, with its reason; a timeout ends the run there.
-pub fn run_variants(case: &Case, origin: Origin) -> SubOutcome {
+pub fn run_variants(case: &Case, kind: Kind, origin: Origin) -> SubOutcome {
     let mut joined = PairOutcome::default();
     let mut isolation = None;
     for variant in case.variants {
-        let (iso, outcome) = run_one(case, variant, origin)?;
+        let (iso, outcome) = run_one(case, kind, variant, origin)?;
         isolation.get_or_insert(iso);
         let prefix = |facts: Vec<Fact>| {
             facts.into_iter().map(|f| Fact {
@@ -61,7 +62,7 @@ pub fn run_variants(case: &Case, origin: Origin) -> SubOutcome {
     Ok((isolation, joined))
 }
 
-fn run_one(case: &Case, variant: &'static Variant, origin: Origin) -> SubOutcome {
+fn run_one(case: &Case, kind: Kind, variant: &'static Variant, origin: Origin) -> SubOutcome {
     pair::assert_single_threaded();
     let (rx, tx) = nix::unistd::pipe().expect("pipe");
     let runner = nix::unistd::getpid();
@@ -79,9 +80,9 @@ fn run_one(case: &Case, variant: &'static Variant, origin: Origin) -> SubOutcome
                 unsafe { libc::_exit(SUB_RUNNER_PANICKED) };
             }
             let outcome = std::panic::catch_unwind(|| {
-                let prepared = prepare(case.needs.iter().chain(variant.needs));
+                let prepared = prepare(case.needs.iter().chain(variant.needs), kind);
                 let outcome = prepared.map(|isolation| {
-                    let mut outcome = pair::run_pair(case, Some(variant), origin, None);
+                    let mut outcome = pair::run_pair(case, kind, Some(variant), origin, None);
                     outcome.host_sysctls = host_sysctl::changes();
                     (isolation, outcome)
                 });

@@ -209,7 +209,7 @@ mod imp {
     fn run_suite(settings: &Settings) -> libc::c_int {
         let started = std::time::Instant::now();
         let report = crate::orchestrate::run_report(
-            &cases::all(),
+            &cases::instances(),
             Some(settings.jobs),
             None,
             settings.allow_host_sysctl,

@@ -1,0 +1,111 @@
+//! The socket kind a case runs over: part of its identity everywhere (`close.fin_then_eof@ipv6`
+//! in the CLI, the report, `compare`, JUnit, make and the cargo tests).
+
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// What the two sides of a case talk over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// TCP over 127.0.0.1.
+    Ipv4,
+    /// TCP over ::1.
+    Ipv6,
+    /// TCP across the IPv4/IPv6 boundary of one AF_INET6 socket (IPV6_V6ONLY off): the
+    /// dual-stack family's cases, which choose their addresses themselves.
+    DualStack,
+    /// AF_UNIX SOCK_STREAM over a pathname in the case's private temporary directory.
+    UnixStream,
+    /// AF_UNIX SOCK_SEQPACKET over a pathname, likewise.
+    UnixSeqpacket,
+}
+
+impl Kind {
+    /// Every kind, in the order instances are listed.
+    pub const ALL: &'static [Kind] = &[
+        Kind::Ipv4,
+        Kind::Ipv6,
+        Kind::DualStack,
+        Kind::UnixStream,
+        Kind::UnixSeqpacket,
+    ];
+
+    /// The kinds a TCP case runs over unless it says otherwise: IPv4 and IPv6 loopback.
+    pub const TCP: &'static [Kind] = &[Kind::Ipv4, Kind::Ipv6];
+
+    /// The name in instance ids, reports and make targets.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Ipv4 => "ipv4",
+            Kind::Ipv6 => "ipv6",
+            Kind::DualStack => "dual_stack",
+            Kind::UnixStream => "unix_stream",
+            Kind::UnixSeqpacket => "unix_seqpacket",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.iter().copied().find(|k| k.name() == name)
+    }
+
+    /// Whether segments go over a wire the harness can capture: every IP kind; an AF_UNIX
+    /// socket never makes a segment.
+    pub fn has_wire(self) -> bool {
+        matches!(self, Kind::Ipv4 | Kind::Ipv6 | Kind::DualStack)
+    }
+
+    /// Why there is nothing on the wire, for the report's notes; None for the IP kinds.
+    pub fn no_wire_because(self) -> Option<&'static str> {
+        (!self.has_wire()).then_some(
+            "an AF_UNIX socket sends no segments: the kernel moves its data between the two \
+             sockets' buffers directly (net/unix/af_unix.c), so there is no wire to capture",
+        )
+    }
+
+    /// The loopback address of an IP kind: 127.0.0.1, or ::1 for IPv6. The dual-stack cases
+    /// start from IPv4's; AF_UNIX has none (also IPv4's, never used).
+    pub fn loopback_ip(self) -> IpAddr {
+        match self {
+            Kind::Ipv6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        }
+    }
+
+    /// `loopback_ip():port`.
+    pub fn loopback(self, port: u16) -> SocketAddr {
+        SocketAddr::new(self.loopback_ip(), port)
+    }
+
+    /// socket2's domain for this kind's sockets.
+    pub fn domain(self) -> socket2::Domain {
+        match self {
+            Kind::Ipv4 | Kind::DualStack => socket2::Domain::IPV4,
+            Kind::Ipv6 => socket2::Domain::IPV6,
+            Kind::UnixStream | Kind::UnixSeqpacket => socket2::Domain::UNIX,
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::from_name(k.name()), Some(*k));
+            assert_eq!(
+                serde_json::to_string(k).unwrap(),
+                format!("\"{}\"", k.name())
+            );
+        }
+        assert_eq!(Kind::from_name("ipv5"), None);
+    }
+}
