@@ -1,15 +1,29 @@
-//! The text form of a run: per case, the verdict and each side's observations.
+//! The text form of a run: per instance (a case over one socket kind) its verdict, then each
+//! side's observations, variant by variant.
+//!
+//! The layout, for a user scanning a run of 150 instances:
+//! - one line per instance, `id@kind verdict ms`, so that `grep @ipv6` or `grep '^close\.'`
+//!   gives one line each; the kinds of one case follow each other, and a blank line separates
+//!   one case from the next;
+//! - under it, one line per side; a case with variants (each run in a namespace of its own,
+//!   its facts prefixed `variant: ` by the runner) has one heading per variant with one line
+//!   per side under it, so that no line holds every variant's facts;
+//! - a kind that observed exactly what the case's previous kind observed (every fact and value,
+//!   the verdict, the failure lines and notes) says so on its instance line instead of
+//!   repeating them: what differs between kinds is what stands out;
+//! - failure lines (`! ...`), the skip reason and notes last, indented under the instance.
 
 use harness::report::{CaseReport, RunReport, Verdict};
+use harness::Fact;
 use std::fmt::Write;
 
-/// The run as text; `verbose` adds each case's ladder diagram.
+/// The run as text; `verbose` adds each instance's ladder diagram.
 pub fn text(report: &RunReport, verbose: bool) -> String {
     let mut out = String::new();
     let env = &report.environment;
     let _ = writeln!(
         out,
-        "sockconf {} on {} {} ({}), isolation: {}, {}\n",
+        "sockconf {} on {} {} ({}), isolation: {}, {}",
         env.sockconf_version,
         env.os.name(),
         env.kernel_release,
@@ -17,14 +31,29 @@ pub fn text(report: &RunReport, verbose: bool) -> String {
         env.isolation.join(", "),
         env.privileges
     );
+    let mut previous: Option<&CaseReport> = None;
     for case in &report.cases {
-        case_text(&mut out, case);
+        let same_case = previous.filter(|p| p.id == case.id);
+        if same_case.is_none() {
+            out.push('\n');
+        }
+        match same_case.filter(|p| observed_alike(p, case)) {
+            Some(p) => {
+                instance_line(&mut out, case);
+                // Trim the padding the line ends with before the remark.
+                out.truncate(out.trim_end().len());
+                let _ = writeln!(out, "   observed as @{}", p.kind.name());
+            }
+            None => case_text(&mut out, case),
+        }
         if verbose {
             if let Some(ladder) = crate::ladder::observed(case) {
                 let _ = writeln!(out, "\n{ladder}");
             }
         }
+        previous = Some(case);
     }
+    out.push('\n');
     let s = &report.summary;
     let not_passed: Vec<String> = report
         .cases
@@ -48,7 +77,22 @@ pub fn text(report: &RunReport, verbose: bool) -> String {
     out
 }
 
-fn case_text(out: &mut String, case: &CaseReport) {
+/// Whether two instances of one case observed the same: every fact's name and value (not
+/// when it was made), the verdict, the failure or skip lines and the notes.
+fn observed_alike(a: &CaseReport, b: &CaseReport) -> bool {
+    let facts = |f: &[Fact]| -> Vec<(String, String)> {
+        f.iter()
+            .map(|f| (f.name.clone(), f.value.to_string()))
+            .collect()
+    };
+    a.verdict == b.verdict
+        && facts(&a.observations.server) == facts(&b.observations.server)
+        && facts(&a.observations.client) == facts(&b.observations.client)
+        && a.why() == b.why()
+        && a.notes == b.notes
+}
+
+fn instance_line(out: &mut String, case: &CaseReport) {
     let _ = writeln!(
         out,
         "{:<56} {:<7} {:>5} ms",
@@ -56,18 +100,36 @@ fn case_text(out: &mut String, case: &CaseReport) {
         case.verdict.name(),
         case.duration_ms
     );
-    for (side, facts) in [
-        ("server", &case.observations.server),
-        ("client", &case.observations.client),
-    ] {
-        if facts.is_empty() {
-            continue;
+}
+
+fn case_text(out: &mut String, case: &CaseReport) {
+    instance_line(out, case);
+    let sides = [
+        ("server", by_variant(&case.id, &case.observations.server)),
+        ("client", by_variant(&case.id, &case.observations.client)),
+    ];
+    // Variants in the order their facts first appear, whichever side has them.
+    let mut variants: Vec<Option<&str>> = vec![];
+    for (_, groups) in &sides {
+        for (variant, _) in groups {
+            if !variants.contains(variant) {
+                variants.push(*variant);
+            }
         }
-        let rendered: Vec<String> = facts
-            .iter()
-            .map(|f| format!("{} = {}", f.name, f.value))
-            .collect();
-        let _ = writeln!(out, "    {side}: {}", rendered.join("; "));
+    }
+    for variant in variants {
+        let indent = match variant {
+            Some(name) => {
+                let _ = writeln!(out, "    variant {name}");
+                "        "
+            }
+            None => "    ",
+        };
+        for (side, groups) in &sides {
+            for (_, facts) in groups.iter().filter(|(v, _)| *v == variant) {
+                let _ = writeln!(out, "{indent}{side}: {}", facts.join("; "));
+            }
+        }
     }
     let marker = match case.verdict {
         Verdict::Skip => "skipped:",
@@ -79,5 +141,138 @@ fn case_text(out: &mut String, case: &CaseReport) {
     }
     for note in &case.notes {
         let _ = writeln!(out, "    {note}");
+    }
+}
+
+/// One side's facts as `name = value`, grouped by the variant they were observed in (in order;
+/// `None` for facts of a case without variants). A variant's facts are named `variant: name`
+/// by the runner (`harness::spawn::variants`); the variants are the catalogue's, so a report
+/// of a case this sockconf does not know is shown ungrouped.
+fn by_variant<'a>(case_id: &str, facts: &'a [Fact]) -> Vec<(Option<&'a str>, Vec<String>)> {
+    let mut groups: Vec<(Option<&str>, Vec<String>)> = vec![];
+    for f in facts {
+        let (variant, name) = match split_variant(case_id, &f.name) {
+            Some((variant, name)) => (Some(variant), name),
+            None => (None, f.name.as_str()),
+        };
+        let line = format!("{name} = {}", f.value);
+        match groups.last_mut() {
+            Some((v, lines)) if *v == variant => lines.push(line),
+            _ => groups.push((variant, vec![line])),
+        }
+    }
+    groups
+}
+
+/// A fact name of case `case_id` split into its variant and the fact's own name
+/// (`old_set.new_set: bind` into `old_set.new_set` and `bind`); `None` where the case declares
+/// no variant the name starts with.
+pub fn split_variant<'a>(case_id: &str, fact: &'a str) -> Option<(&'a str, &'a str)> {
+    let (variant, name) = fact.split_once(": ")?;
+    let case = cases::all().into_iter().find(|c| c.id == case_id)?;
+    case.variants
+        .iter()
+        .any(|v| v.name == variant)
+        .then_some((variant, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harness::report::Environment;
+    use harness::{Kind, Value};
+
+    fn report(
+        id: &str,
+        kind: Kind,
+        server: &[(&str, &str)],
+        client: &[(&str, &str)],
+    ) -> CaseReport {
+        let mut r = CaseReport::new(id, kind);
+        let facts = |fs: &[(&str, &str)]| -> Vec<Fact> {
+            fs.iter()
+                .map(|(n, v)| Fact::new(n, Value::Errno((*v).into())))
+                .collect()
+        };
+        r.observations.server = facts(server);
+        r.observations.client = facts(client);
+        r.conclude(Verdict::Pass, vec![]);
+        r.duration_ms = 3;
+        r
+    }
+
+    fn run(cases: Vec<CaseReport>) -> String {
+        text(&RunReport::new(Environment::here(vec![]), cases), false)
+    }
+
+    /// The kinds of one case sit together, one line each; a kind that saw the same facts says
+    /// so instead of repeating them, one that saw others shows them.
+    #[test]
+    fn kinds_of_a_case_follow_each_other_and_repeat_only_what_differs() {
+        let out = run(vec![
+            report(
+                "close.x",
+                Kind::Ipv4,
+                &[("read", "EOF")],
+                &[("close", "ok")],
+            ),
+            report(
+                "close.x",
+                Kind::Ipv6,
+                &[("read", "EOF")],
+                &[("close", "ok")],
+            ),
+            report("close.y", Kind::Ipv4, &[("read", "EOF")], &[]),
+            report("close.y", Kind::Ipv6, &[("read", "ECONNRESET")], &[]),
+        ]);
+        let lines: Vec<&str> = out.lines().collect();
+        let at = |prefix: &str| lines.iter().position(|l| l.starts_with(prefix)).unwrap();
+        assert!(
+            lines[at("close.x@ipv4")].ends_with("pass        3 ms"),
+            "{out}"
+        );
+        assert_eq!(lines[at("close.x@ipv4") + 1], "    server: read = EOF");
+        assert_eq!(lines[at("close.x@ipv4") + 2], "    client: close = ok");
+        assert!(
+            lines[at("close.x@ipv6")].ends_with("pass        3 ms   observed as @ipv4"),
+            "{out}"
+        );
+        assert_eq!(
+            lines[at("close.x@ipv6") + 1],
+            "",
+            "a blank line between cases"
+        );
+        assert_eq!(
+            lines[at("close.y@ipv6") + 1],
+            "    server: read = ECONNRESET"
+        );
+        assert_eq!(out.matches("close.y@").count(), 2, "one line per instance");
+    }
+
+    /// A case with variants: one heading per variant, one line per side under it, in the
+    /// variants' order; no line holds two variants' facts.
+    #[test]
+    fn variants_get_a_heading_each_with_a_line_per_side() {
+        let case = cases::all()
+            .into_iter()
+            .find(|c| c.variants.len() > 1)
+            .expect("a case with variants");
+        let (a, b) = (case.variants[0].name, case.variants[1].name);
+        let out = run(vec![report(
+            case.id,
+            Kind::Ipv4,
+            &[
+                (&format!("{a}: bind"), "EADDRINUSE"),
+                (&format!("{b}: bind"), "ok"),
+            ],
+            &[
+                (&format!("{a}: read"), "EOF"),
+                (&format!("{b}: read"), "EOF"),
+            ],
+        )]);
+        let expected = format!(
+            "    variant {a}\n        server: bind = EADDRINUSE\n        client: read = EOF\n    variant {b}\n        server: bind = ok\n        client: read = EOF\n"
+        );
+        assert!(out.contains(&expected), "{out}");
     }
 }

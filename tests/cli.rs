@@ -232,6 +232,55 @@ fn run_verbose_draws_the_ladder(sockconf: Command) {
     }
 }
 
+/// The text form, grouped: one line per instance (`id@kind`), a case's kinds together; a case
+/// with variants shows one heading per variant with a line per side under it, never every
+/// variant's facts on one line.
+#[rstest]
+fn run_text_groups_by_kind_and_variant(sockconf: Command) {
+    let (code, out, err) = stdout(
+        sockconf,
+        &[
+            "run",
+            "close.fin_then_eof",
+            "timewait.reuseaddr_matrix@ipv4",
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let instance = |name: &str| -> usize {
+        let at: Vec<usize> = (0..lines.len())
+            .filter(|&i| lines[i].starts_with(&format!("{name} ")))
+            .collect();
+        assert_eq!(at.len(), 1, "one line for {name} in\n{out}");
+        at[0]
+    };
+    let (v4, v6) = (
+        instance("close.fin_then_eof@ipv4"),
+        instance("close.fin_then_eof@ipv6"),
+    );
+    assert!(lines[v4].contains(" pass "), "{out}");
+    assert_eq!(
+        lines[v4 + 1].trim(),
+        "server: read#1 = ok(5); read#2 = EOF; exit = exit 0"
+    );
+    assert_eq!(v6, v4 + 3, "the kinds of a case follow each other:\n{out}");
+    assert!(lines[v6].ends_with("observed as @ipv4"), "{out}");
+    let matrix = instance("timewait.reuseaddr_matrix@ipv4");
+    let variants = lines[matrix..]
+        .iter()
+        .filter(|l| l.starts_with("    variant "))
+        .count();
+    assert_eq!(variants, 4, "{out}");
+    assert!(
+        lines[matrix + 1..matrix + 13]
+            .iter()
+            .all(|l| !l.contains("old_") || l.starts_with("    variant ")),
+        "a variant's facts carry no prefix under its heading:\n{out}"
+    );
+    let longest = lines.iter().map(|l| l.len()).max().unwrap();
+    assert!(longest < 300, "a line of {longest} characters:\n{out}");
+}
+
 /// The pcap holds the frames the report's segments were parsed from.
 #[rstest]
 fn pcap_holds_the_reported_segments(sockconf: Command) {
