@@ -27,8 +27,10 @@ list: build
 run: build
 	$(SOCKCONF) run
 
-# The harness's cost per case (a no-op case) and the suite's wall time against its longest case
-# at several job counts: medians of 5 runs. A debug build, like `make run`.
+# Issue 10's two figures, medians of 5 runs with the load average beside them: (a) the suite,
+# every instance at the default job count, its wall time against its longest instance's (bound
+# 1.10); (b) the harness's cost per case, a no-op case's runner against a bare
+# unshare+fork+fork+wait floor (bound 3 ms). `sockconf bench --jobs 8,32` adds job counts.
 # Benchmarks measure the optimised build: the harness's own cost, not the debug build's.
 bench:
 	$(CARGO) build --quiet --release

@@ -150,10 +150,13 @@ enum Command {
         /// Runs per measurement; medians are reported.
         #[arg(long, default_value_t = 5)]
         runs: usize,
-        /// Job counts to time the suite at (the default job count is always added).
-        #[arg(long, value_delimiter = ',', default_value = "2,4,8,16,32,64")]
+        /// Other job counts to time the suite at, besides the default one.
+        #[arg(long, value_delimiter = ',')]
         jobs: Vec<usize>,
     },
+    /// The benchmark's floor: unshare a network namespace, fork two children, wait, exit.
+    #[command(hide = true)]
+    ProbeFloor,
     /// PID 1 of the matrix's VM: mount, run the suite, report over serial, power off.
     #[command(hide = true)]
     GuestInit {
@@ -281,6 +284,7 @@ fn main() -> ExitCode {
             orchestrate::run_case_here(bench::noop(), pcap.as_deref(), false)
         }
         Command::Bench { runs, jobs } => bench::bench(runs, &jobs),
+        Command::ProbeFloor => bench::probe_floor_here(),
         Command::RunCase {
             id,
             pcap,

@@ -237,8 +237,9 @@ pub(crate) fn run_all(
     // shared by every case of the run.
     let changes_host =
         |i: &Instance| allow_host_sysctl && !host_sysctl::needed_by(i.case).is_empty();
-    let (alone, together): (Vec<usize>, Vec<usize>) =
+    let (alone, mut together): (Vec<usize>, Vec<usize>) =
         (0..selected.len()).partition(|&i| changes_host(&selected[i]));
+    longest_first(selected, &mut together);
     let results: Mutex<Vec<Option<CaseReport>>> = Mutex::new(vec![None; selected.len()]);
     let tasks: Vec<_> = selected
         .iter()
@@ -283,6 +284,44 @@ pub(crate) fn run_all(
         .flatten()
         .collect()
 }
+
+/// Order `order` (indices into `selected`) longest expected first: the run cannot end before
+/// its longest instance does, so the instances that wait seconds (a keepalive, a linger, the
+/// TIME_WAIT reuse delay, each variant in turn) start in the first wave and the short ones fill
+/// the other jobs around them (longest-processing-time-first scheduling). Ties keep the
+/// selection's order (by id, then kind).
+fn longest_first(selected: &[Instance], order: &mut [usize]) {
+    let os = harness::Os::current();
+    let release = harness::platform::parse_release(&harness::platform::kernel_release());
+    order.sort_by_key(|&i| std::cmp::Reverse(expected_ms(selected[i], os, release)));
+}
+
+/// How long an instance is expected to take, from its declaration alone: what its expectation
+/// for this OS, kernel and kind says it waits (the lower bounds of its `*.ms` facts, which the
+/// cases record for a wait they time: a SYN retransmission, a linger, a keepalive, the reuse
+/// delay; summed over its variants' facts), plus [`RUN_MS`] per run of the pair (one per
+/// variant). A wait a case does not time as a fact is not seen here.
+pub fn expected_ms(instance: Instance, os: harness::Os, release: (u32, u32, u32)) -> u64 {
+    let case = instance.case;
+    let waits: u64 = harness::Expect::select(case.expect, os, release, instance.kind)
+        .map(|e| {
+            e.server
+                .iter()
+                .chain(e.client.iter())
+                .filter(|(name, _)| name.ends_with(".ms"))
+                .map(|(_, m)| match m {
+                    harness::Matcher::MillisIn(lo, _) => *lo,
+                    _ => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0);
+    waits + RUN_MS * case.variants.len().max(1) as u64
+}
+
+/// What one run of a case's pair costs besides its waits, as an estimate for ordering: a
+/// namespace, two sides and their handshakes (about 100 to 300 ms here under load).
+const RUN_MS: u64 = 200;
 
 /// Restore the host sysctls left set in restore files that `pick` chooses by (owner, runner)
 /// pid, saying so on stderr.
