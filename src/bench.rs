@@ -197,7 +197,7 @@ pub fn bench(runs: usize, job_counts: &[usize]) -> ExitCode {
 
     // (a). Every instance at the default job count, and at the counts `--jobs` adds.
     let suite: Vec<Instance> = cases::instances();
-    let default = default_jobs(suite.len());
+    let default = default_jobs(&suite);
     let mut job_counts: Vec<usize> = job_counts
         .iter()
         .copied()

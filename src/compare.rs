@@ -285,6 +285,7 @@ fn environment_rows(reports: &[(String, RunReport)]) -> Vec<Row> {
 /// The rows of one case that differ between the reports that ran it (`None` elsewhere).
 fn case_rows(ran: &[Option<&CaseReport>], tolerance: Tolerance) -> Vec<Row> {
     let mut rows = vec![];
+    let case_id = ran.iter().flatten().next().map_or("", |c| c.id.as_str());
     for side in ["server", "client"] {
         let facts: Vec<Option<Vec<Keyed>>> = ran
             .iter()
@@ -325,7 +326,7 @@ fn case_rows(ran: &[Option<&CaseReport>], tolerance: Tolerance) -> Vec<Row> {
                 .any(|v| !same_value(*v, present[0], tolerance))
             {
                 rows.push(Row {
-                    fact: format!("{side} {}", key_label(key)),
+                    fact: row_label(case_id, side, key),
                     cells: values.iter().map(|v| v.map(Value::to_string)).collect(),
                 });
             }
@@ -449,12 +450,22 @@ fn keyed(facts: &[Fact]) -> Vec<Keyed<'_>> {
         .collect()
 }
 
-/// The row name of fact `index` among `facts` of `side` (`server` or `client`) in the table:
-/// `client read#1`, `server read (occurrence 2)`.
-pub fn fact_row(side: &str, facts: &[Fact], index: usize) -> String {
+/// The row name of fact `index` among `facts` of `side` (`server` or `client`) of case
+/// `case_id` in the table: `client read#1`, `server read (occurrence 2)`, and for a fact of
+/// one of the case's variants the variant first: `old_set.new_set: server bind`.
+pub fn fact_row(case_id: &str, side: &str, facts: &[Fact], index: usize) -> String {
     let name = &facts[index].name;
     let nth = facts[..index].iter().filter(|f| f.name == *name).count();
-    format!("{side} {}", key_label(&(name.clone(), nth)))
+    row_label(case_id, side, &(name.clone(), nth))
+}
+
+fn row_label(case_id: &str, side: &str, (name, nth): &(String, usize)) -> String {
+    match crate::render::split_variant(case_id, name) {
+        Some((variant, own)) => {
+            format!("{variant}: {side} {}", key_label(&(own.to_string(), *nth)))
+        }
+        None => format!("{side} {}", key_label(&(name.clone(), *nth))),
+    }
 }
 
 fn key_label((name, nth): &(String, usize)) -> String {
@@ -678,6 +689,29 @@ mod tests {
             fact("read", Value::Errno("ECONNRESET".into())),
             fact("linger", Value::Millis(1000)),
         ]
+    }
+
+    /// A fact of one of a case's variants is named by its variant first, then the side; the
+    /// instance (`id@kind`) is the key, so the same case over another kind is another row group.
+    #[test]
+    fn a_variant_fact_reads_variant_then_side() {
+        let matrix = cases::all()
+            .into_iter()
+            .find(|c| c.variants.len() > 1)
+            .expect("a case with variants");
+        let variant = matrix.variants[1].name;
+        let bind = |v: &str| vec![fact(&format!("{variant}: bind"), Value::Errno(v.into()))];
+        let mut v6 = case(matrix.id, bind("EADDRINUSE"), 3);
+        v6.kind = harness::Kind::Ipv6;
+        let a = report("6.1.0", vec![case(matrix.id, bind("ok"), 3), v6.clone()]);
+        let b = report("6.18.0", vec![case(matrix.id, bind("EADDRINUSE"), 3), v6]);
+        let t = compare(&[a, b], Tolerance::DEFAULT);
+        assert_eq!(t.differences.len(), 1, "{t:?}");
+        assert_eq!(t.differences[0].id, format!("{}@ipv4", matrix.id));
+        assert_eq!(
+            t.differences[0].rows[0].fact,
+            format!("{variant}: client bind")
+        );
     }
 
     #[test]

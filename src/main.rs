@@ -49,8 +49,9 @@ enum Command {
         kind: Vec<harness::Kind>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
-        /// How many cases run at once (each in its own network namespace); by default 8 per
-        /// core, since cases mostly wait (see `make bench`).
+        /// How many instances run at once (each in its own network namespace); by default 8
+        /// per core, plus one per instance expected to wait a second or more, since cases
+        /// mostly wait (see `make bench`). The longest expected start first.
         #[arg(long, short = 'j')]
         jobs: Option<usize>,
         /// Also write the run as JUnit XML to FILE (for CI dashboards).

@@ -211,11 +211,30 @@ pub fn run_report(
 /// 10.8 s at 16 jobs to 15.9 s at 32 and 26.9 s at 64, eating into the timing tolerances.
 const JOBS_PER_CORE: usize = 8;
 
-/// How many cases run at once by default: [`JOBS_PER_CORE`] per core, no more than there are
-/// cases.
-pub fn default_jobs(cases: usize) -> usize {
+/// An instance expected to take at least this long ([`expected_ms`]) spends it waiting on a
+/// kernel timer, not on a CPU: it gets a job of its own on top of the per-core ones.
+const WAITS_MS: u64 = 1_000;
+
+/// How many instances run at once by default: [`JOBS_PER_CORE`] per core, plus one for each
+/// instance expected to wait a second or more ([`WAITS_MS`]), no more than there are
+/// instances. The waiting ones start first ([`longest_first`]) and would otherwise hold most
+/// of the per-core jobs for seconds, leaving the short instances to queue behind one or two.
+pub fn default_jobs(selected: &[Instance]) -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (cores * JOBS_PER_CORE).clamp(1, cases.max(1))
+    let (os, release) = here();
+    let waiting = selected
+        .iter()
+        .filter(|&&i| expected_ms(i, os, release) >= WAITS_MS)
+        .count();
+    (cores * JOBS_PER_CORE + waiting).clamp(1, selected.len().max(1))
+}
+
+/// This OS and kernel release, as the expectations are selected by.
+fn here() -> (harness::Os, (u32, u32, u32)) {
+    (
+        harness::Os::current(),
+        harness::platform::parse_release(&harness::platform::kernel_release()),
+    )
 }
 
 /// Run `selected`, `jobs` at a time, each in its own runner (writing its pcap to `pcap`).
@@ -231,7 +250,7 @@ pub(crate) fn run_all(
     allow_host_sysctl: bool,
 ) -> Vec<CaseReport> {
     let jobs = jobs
-        .unwrap_or_else(|| default_jobs(selected.len()))
+        .unwrap_or_else(|| default_jobs(selected))
         .clamp(1, selected.len().max(1));
     // Cases that change a host sysctl run one at a time, after all the others: the host is
     // shared by every case of the run.
@@ -291,8 +310,7 @@ pub(crate) fn run_all(
 /// the other jobs around them (longest-processing-time-first scheduling). Ties keep the
 /// selection's order (by id, then kind).
 fn longest_first(selected: &[Instance], order: &mut [usize]) {
-    let os = harness::Os::current();
-    let release = harness::platform::parse_release(&harness::platform::kernel_release());
+    let (os, release) = here();
     order.sort_by_key(|&i| std::cmp::Reverse(expected_ms(selected[i], os, release)));
 }
 
@@ -300,7 +318,8 @@ fn longest_first(selected: &[Instance], order: &mut [usize]) {
 /// for this OS, kernel and kind says it waits (the lower bounds of its `*.ms` facts, which the
 /// cases record for a wait they time: a SYN retransmission, a linger, a keepalive, the reuse
 /// delay; summed over its variants' facts), plus [`RUN_MS`] per run of the pair (one per
-/// variant). A wait a case does not time as a fact is not seen here.
+/// variant). A wait a case does not time as a fact is not seen here (finwait2.held_socket_stays
+/// polls for 4 s and records only that the poll timed out).
 pub fn expected_ms(instance: Instance, os: harness::Os, release: (u32, u32, u32)) -> u64 {
     let case = instance.case;
     let waits: u64 = harness::Expect::select(case.expect, os, release, instance.kind)

@@ -107,17 +107,36 @@ fn check_structure(html: &str, report: &RunReport) {
         .find(|n| n.attribute("id") == Some("summary"))
         .expect("a summary");
     for case in &report.cases {
+        let instance = case.instance();
         let section = sections
             .iter()
-            .find(|s| s.attribute("id") == Some(case.id.as_str()))
-            .unwrap_or_else(|| panic!("no section with id {}", case.id));
-        let href = format!("#{}", case.id);
+            .find(|s| s.attribute("id") == Some(instance.as_str()))
+            .unwrap_or_else(|| panic!("no section with id {instance}"));
+        // The heading names the case and, set apart, its kind.
+        let heading = section
+            .descendants()
+            .find(|n| n.has_tag_name("h2"))
+            .expect("a heading");
+        let heading_text: String = heading
+            .descendants()
+            .filter(|n| n.is_text())
+            .filter_map(|n| n.text())
+            .collect();
+        assert!(heading_text.starts_with(&instance), "{heading_text}");
+        assert!(
+            heading
+                .descendants()
+                .any(|n| has_class(&n, "kind")
+                    && n.text() == Some(&format!("@{}", case.kind.name()))),
+            "{instance}: the kind is set apart in the heading"
+        );
+        let href = format!("#{instance}");
         assert!(
             summary
                 .descendants()
                 .any(|a| a.has_tag_name("a") && a.attribute("href") == Some(href.as_str())),
             "the summary links to {}",
-            case.id
+            instance
         );
         let observed = ladders(*section, "observed");
         match &case.segments {
@@ -138,11 +157,36 @@ fn check_structure(html: &str, report: &RunReport) {
 #[rstest]
 fn a_saved_report_is_a_well_formed_page_with_a_ladder_per_case(sockconf: Command) {
     let html = page(sockconf, &["report", &fixture("close_captured.json")]);
-    check_structure(&html, &read_fixture("close_captured.json"));
+    let report = read_fixture("close_captured.json");
+    check_structure(&html, &report);
     let doc = parse(&html);
+    // Both kinds ran, and the summary counts each kind's instances in a row of its own.
+    for kind in ["ipv4", "ipv6"] {
+        let n = report
+            .cases
+            .iter()
+            .filter(|c| c.kind.name() == kind)
+            .count();
+        assert!(n > 0, "the fixture has {kind} instances");
+        let row = doc
+            .descendants()
+            .find(|n| {
+                n.has_tag_name("tr")
+                    && has_class(n, "kind")
+                    && n.descendants()
+                        .any(|t| t.text() == Some(&format!("every case @{kind}")))
+            })
+            .unwrap_or_else(|| panic!("a summary row for {kind}"));
+        let cells: String = row
+            .descendants()
+            .filter(|t| t.is_text())
+            .filter_map(|t| t.text())
+            .collect();
+        assert!(cells.contains(&format!("{n} pass")), "{cells}");
+    }
     let rst = doc
         .descendants()
-        .find(|n| n.attribute("id") == Some("close.unread_data_sends_rst"))
+        .find(|n| n.attribute("id") == Some("close.unread_data_sends_rst@ipv4"))
         .unwrap();
     let text: String = rst
         .descendants()
@@ -180,7 +224,10 @@ fn a_failure_comes_first_with_its_expected_ladder(sockconf: Command) {
     check_structure(&html, &report);
     let doc = parse(&html);
     let first = sections(&doc)[0];
-    assert_eq!(first.attribute("id"), Some("close.unread_data_sends_rst"));
+    assert_eq!(
+        first.attribute("id"),
+        Some("close.unread_data_sends_rst@ipv4")
+    );
     assert!(has_class(&first, "fail"));
     assert_eq!(ladders(first, "expected").len(), 1, "the expected ladder");
     let expected_arrows = count(ladders(first, "expected")[0], "g", "arrow");
@@ -226,12 +273,12 @@ fn two_reports_show_a_differing_teardown_side_by_side(sockconf: Command) {
     let all = sections(&doc);
     let differing = all
         .iter()
-        .find(|s| s.attribute("id") == Some("close.fin_then_eof"))
+        .find(|s| s.attribute("id") == Some("close.fin_then_eof@ipv4"))
         .unwrap();
     assert!(has_class(differing, "differs"));
     assert_eq!(
         all[0].attribute("id"),
-        Some("close.fin_then_eof"),
+        Some("close.fin_then_eof@ipv4"),
         "the difference comes first"
     );
     let observed = ladders(*differing, "observed");
@@ -245,7 +292,7 @@ fn two_reports_show_a_differing_teardown_side_by_side(sockconf: Command) {
     }
     let same = all
         .iter()
-        .find(|s| s.attribute("id") == Some("close.exit_sends_fin"))
+        .find(|s| s.attribute("id") == Some("close.exit_sends_fin@ipv4"))
         .unwrap();
     assert_eq!(ladders(*same, "observed").len(), 1);
     assert!(html.contains("teardown shape"));

@@ -2,9 +2,11 @@
 //! fetched) for one run (`sockconf run --html`), for saved reports (`sockconf report --html`),
 //! or for the kernel matrix (target/matrix/index.html).
 //!
-//! At the top a summary: counts per verdict and per family, then the cases that did not pass
-//! and those whose observations differ between reports, each a link. Then one `<section
-//! id="ID" class="case">` per case, failures first: verdict, specification and source, each
+//! At the top a summary: counts per verdict in all, per socket kind and per family, then the
+//! instances that did not pass and those whose observations differ between reports, each a
+//! link, and an index with one entry per case and a link per kind it ran over. Then one
+//! `<section id="ID@KIND" class="case">` per instance (a case over one kind; the kind set apart
+//! in its heading), failures first: verdict, specification and source, each
 //! side's facts (expected beside observed, the differences marked), notes, and the ladder
 //! drawn as SVG (`svg`), with the expected ladder beside it when the case failed. With several
 //! reports there is one column per report; a case whose observations or teardown shape differ
@@ -88,6 +90,24 @@ pub fn page(
     out
 }
 
+/// A row of the summary: every instance, those of one kind, or those of one family.
+#[derive(Clone, Copy)]
+enum Group<'a> {
+    All,
+    Kind(&'a str),
+    Family(&'a str),
+}
+
+impl Group<'_> {
+    fn holds(&self, c: &CaseReport) -> bool {
+        match self {
+            Group::All => true,
+            Group::Kind(kind) => c.kind.name() == *kind,
+            Group::Family(fam) => family(&c.id) == *fam,
+        }
+    }
+}
+
 struct Page<'a> {
     reports: &'a [(String, RunReport)],
     table: Option<&'a Table>,
@@ -113,6 +133,18 @@ fn rank(verdicts: &[Option<Verdict>], differs: bool) -> u8 {
 
 fn family(id: &str) -> &str {
     id.split('.').next().unwrap_or(id)
+}
+
+/// An instance's name split into its case id and its kind: `close.fin_then_eof@ipv6` into
+/// `close.fin_then_eof` and `ipv6`.
+fn case_and_kind(instance: &str) -> (&str, &str) {
+    instance.rsplit_once('@').unwrap_or((instance, ""))
+}
+
+/// An instance's name as the page shows it: the case id, then its kind set apart.
+fn instance_html(instance: &str) -> String {
+    let (id, kind) = case_and_kind(instance);
+    format!("{}<span class=\"kind\">@{}</span>", text(id), text(kind))
 }
 
 impl Page<'_> {
@@ -197,19 +229,19 @@ impl Page<'_> {
             let _ = write!(out, "<th>{}</th>", text(label));
         }
         out.push_str("</tr>\n");
+        // Every instance, then those of each kind, then each family's (all its kinds).
+        let kinds: BTreeSet<&str> = ids.iter().map(|id| case_and_kind(id).1).collect();
         let families: BTreeSet<&str> = ids.iter().map(|id| family(id)).collect();
-        let all = std::iter::once(None).chain(families.into_iter().map(Some));
-        for fam in all {
-            let _ = write!(
-                out,
-                "<tr{}><th>{}</th>",
-                if fam.is_none() {
-                    " class=\"total\""
-                } else {
-                    ""
-                },
-                text(fam.unwrap_or("all"))
-            );
+        let all = std::iter::once(Group::All)
+            .chain(kinds.into_iter().map(Group::Kind))
+            .chain(families.into_iter().map(Group::Family));
+        for group in all {
+            let (class, head) = match group {
+                Group::All => (" class=\"total\"", "all".to_string()),
+                Group::Kind(kind) => (" class=\"kind\"", format!("every case @{kind}")),
+                Group::Family(fam) => ("", fam.to_string()),
+            };
+            let _ = write!(out, "<tr{class}><th>{}</th>", text(&head));
             for (_, r) in self.reports {
                 let mut cells: Vec<(Verdict, usize)> = vec![];
                 for v in [
@@ -221,7 +253,7 @@ impl Page<'_> {
                     let n = r
                         .cases
                         .iter()
-                        .filter(|c| fam.is_none_or(|f| family(&c.id) == f) && c.verdict == v)
+                        .filter(|c| group.holds(c) && c.verdict == v)
                         .count();
                     if n > 0 {
                         cells.push((v, n));
@@ -269,7 +301,7 @@ impl Page<'_> {
                     out,
                     "<li><a href=\"#{}\">{}</a> {}</li>",
                     attr(id),
-                    text(id),
+                    instance_html(id),
                     verdicts.join(" ")
                 );
             }
@@ -287,21 +319,43 @@ impl Page<'_> {
                         out,
                         "<li><a href=\"#{}\">{}</a>: {}</li>",
                         attr(&c.id),
-                        text(&c.id),
+                        instance_html(&c.id),
                         text(&facts.join(", "))
                     );
                 }
                 out.push_str("</ul>\n");
             }
         }
-        out.push_str("<h3>Every case</h3>\n<p class=\"index\">");
-        let mut by_id: Vec<&String> = ids.iter().collect();
-        by_id.sort();
-        let links: Vec<String> = by_id
+        // One entry per case, a link per kind it ran over.
+        out.push_str("<h3>Every case, by kind</h3>\n<p class=\"index\">");
+        let mut by_case: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for id in ids {
+            let (case, kind) = case_and_kind(id);
+            by_case.entry(case).or_default().push(kind);
+        }
+        let entries: Vec<String> = by_case
             .iter()
-            .map(|id| format!("<a href=\"#{}\">{}</a>", attr(id), text(id)))
+            .map(|(case, kinds)| {
+                let mut kinds = kinds.clone();
+                kinds.sort();
+                let links: Vec<String> = kinds
+                    .iter()
+                    .map(|kind| {
+                        format!(
+                            "<a href=\"#{}\">@{}</a>",
+                            attr(&format!("{case}@{kind}")),
+                            text(kind)
+                        )
+                    })
+                    .collect();
+                format!(
+                    "<span class=\"entry\">{} {}</span>",
+                    text(case),
+                    links.join(" ")
+                )
+            })
             .collect();
-        out.push_str(&links.join(" "));
+        out.push_str(&entries.join(" "));
         out.push_str("</p>\n</nav>\n");
     }
 
@@ -318,7 +372,7 @@ impl Page<'_> {
             "<section id=\"{}\" class=\"case {worst}{}\">\n<h2><a class=\"id\" href=\"#{0}\">{}</a>",
             attr(id),
             if difference.is_some() { " differs" } else { "" },
-            text(id)
+            instance_html(id)
         );
         for (c, (label, _)) in cases.iter().zip(self.reports) {
             match c {
@@ -349,7 +403,7 @@ impl Page<'_> {
             }
         }
         out.push_str("</h2>\n");
-        if let Some(case) = self.catalogue.get(id) {
+        if let Some(case) = self.catalogue.get(case_and_kind(id).0) {
             let _ = writeln!(
                 out,
                 "<p class=\"doc\">{}</p>\n<p class=\"source\">Source: {}</p>",
@@ -385,7 +439,7 @@ impl Page<'_> {
                 &svg::ladder(
                     &l,
                     "observed",
-                    &format!("{}: observed", c.id),
+                    &format!("{}: observed", c.instance()),
                     &Marks::default(),
                 ),
             );
@@ -417,7 +471,7 @@ impl Page<'_> {
             &svg::ladder(
                 &l,
                 "expected",
-                &format!("{}: expected", c.id),
+                &format!("{}: expected", c.instance()),
                 &Marks::default(),
             ),
         );
@@ -498,7 +552,7 @@ impl Page<'_> {
                     .enumerate()
                     .map(|(i, f)| {
                         let line = text(&format!("{} = {}", f.name, f.value));
-                        if differing.contains(compare::fact_row(side, facts, i).as_str()) {
+                        if differing.contains(compare::fact_row(&c.id, side, facts, i).as_str()) {
                             format!("<span class=\"differs\">{line}</span>")
                         } else {
                             line
@@ -609,7 +663,7 @@ fn marks(c: &CaseReport, differing: &BTreeSet<&str>) -> Marks {
         ("server", &c.observations.server, &mut marks.server_facts),
     ] {
         for i in 0..facts.len() {
-            if differing.contains(compare::fact_row(side, facts, i).as_str()) {
+            if differing.contains(compare::fact_row(&c.id, side, facts, i).as_str()) {
                 set.insert(i);
             }
         }
@@ -779,7 +833,7 @@ h2 { font-size: 1.15em; margin: 0 0 0.4em; }
 h3 { font-size: 1em; margin: 1em 0 0.3em; }
 a { color: #0b57d0; text-decoration: none; }
 a:hover { text-decoration: underline; }
-code, .facts td, .columns td, .rows td, .shape, .index a { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12.5px; }
+code, .facts td, .columns td, .rows td, .shape, .index .entry { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 12.5px; }
 table { border-collapse: collapse; margin: 0.4em 0; }
 th, td { border: 1px solid #d0d7de; padding: 2px 8px; text-align: left; vertical-align: top; }
 th { background: #f6f8fa; font-weight: 600; }
@@ -794,7 +848,6 @@ tr.missing td { color: #a40e26; }
 .verdict.absent, .absent { background: none; color: #6e7781; font-style: italic; }
 .duration { color: #57606a; font-size: 12px; font-weight: normal; }
 nav#summary { border: 1px solid #d0d7de; border-radius: 6px; padding: 0.6em 1em; margin: 1em 0; background: #fbfcfd; }
-.index a { margin-right: 0.8em; white-space: nowrap; line-height: 1.8; }
 ul.links { margin: 0.2em 0; padding-left: 1.4em; }
 section.case { border: 1px solid #d0d7de; border-left: 6px solid #1a7f37; border-radius: 6px; padding: 0.7em 1em; margin: 1.2em 0; }
 section.case.fail { border-left-color: #cf222e; }
@@ -803,6 +856,10 @@ section.case.skip { border-left-color: #6e7781; }
 section.case.differs { box-shadow: inset 0 0 0 1px #cf222e; }
 section.case:target { outline: 3px solid #0b57d0; }
 a.id { color: inherit; }
+.kind { color: #8250df; font-weight: 600; }
+tr.kind th { font-weight: normal; }
+.index .entry { margin-right: 1em; white-space: nowrap; line-height: 1.8; }
+.index .entry a { margin-right: 0.3em; }
 .doc { margin: 0.2em 0; max-width: 70em; }
 .source, .expectation, .provenance, .wire, .shape { margin: 0.2em 0; color: #424a53; }
 .provenance .from-source { color: #9a6700; font-weight: 600; }
