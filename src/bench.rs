@@ -18,7 +18,8 @@
 //! same machine. `--jobs` adds the suite's wall time at other job counts; last, what writing
 //! the HTML page adds to a run (its budget: 5% of the run's wall time).
 
-use crate::orchestrate::{default_jobs, report_of_runner, run_all};
+use crate::orchestrate::{report_of_runner, run_all};
+use crate::schedule::{default_jobs, History};
 use harness::report::{CaseReport, Environment, RunReport, Verdict};
 use harness::{is, Case, Ctx, Expect, Instance, Kernel, Os, Provenance, Side};
 use std::process::{Command, ExitCode, Stdio};
@@ -197,7 +198,10 @@ pub fn bench(runs: usize, job_counts: &[usize]) -> ExitCode {
 
     // (a). Every instance at the default job count, and at the counts `--jobs` adds.
     let suite: Vec<Instance> = cases::instances();
-    let default = default_jobs(&suite);
+    // The order comes from the last run's durations where there was one (`schedule`): say
+    // how many instances it knew, since the first run of a fresh build orders by declarations.
+    let history = History::load();
+    let default = default_jobs(&suite, &history);
     let mut job_counts: Vec<usize> = job_counts
         .iter()
         .copied()
@@ -207,9 +211,10 @@ pub fn bench(runs: usize, job_counts: &[usize]) -> ExitCode {
     job_counts.sort_unstable();
     job_counts.dedup();
     println!(
-        "\n(a) the suite: {} instances (every case over every kind), {runs} runs per job count, medians; load average {} now",
+        "\n(a) the suite: {} instances (every case over every kind), {runs} runs per job count, medians; load average {} now; an earlier run's durations known for {} instances",
         suite.len(),
-        load()
+        load(),
+        history.len()
     );
     println!(
         "{:>6} {:>12} {:>14} {:>13} {:>14}",

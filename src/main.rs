@@ -11,6 +11,7 @@ mod ladder;
 mod matrix;
 mod orchestrate;
 mod render;
+mod schedule;
 mod select;
 mod xml;
 

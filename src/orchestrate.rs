@@ -2,7 +2,7 @@
 //! network namespace), collect their reports, print them.
 
 use crate::interrupt::{OutputFile, SpawnOwned, Started};
-use crate::{render, Format};
+use crate::{render, schedule, Format};
 use harness::report::{CaseReport, Environment, RunReport, Verdict};
 use harness::spawn::host_sysctl::{self, alive};
 use harness::Instance;
@@ -202,41 +202,6 @@ pub fn run_report(
     )
 }
 
-/// Cases run at once per core, unless `--jobs` says otherwise. Cases mostly wait (linger and
-/// retransmission timers, barriers) and cost the harness about 3 ms each, so far more run at
-/// once than there are cores. `make bench` on 2 cores shared with other work (load 15), the
-/// catalogue x3 (69 cases, 6 of them waiting 1 s), wall time / longest case: 2.56 at 4 jobs,
-/// 1.58 at 8, 1.25 at 16, 1.18 at 32, 1.09 at 64 (but 1536 ms wall there). Past 16 the wall
-/// time hardly moves while contention stretches every case: the summed case time goes from
-/// 10.8 s at 16 jobs to 15.9 s at 32 and 26.9 s at 64, eating into the timing tolerances.
-const JOBS_PER_CORE: usize = 8;
-
-/// An instance expected to take at least this long ([`expected_ms`]) spends it waiting on a
-/// kernel timer, not on a CPU: it gets a job of its own on top of the per-core ones.
-const WAITS_MS: u64 = 1_000;
-
-/// How many instances run at once by default: [`JOBS_PER_CORE`] per core, plus one for each
-/// instance expected to wait a second or more ([`WAITS_MS`]), no more than there are
-/// instances. The waiting ones start first ([`longest_first`]) and would otherwise hold most
-/// of the per-core jobs for seconds, leaving the short instances to queue behind one or two.
-pub fn default_jobs(selected: &[Instance]) -> usize {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let (os, release) = here();
-    let waiting = selected
-        .iter()
-        .filter(|&&i| expected_ms(i, os, release) >= WAITS_MS)
-        .count();
-    (cores * JOBS_PER_CORE + waiting).clamp(1, selected.len().max(1))
-}
-
-/// This OS and kernel release, as the expectations are selected by.
-fn here() -> (harness::Os, (u32, u32, u32)) {
-    (
-        harness::Os::current(),
-        harness::platform::parse_release(&harness::platform::kernel_release()),
-    )
-}
-
 /// Run `selected`, `jobs` at a time, each in its own runner (writing its pcap to `pcap`).
 ///
 /// With `allow_host_sysctl`, the cases that set a host sysctl run after the others, one at a
@@ -249,8 +214,9 @@ pub(crate) fn run_all(
     pcap: Option<&Path>,
     allow_host_sysctl: bool,
 ) -> Vec<CaseReport> {
+    let history = schedule::History::load();
     let jobs = jobs
-        .unwrap_or_else(|| default_jobs(selected))
+        .unwrap_or_else(|| schedule::default_jobs(selected, &history))
         .clamp(1, selected.len().max(1));
     // Cases that change a host sysctl run one at a time, after all the others: the host is
     // shared by every case of the run.
@@ -258,7 +224,7 @@ pub(crate) fn run_all(
         |i: &Instance| allow_host_sysctl && !host_sysctl::needed_by(i.case).is_empty();
     let (alone, mut together): (Vec<usize>, Vec<usize>) =
         (0..selected.len()).partition(|&i| changes_host(&selected[i]));
-    longest_first(selected, &mut together);
+    schedule::longest_first(selected, &mut together, &history);
     let results: Mutex<Vec<Option<CaseReport>>> = Mutex::new(vec![None; selected.len()]);
     let tasks: Vec<_> = selected
         .iter()
@@ -296,51 +262,17 @@ pub(crate) fn run_all(
         let me = std::process::id();
         restore_host_sysctls(|owner, _| owner == me);
     }
-    results
+    let reports: Vec<CaseReport> = results
         .into_inner()
         .expect("no worker panics")
         .into_iter()
         .flatten()
-        .collect()
+        .collect();
+    if crate::interrupt::interrupted().is_none() {
+        schedule::History::record(&reports);
+    }
+    reports
 }
-
-/// Order `order` (indices into `selected`) longest expected first: the run cannot end before
-/// its longest instance does, so the instances that wait seconds (a keepalive, a linger, the
-/// TIME_WAIT reuse delay, each variant in turn) start in the first wave and the short ones fill
-/// the other jobs around them (longest-processing-time-first scheduling). Ties keep the
-/// selection's order (by id, then kind).
-fn longest_first(selected: &[Instance], order: &mut [usize]) {
-    let (os, release) = here();
-    order.sort_by_key(|&i| std::cmp::Reverse(expected_ms(selected[i], os, release)));
-}
-
-/// How long an instance is expected to take, from its declaration alone: what its expectation
-/// for this OS, kernel and kind says it waits (the lower bounds of its `*.ms` facts, which the
-/// cases record for a wait they time: a SYN retransmission, a linger, a keepalive, the reuse
-/// delay; summed over its variants' facts), plus [`RUN_MS`] per run of the pair (one per
-/// variant). A wait a case does not time as a fact is not seen here (finwait2.held_socket_stays
-/// polls for 4 s and records only that the poll timed out).
-pub fn expected_ms(instance: Instance, os: harness::Os, release: (u32, u32, u32)) -> u64 {
-    let case = instance.case;
-    let waits: u64 = harness::Expect::select(case.expect, os, release, instance.kind)
-        .map(|e| {
-            e.server
-                .iter()
-                .chain(e.client.iter())
-                .filter(|(name, _)| name.ends_with(".ms"))
-                .map(|(_, m)| match m {
-                    harness::Matcher::MillisIn(lo, _) => *lo,
-                    _ => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0);
-    waits + RUN_MS * case.variants.len().max(1) as u64
-}
-
-/// What one run of a case's pair costs besides its waits, as an estimate for ordering: a
-/// namespace, two sides and their handshakes (about 100 to 300 ms here under load).
-const RUN_MS: u64 = 200;
 
 /// Restore the host sysctls left set in restore files that `pick` chooses by (owner, runner)
 /// pid, saying so on stderr.
