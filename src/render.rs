@@ -8,13 +8,15 @@
 //! - under it, one line per side; a case with variants (each run in a namespace of its own,
 //!   its facts prefixed `variant: ` by the runner) has one heading per variant with one line
 //!   per side under it, so that no line holds every variant's facts;
-//! - a kind that observed exactly what the case's previous kind observed (every fact and value,
-//!   the verdict, the failure lines and notes) says so on its instance line instead of
-//!   repeating them: what differs between kinds is what stands out;
+//! - a kind that observed what the case's previous kind observed (every fact and value, the
+//!   verdict, the failure lines and notes; durations and timer values within `sockconf
+//!   compare`'s tolerance, which the line then says) says so on its instance line instead of
+//!   repeating them: what differs between kinds is what stands out (`--format json` and `-v`
+//!   keep every value);
 //! - failure lines (`! ...`), the skip reason and notes last, indented under the instance.
 
 use harness::report::{CaseReport, RunReport, Verdict};
-use harness::Fact;
+use harness::{Fact, Value};
 use std::fmt::Write;
 
 /// The run as text; `verbose` adds each instance's ladder diagram.
@@ -35,16 +37,22 @@ pub fn text(report: &RunReport, verbose: bool) -> String {
     for case in &report.cases {
         let same_case = previous.filter(|p| p.id == case.id);
         if same_case.is_none() {
-            out.push('\n');
+            blank_line(&mut out);
         }
-        match same_case.filter(|p| observed_alike(p, case)) {
-            Some(p) => {
+        let how = same_case.map_or(Alike::Not, |p| alike(p, case));
+        match (same_case, how) {
+            (Some(p), how) if how != Alike::Not => {
                 instance_line(&mut out, case);
                 // Trim the padding the line ends with before the remark.
                 out.truncate(out.trim_end().len());
-                let _ = writeln!(out, "   observed as @{}", p.kind.name());
+                let _ = write!(out, "   observed as @{}", p.kind.name());
+                if how == Alike::WithinTolerance {
+                    let t = crate::compare::Tolerance::DEFAULT;
+                    let _ = write!(out, ", durations within {} ms or {}%", t.ms, t.percent);
+                }
+                out.push('\n');
             }
-            None => case_text(&mut out, case),
+            _ => case_text(&mut out, case),
         }
         if verbose {
             if let Some(ladder) = crate::ladder::observed(case) {
@@ -53,7 +61,7 @@ pub fn text(report: &RunReport, verbose: bool) -> String {
         }
         previous = Some(case);
     }
-    out.push('\n');
+    blank_line(&mut out);
     let s = &report.summary;
     let not_passed: Vec<String> = report
         .cases
@@ -77,19 +85,53 @@ pub fn text(report: &RunReport, verbose: bool) -> String {
     out
 }
 
-/// Whether two instances of one case observed the same: every fact's name and value (not
-/// when it was made), the verdict, the failure or skip lines and the notes.
-fn observed_alike(a: &CaseReport, b: &CaseReport) -> bool {
-    let facts = |f: &[Fact]| -> Vec<(String, String)> {
-        f.iter()
-            .map(|f| (f.name.clone(), f.value.to_string()))
-            .collect()
-    };
-    a.verdict == b.verdict
-        && facts(&a.observations.server) == facts(&b.observations.server)
-        && facts(&a.observations.client) == facts(&b.observations.client)
-        && a.why() == b.why()
-        && a.notes == b.notes
+/// End `out` with one blank line (a ladder already ends with one).
+fn blank_line(out: &mut String) {
+    if !out.ends_with("\n\n") {
+        out.push('\n');
+    }
+}
+
+/// How a kind's observations compare with those of the case's previous kind.
+#[derive(PartialEq)]
+enum Alike {
+    /// Every fact's name and value (not when it was made), the verdict, the failure or skip
+    /// lines and the notes.
+    Exactly,
+    /// The same, but for durations and timer values that differ within compare's tolerance.
+    WithinTolerance,
+    Not,
+}
+
+fn alike(a: &CaseReport, b: &CaseReport) -> Alike {
+    if a.verdict != b.verdict || a.why() != b.why() || a.notes != b.notes {
+        return Alike::Not;
+    }
+    let tolerance = crate::compare::Tolerance::DEFAULT;
+    let mut exactly = true;
+    for (x, y) in [
+        (&a.observations.server, &b.observations.server),
+        (&a.observations.client, &b.observations.client),
+    ] {
+        if x.len() != y.len() {
+            return Alike::Not;
+        }
+        for (f, g) in x.iter().zip(y) {
+            if f.name != g.name {
+                return Alike::Not;
+            }
+            match (&f.value, &g.value) {
+                (v, w) if v == w => {}
+                (Value::Millis(v), Value::Millis(w)) if tolerance.same(*v, *w) => exactly = false,
+                _ => return Alike::Not,
+            }
+        }
+    }
+    if exactly {
+        Alike::Exactly
+    } else {
+        Alike::WithinTolerance
+    }
 }
 
 fn instance_line(out: &mut String, case: &CaseReport) {
@@ -180,7 +222,7 @@ pub fn split_variant<'a>(case_id: &str, fact: &'a str) -> Option<(&'a str, &'a s
 mod tests {
     use super::*;
     use harness::report::Environment;
-    use harness::{Kind, Value};
+    use harness::Kind;
 
     fn report(
         id: &str,
@@ -247,6 +289,25 @@ mod tests {
             "    server: read = ECONNRESET"
         );
         assert_eq!(out.matches("close.y@").count(), 2, "one line per instance");
+    }
+
+    /// Timer values within compare's tolerance fold, and the line says so; beyond it they do
+    /// not.
+    #[test]
+    fn durations_fold_within_the_tolerance_only() {
+        let timed = |kind: Kind, ms: u64| {
+            let mut r = report("backlog.x", kind, &[], &[]);
+            r.observations.client = vec![Fact::new("connect.ms", Value::Millis(ms))];
+            r
+        };
+        let out = run(vec![timed(Kind::Ipv4, 1026), timed(Kind::Ipv6, 1018)]);
+        assert!(
+            out.contains("observed as @ipv4, durations within 250 ms or 25%\n"),
+            "{out}"
+        );
+        let out = run(vec![timed(Kind::Ipv4, 1026), timed(Kind::Ipv6, 3018)]);
+        assert!(!out.contains("observed as"), "{out}");
+        assert!(out.contains("    client: connect.ms = 3018ms"), "{out}");
     }
 
     /// A case with variants: one heading per variant, one line per side under it, in the
