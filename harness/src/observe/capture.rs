@@ -378,6 +378,22 @@ mod tests {
         }
     }
 
+    /// The same between [::1]:`src` and [::1]:`dst`.
+    fn tcp6_frame(src: u16, dst: u16) -> Frame {
+        let loopback = std::net::Ipv6Addr::LOCALHOST.octets();
+        let mut data = vec![];
+        PacketBuilder::ethernet2([0; 6], [0; 6])
+            .ipv6(loopback, loopback, 64)
+            .tcp(src, dst, 1, 65535)
+            .write(&mut data, &[])
+            .unwrap();
+        Frame {
+            epoch_ns: 0,
+            orig_len: data.len() as u32,
+            data,
+        }
+    }
+
     /// On a shared loopback a case keeps the connections with an end on its ports, in both
     /// directions, and drops everyone else's.
     #[test]
@@ -386,6 +402,8 @@ mod tests {
         assert!(of_ports(&tcp_frame(40000, 5000), &ports));
         assert!(of_ports(&tcp_frame(5000, 40001), &ports));
         assert!(!of_ports(&tcp_frame(6000, 6001), &ports));
+        assert!(of_ports(&tcp6_frame(40000, 5000), &ports));
+        assert!(!of_ports(&tcp6_frame(6000, 6001), &ports));
         let mut not_tcp = tcp_frame(5000, 5000);
         not_tcp.data.truncate(20);
         assert!(!of_ports(&not_tcp, &ports));
