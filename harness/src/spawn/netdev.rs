@@ -16,8 +16,11 @@ pub fn set_up(name: &str, up: bool) -> nix::Result<()> {
     imp::set_up(name, up)
 }
 
-/// How long [`set_addr`] waits for an IPv6 address to become local.
-pub const ADDRESS_USABLE_WITHIN: Duration = Duration::from_secs(2);
+/// How long [`set_addr`] waits for an IPv6 address to become local. It usually takes 1 to
+/// 12 ms here, but addrconf's work (`addrconf_dad_work()`) takes `rtnl_lock()`, which every
+/// namespace's creation and teardown take too: with the suite's cases running in parallel on
+/// a loaded machine (a build beside it), it once came later than 2 s.
+pub const ADDRESS_USABLE_WITHIN: Duration = Duration::from_secs(5);
 
 /// Give the device `name`, which must be up, the address `addr`/`prefix`, usable when this
 /// returns:
