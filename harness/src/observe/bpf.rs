@@ -417,9 +417,13 @@ mod tests {
         assert_eq!(segs[1].len, 5);
         assert_eq!(segs[2].flags.to_string(), "SYN|ACK");
         assert_eq!(segs[2].at_us, 3_000_000);
+        let loopback = std::net::Ipv6Addr::LOCALHOST.into();
         assert_eq!(
-            crate::observe::segment::tcp_ports(&frames[2].data),
-            Some((6000, 40001))
+            crate::observe::segment::tcp_ends(&frames[2].data),
+            Some((
+                std::net::SocketAddr::new(loopback, 6000),
+                std::net::SocketAddr::new(loopback, 40001)
+            ))
         );
     }
 

@@ -9,8 +9,9 @@
 //! structures out alike). A record of another size than the release's is refused with a
 //! message, not misread: a future release that changes the structures shows up as an error.
 
-use super::sock_diag::{Family, TcpSock, Timer};
+use super::sock_diag::{TcpSock, Timer};
 use super::tcp_state::bsd_state_name;
+use crate::kind::Family;
 use std::time::Duration;
 
 /// `INP_IPV4` and `INP_IPV6` in `inp_vflag` (FreeBSD sys/netinet/in_pcb.h, XNU

@@ -14,7 +14,7 @@ pub use pair::children_of_self;
 use crate::case::{Instance, Need};
 use crate::judge::wire::{self, diff_wire, WireFact};
 use crate::judge::{diff_side, Expect};
-use crate::kind::Kind;
+use crate::kind::{Family, Kind};
 use crate::observe::capture::Capture;
 use crate::observe::clock::Origin;
 use crate::observe::segment::{self, Segment};
@@ -91,7 +91,7 @@ pub fn run_case_capturing(instance: Instance) -> CaseRun {
             let mut outcome = pair::run_pair(case, kind, None, origin, capture.as_mut().ok());
             if let (Isolation::Host { .. }, Ok(c)) = (&isolation, capture.as_mut()) {
                 // The host's loopback carries other traffic too: keep this case's.
-                c.keep_ports(outcome.ports.iter().copied());
+                c.keep_ports(outcome.ports.iter().copied(), Family::of(kind));
             }
             outcome.host_sysctls = host_sysctl::changes();
             outcome.errors.extend(host_sysctl::restore_all());
