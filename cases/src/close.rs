@@ -13,6 +13,7 @@
 //!   write reports EPIPE and leaves ECONNRESET for the next read (FreeBSD sosend_generic(),
 //!   XNU sosendcheck()); Linux's write reports the pending ECONNRESET first.
 
+use crate::facts::{ABORT_EXIT, CLOSE_EXIT, EXIT_ONLY, READ_EOF_EXIT};
 use crate::script::{abort, accept_one, connect_to_server};
 use harness::Role::{Client, Server};
 use harness::{is, Case, Ctx, Expect, Facts, Matcher, Seg, Side, WireFact};
@@ -205,7 +206,7 @@ pub static CASES: &[Case] = &[
                         ("write#2", is("EPIPE")),
                         ("exit", is("exit 0")),
                     ],
-                    client: ABORT_CLIENT,
+                    client: ABORT_EXIT,
                     wire: &[WireFact::ResetNotFin(Client)],
                 },
             ),
@@ -455,9 +456,6 @@ pub static CASES: &[Case] = &[
 // Facts that several OSes or cases share, named after what they show. A list used by one OS
 // only is written in its expectation.
 
-/// The side close()s and exits.
-const CLOSE_EXIT: &[(&str, Matcher)] = &[("close", is("ok(0)")), ("exit", is("exit 0"))];
-
 /// The server reads the data, then EOF; both FINs are acknowledged and nothing is reset.
 const FIN_THEN_EOF: Facts = Facts {
     server: &[
@@ -518,8 +516,6 @@ const PEER_WRITES_AFTER_CLOSE_WIRE: &[WireFact] = &[
     WireFact::Count(Server, Seg::Fin, 0),
 ];
 
-const ABORT_CLIENT: &[(&str, Matcher)] =
-    &[("close(linger 0)", is("ok(0)")), ("exit", is("exit 0"))];
 /// The client's RST is reported once, to the first read.
 const READ_AFTER_RESET: Facts = Facts {
     server: &[
@@ -527,7 +523,7 @@ const READ_AFTER_RESET: Facts = Facts {
         ("read#2", is("EOF")),
         ("exit", is("exit 0")),
     ],
-    client: ABORT_CLIENT,
+    client: ABORT_EXIT,
     wire: &[WireFact::ResetNotFin(Client)],
 };
 /// The BSDs: "cannot send more" is tested before the pending error, every time.
@@ -537,14 +533,14 @@ const BSD_WRITE_AFTER_RESET: Facts = Facts {
         ("write#2", is("EPIPE")),
         ("exit", is("exit 0")),
     ],
-    client: ABORT_CLIENT,
+    client: ABORT_EXIT,
     wire: &[WireFact::ResetNotFin(Client)],
 };
 
 /// The client exits with the connection open; the server reads EOF.
 const EXIT_SENDS_FIN: Facts = Facts {
-    server: &[("read", is("EOF")), ("exit", is("exit 0"))],
-    client: &[("exit", is("exit 0"))],
+    server: READ_EOF_EXIT,
+    client: EXIT_ONLY,
     wire: DEAD_CLIENT_SENDS_FIN_WIRE,
 };
 /// As [`EXIT_SENDS_FIN`], the client killed instead.

@@ -8,6 +8,7 @@
 //! `net.inet.tcp.finwait2_timeout`, which applies only with `net.inet.tcp.fast_finwait2_recycle`
 //! (off by default: an orphan then waits TP_MAXIDLE, keepcnt × keepintvl = 8 × 75 s).
 
+use crate::facts::CLOSE_EXIT;
 use crate::script::{accept_one, connect_to_server};
 use harness::observe::sock::{local_port, peer_port, KERNEL_WAIT};
 use harness::{any_ms, is, Case, Ctx, Expect, Facts, Need, Os, Side, Value};
@@ -217,7 +218,7 @@ const fn orphan_timeout_server_facts(
 
 /// orphan_timeout's client closes and is done; each OS names what the server sees.
 const ORPHAN_CLIENT_CLOSES: Facts = Facts {
-    client: &[("close", is("ok(0)")), ("exit", is("exit 0"))],
+    client: CLOSE_EXIT,
     ..Facts::NONE
 };
 

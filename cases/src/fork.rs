@@ -12,6 +12,7 @@
 //! `_fdrop()` -> `fo_close()` only when `refcount_release(&fp->f_count)` is the last). They
 //! differ only where the last close meets unread data (see `close.rs`).
 
+use crate::facts::READ_EOF_EXIT;
 use crate::script::{accept_one, connect_to_server};
 use harness::Role::Server;
 use harness::{is, Case, Ctx, Expect, Facts, Matcher, Seg, Side, Value, WireFact};
@@ -232,7 +233,7 @@ const SHUTDOWN_AFFECTS_ALL_HOLDERS: Facts = Facts {
         ("child exit", is("exit 0")),
         ("exit", is("exit 0")),
     ],
-    client: &[("read", is("EOF")), ("exit", is("exit 0"))],
+    client: READ_EOF_EXIT,
     wire: &[],
 };
 

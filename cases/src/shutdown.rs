@@ -4,6 +4,7 @@
 //! (ilnp-freebsd14 2f2a416); see `close.rs` for the trees. They differ from Linux in one place:
 //! SHUT_RD, which both BSDs implement by flushing the receive buffer (sorflush()).
 
+use crate::facts::{EXIT_ONLY, READ_EOF_EXIT};
 use crate::script::{accept_and_read_eof, accept_one, connect_to_server};
 use harness::observe::sock::POLL_PEER_CLOSED;
 use harness::Role::{Client, Server};
@@ -283,7 +284,7 @@ const WR_HALF_CLOSE: Facts = Facts {
 
 /// `shutdown.wr_then_write`, the same on every OS.
 const WR_THEN_WRITE: Facts = Facts {
-    server: READ_EOF_SERVER,
+    server: READ_EOF_EXIT,
     client: &[
         ("shutdown(SHUT_WR)", is("ok(0)")),
         ("write", is("EPIPE")),
@@ -309,7 +310,7 @@ const WR_WITH_UNREAD_DATA_SENDS_FIN: Facts = Facts {
 
 /// `shutdown.rdwr`, the same on every OS.
 const RDWR: Facts = Facts {
-    server: READ_EOF_SERVER,
+    server: READ_EOF_EXIT,
     client: &[
         ("shutdown(SHUT_RDWR)", is("ok(0)")),
         ("read", is("EOF")),
@@ -321,7 +322,7 @@ const RDWR: Facts = Facts {
 
 /// `shutdown.unconnected`, the same on every OS.
 const UNCONNECTED: Facts = Facts {
-    server: &[("exit", is("exit 0"))],
+    server: EXIT_ONLY,
     client: &[
         ("shutdown(SHUT_RD)", is("ENOTCONN")),
         ("shutdown(SHUT_WR)", is("ENOTCONN")),
@@ -330,8 +331,6 @@ const UNCONNECTED: Facts = Facts {
     ],
     wire: &[],
 };
-
-const READ_EOF_SERVER: &[(&str, Matcher)] = &[("read", is("EOF")), ("exit", is("exit 0"))];
 
 const RD_SERVER: &[(&str, Matcher)] = &[
     ("write", is("ok(5)")),

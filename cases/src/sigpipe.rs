@@ -8,6 +8,7 @@
 //! Expectations for them are read in xnu-11417.121.6 and FreeBSD 14.0-STABLE
 //! (ilnp-freebsd14 2f2a416); see `close.rs` for the trees.
 
+use crate::facts::{ABORT_EXIT, READ_EOF_EXIT};
 use crate::script::{abort, accept_and_read_eof, accept_one, connect_to_server};
 use harness::{is, Case, Ctx, Expect, Facts, Need, Os, Side, SigPipe};
 use nix::sys::socket::{MsgFlags, Shutdown};
@@ -191,7 +192,7 @@ pub static CASES: &[Case] = &[
 /// The server aborts the connection (SO_LINGER {1,0}, then close()), and the client writes to
 /// it: each case names what the client sees.
 const SERVER_RESETS: Facts = Facts {
-    server: &[("close(linger 0)", is("ok(0)")), ("exit", is("exit 0"))],
+    server: ABORT_EXIT,
     ..Facts::NONE
 };
 
@@ -234,7 +235,7 @@ const BSD_MSG_NOSIGNAL: Facts = Facts {
 
 /// `sigpipe.after_own_shutdown`, the same on every OS.
 const AFTER_OWN_SHUTDOWN: Facts = Facts {
-    server: &[("read", is("EOF")), ("exit", is("exit 0"))],
+    server: READ_EOF_EXIT,
     client: &[
         ("shutdown(SHUT_WR)", is("ok(0)")),
         ("exit", is("killed by SIGPIPE")),
