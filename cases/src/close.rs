@@ -344,12 +344,11 @@ pub static CASES: &[Case] = &[
                 "Linux tcp_fin() -> inet_csk_enter_pingpong_mode(), \
                  tcp_send_delayed_ack() (TCP_DELACK_MIN = 40 ms)",
                 Facts {
-                    server: CLOSE_WAIT_THEN_CLOSE_SERVER,
-                    client: CLOSE_EXIT,
                     wire: &[WireFact::TeardownOneOf(&[
                         &[(Client, "FIN|ACK"), (Server, "FIN|ACK"), (Client, "ACK")],
                         FOUR_SEGMENT_TEARDOWN,
                     ])],
+                    ..FOUR_SEGMENT_CLOSE
                 },
             ),
             // Differs from Linux: tcp_input(), FIN processing: "since we received a FIN then no
@@ -359,7 +358,7 @@ pub static CASES: &[Case] = &[
             Expect::macos(
                 "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): on a FIN, \
                  `tp->t_flags |= TF_ACKNOW` (ACK now, not delayed)",
-                BSD_THREE_SEGMENT_CLOSE,
+                FOUR_SEGMENT_CLOSE,
             ),
             // Differs from Linux: tcp_do_segment(), FIN processing: `if (tp->t_flags &
             // TF_NEEDSYN) tp->t_flags |= TF_DELACK; else tp->t_flags |= TF_ACKNOW;`.
@@ -367,7 +366,7 @@ pub static CASES: &[Case] = &[
                 "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_input.c \
                  tcp_do_segment(): on a FIN, `tp->t_flags |= TF_ACKNOW` unless \
                  TF_NEEDSYN (ACK now, not delayed)",
-                BSD_THREE_SEGMENT_CLOSE,
+                FOUR_SEGMENT_CLOSE,
             ),
         ],
         ..Case::DEFAULTS
@@ -392,16 +391,8 @@ pub static CASES: &[Case] = &[
                  tcp_fin(): FIN_WAIT2 -> tcp_time_wait(), which hands the connection to \
                  a timewait socket and tcp_done()s the original",
                 Facts {
-                    server: CLOSE_WAIT_THEN_CLOSE_SERVER,
-                    client: &[
-                        ("shutdown(SHUT_WR)", is("ok(0)")),
-                        ("state#1", is("FIN_WAIT2")),
-                        ("read", is("EOF")),
-                        ("state#2", is("CLOSE")),
-                        ("close", is("ok(0)")),
-                        ("exit", is("exit 0")),
-                    ],
-                    wire: &[WireFact::Teardown(FOUR_SEGMENT_TEARDOWN)],
+                    client: &four_segment_client_facts("CLOSE"),
+                    ..FOUR_SEGMENT_CLOSE
                 },
             ),
             // Differs from Linux in state#2: tcp_input(), `case TCPS_FIN_WAIT_2: ...
@@ -412,16 +403,8 @@ pub static CASES: &[Case] = &[
                  of FIN -> FIN_WAIT_2; FIN in FIN_WAIT_2 -> `tp->t_state = \
                  TCPS_TIME_WAIT`, add_to_time_wait() on the same tcpcb",
                 Facts {
-                    server: CLOSE_WAIT_THEN_CLOSE_SERVER,
-                    client: &[
-                        ("shutdown(SHUT_WR)", is("ok(0)")),
-                        ("state#1", is("FIN_WAIT2")),
-                        ("read", is("EOF")),
-                        ("state#2", is("TIME_WAIT")),
-                        ("close", is("ok(0)")),
-                        ("exit", is("exit 0")),
-                    ],
-                    wire: &[WireFact::Teardown(FOUR_SEGMENT_TEARDOWN)],
+                    client: &four_segment_client_facts("TIME_WAIT"),
+                    ..FOUR_SEGMENT_CLOSE
                 },
             ),
             // Differs from Linux in state#2: tcp_twstart(): `if (V_nolocaltimewait &&
@@ -436,16 +419,8 @@ pub static CASES: &[Case] = &[
                  in_localip(inp->inp_faddr)` -> tcp_close(); sys/netinet/tcp_usrreq.c \
                  tcp_ctloutput(): INP_DROPPED -> ECONNRESET",
                 Facts {
-                    server: CLOSE_WAIT_THEN_CLOSE_SERVER,
-                    client: &[
-                        ("shutdown(SHUT_WR)", is("ok(0)")),
-                        ("state#1", is("FIN_WAIT2")),
-                        ("read", is("EOF")),
-                        ("state#2", is("ECONNRESET")),
-                        ("close", is("ok(0)")),
-                        ("exit", is("exit 0")),
-                    ],
-                    wire: &[WireFact::Teardown(FOUR_SEGMENT_TEARDOWN)],
+                    client: &four_segment_client_facts("ECONNRESET"),
+                    ..FOUR_SEGMENT_CLOSE
                 },
             ),
         ],
@@ -568,15 +543,16 @@ const KILL_WITH_UNREAD_RST: Facts = Facts {
     wire: &[WireFact::ResetNotFin(Client)],
 };
 
-const CLOSE_WAIT_THEN_CLOSE_SERVER: &[(&str, Matcher)] = &[
-    ("read", is("EOF")),
-    ("state", is("CLOSE_WAIT")),
-    ("close", is("ok(0)")),
-    ("exit", is("exit 0")),
-];
-/// The BSDs acknowledge the client's FIN at once: four segments.
-const BSD_THREE_SEGMENT_CLOSE: Facts = Facts {
-    server: CLOSE_WAIT_THEN_CLOSE_SERVER,
+/// The client closes first; the server reads EOF in CLOSE_WAIT and closes; each FIN is
+/// acknowledged by a segment of its own. So three_segment_close on the BSDs, which acknowledge
+/// the client's FIN at once; four_segment_close names the client's side on each OS.
+const FOUR_SEGMENT_CLOSE: Facts = Facts {
+    server: &[
+        ("read", is("EOF")),
+        ("state", is("CLOSE_WAIT")),
+        ("close", is("ok(0)")),
+        ("exit", is("exit 0")),
+    ],
     client: CLOSE_EXIT,
     wire: &[WireFact::Teardown(FOUR_SEGMENT_TEARDOWN)],
 };
@@ -587,6 +563,18 @@ const FOUR_SEGMENT_TEARDOWN: &[(harness::Role, &str)] = &[
     (Server, "FIN|ACK"),
     (Client, "ACK"),
 ];
+/// four_segment_close's client: it shuts down for writing, sees FIN_WAIT2 once its FIN is
+/// acknowledged, reads EOF, and then finds its socket in `state_2`.
+const fn four_segment_client_facts(state_2: &'static str) -> [(&'static str, Matcher); 6] {
+    [
+        ("shutdown(SHUT_WR)", is("ok(0)")),
+        ("state#1", is("FIN_WAIT2")),
+        ("read", is("EOF")),
+        ("state#2", is(state_2)),
+        ("close", is("ok(0)")),
+        ("exit", is("exit 0")),
+    ]
+}
 
 fn fin_then_eof_server(ctx: &mut Ctx) {
     let (_l, conn) = accept_one(ctx);
