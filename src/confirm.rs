@@ -86,7 +86,7 @@ pub fn summary(report: &RunReport) -> String {
     );
     let mut by_bearing: Vec<(Bearing, &CaseReport)> =
         report.cases.iter().map(|c| (Bearing::of(c), c)).collect();
-    by_bearing.sort_by_key(|(b, c)| (*b, c.id.clone()));
+    by_bearing.sort_by_key(|(b, c)| (*b, c.id.clone(), c.kind));
     let all = [
         Bearing::Refuted,
         Bearing::ObservedFailed,
@@ -95,7 +95,7 @@ pub fn summary(report: &RunReport) -> String {
         Bearing::ObservedHolds,
         Bearing::NotJudged,
     ];
-    out.push_str("| cases | how many |\n| --- | --- |\n");
+    out.push_str("| instances | how many |\n| --- | --- |\n");
     for bearing in all {
         let n = by_bearing.iter().filter(|(b, _)| *b == bearing).count();
         let _ = writeln!(out, "| {} | {n} |", bearing.title());
@@ -142,7 +142,7 @@ pub fn summary(report: &RunReport) -> String {
                 .as_ref()
                 .map(|e| format!(" ({}, {}; source: {})", e.os.name(), e.kernel, e.source))
                 .unwrap_or_default();
-            let _ = writeln!(out, "- `{}`{source}", case.id);
+            let _ = writeln!(out, "- `{}`{source}", case.instance());
             if matches!(
                 bearing,
                 Bearing::Refuted | Bearing::ObservedFailed | Bearing::NotJudged

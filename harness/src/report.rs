@@ -319,7 +319,7 @@ pub struct RunReport {
 impl RunReport {
     /// The document for these cases, in its stable order.
     pub fn new(environment: Environment, mut cases: Vec<CaseReport>) -> RunReport {
-        cases.sort_by(|a, b| a.id.cmp(&b.id));
+        cases.sort_by(|a, b| (&a.id, a.kind).cmp(&(&b.id, b.kind)));
         RunReport {
             schema_version: SCHEMA_VERSION,
             environment,
