@@ -188,6 +188,7 @@ mod tests {
             server: vec![],
             client: vec![],
             wire: vec![],
+            kinds: vec![],
         });
         let why = match verdict {
             Verdict::Fail => vec!["client #0 read#1: expected ECONNRESET, observed EOF".into()],
