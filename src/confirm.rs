@@ -229,12 +229,12 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("- `close.b` (macos, any kernel; source: xnu-11215 tcp_usrreq.c)\n  - client #0 read#1: expected ECONNRESET, observed EOF"),
+            md.contains("- `close.b@ipv4` (macos, any kernel; source: xnu-11215 tcp_usrreq.c)\n  - client #0 read#1: expected ECONNRESET, observed EOF"),
             "{md}"
         );
         let confirmed = md.split("#### Confirmed: ").nth(1).expect(&md);
         assert!(
-            confirmed.contains("`close.a`") && !confirmed.contains("`close.c`"),
+            confirmed.contains("`close.a@ipv4`") && !confirmed.contains("`close.c@ipv4`"),
             "{md}"
         );
         assert!(refuted_any(&report));
