@@ -847,6 +847,7 @@ mod tests {
                 server: vec![],
                 client: vec![],
                 wire: vec![],
+                kinds: vec![],
             });
             c
         };
