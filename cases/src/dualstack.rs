@@ -13,7 +13,8 @@
 //! bound to another address, so the new socket's option alone decides, as in
 //! timewait.reuseaddr_matrix. Linux's conflict test compares the two sockets' addresses with
 //! the wildcard matching both ways and lets SO_REUSEADDR through only when both sockets have it
-//! and the old one is not listening.
+//! and the old one is not listening. FreeBSD's readings are confirmed by the matrix's FreeBSD
+//! column (14.0-STABLE under qemu); macOS's are read in xnu-11417.121.6 and not yet run.
 
 use crate::script::{connect_to_server, io_outcome};
 use crate::timewait::{
@@ -24,7 +25,7 @@ use crate::timewait::{
 use harness::observe::sock::local_port;
 use harness::Role::{Client, Server};
 use harness::{
-    is, Case, Ctx, Expect, Facts, Kind, Matcher, Need, Os, Seg, Side, Value, Variant, WireFact,
+    is, Case, Ctx, Expect, Facts, Kind, Matcher, Need, Seg, Side, Value, Variant, WireFact,
 };
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io;
@@ -46,8 +47,9 @@ pub static CASES: &[Case] = &[
               the new one only, or on both. On Linux a dual-stack [::] conflicts with the \
               TIME_WAIT socket's 127.0.0.1 unless both sockets had SO_REUSEADDR, as two IPv4 \
               sockets would; with IPV6_V6ONLY on, [::] does not cover any IPv4 address and binds \
-              whatever the options. On the BSDs (read from source) the new socket's \
-              SO_REUSEADDR alone decides, as it does for IPv4 (timewait.reuseaddr_matrix).",
+              whatever the options. On FreeBSD (and macOS, read from XNU's source) the new \
+              socket's SO_REUSEADDR alone decides, as it does for IPv4 \
+              (timewait.reuseaddr_matrix): v6only_off.reuseaddr_new binds there.",
         source: "RFC 3493 §5.3 (IPV6_V6ONLY); ipv6(7) IPV6_V6ONLY; socket(7) SO_REUSEADDR",
         needs: &[Need::SockDiag, FREEBSD_LOCAL_TIME_WAIT],
         server: Side::new(v6_bind_over_v4_time_wait_server),
@@ -78,16 +80,17 @@ pub static CASES: &[Case] = &[
                  TIME_WAIT pcb on 127.0.0.1 (still in the port hash) and without it only pcbs \
                  bound to 0.0.0.0 and unconnected; a pcb found conflicts when `(reuseport & \
                  t->inp_socket->so_options) == 0`; with IPV6_V6ONLY on only \
-                 in6_pcblookup_local() is asked, which skips pcbs without INP_IPV6",
+                 in6_pcblookup_local() is asked, which skips pcbs without INP_IPV6; the \
+                 Skywalk netns_reserve_in() of 0.0.0.0 conflicts only with Skywalk flows \
+                 (bsd/skywalk/namespace/netns.c _netns_reserve_common(), NETNS_BSD)",
                 Facts {
                     server: XNU_V6_BIND_OVER_TIME_WAIT_SERVER,
                     ..V6_BIND_OVER_TIME_WAIT
                 },
             ),
-            Expect::reading(
-                Os::Freebsd,
+            Expect::freebsd(
                 "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet6/in6_pcb.c \
-                 in6_pcb_lport_dest/in6_pcbbind(): `lookupflags = INPLOOKUP_WILDCARD` only \
+                 in6_pcbbind(): `lookupflags = INPLOOKUP_WILDCARD` only \
                  without SO_REUSEADDR|SO_REUSEPORT|SO_REUSEPORT_LB; with IN6P_IPV6_V6ONLY off \
                  and the unspecified address it also asks in_pcblookup_local() for \
                  0.0.0.0:lport, which with the wildcard flag finds the TIME_WAIT pcb on \
@@ -147,8 +150,9 @@ pub static CASES: &[Case] = &[
               With IPV6_V6ONLY off the listener holds 0.0.0.0:P too, and on Linux the bind \
               fails with EADDRINUSE even with SO_REUSEADDR on both (a listener always \
               conflicts); with it on, the listener holds no IPv4 address and the bind succeeds. \
-              On the BSDs (read from source) SO_REUSEADDR lets the specific address bind under \
-              the wildcard listener, as it does under an IPv4 wildcard listener.",
+              On FreeBSD (and macOS, read from XNU's source) SO_REUSEADDR lets the specific \
+              address bind under the wildcard listener, as it does under an IPv4 wildcard \
+              listener: v6only_off.reuseaddr_both binds there.",
         source: "RFC 3493 §5.3 (IPV6_V6ONLY); ipv6(7) IPV6_V6ONLY; socket(7) SO_REUSEADDR",
         server: Side::new(v4_bind_under_v6_listener_server),
         client: Side::new(idle_client),
@@ -168,23 +172,22 @@ pub static CASES: &[Case] = &[
             Expect::macos(
                 "xnu-11417.121.6 bsd/netinet/in_pcb.c in_pcbbind(): `wild = 1` only without \
                  SO_REUSEADDR|SO_REUSEPORT; in_pcblookup_local(127.0.0.1, lport, wild) \
-                 matches the [::] listener (INP_IPV4 in inp_vflag, which in6_pcbbind() sets for \
-                 the unspecified address unless IN6P_IPV6_V6ONLY) only as a wildcard, so only \
-                 with wild; a pcb found conflicts when `(reuseport & \
+                 matches the [::] listener (INP_IPV4 in inp_vflag, which \
+                 bsd/netinet/tcp_usrreq.c tcp6_usr_bind() sets for the unspecified address \
+                 unless IN6P_IPV6_V6ONLY) only as a wildcard, so only with wild; a pcb found conflicts when `(reuseport & \
                  t->inp_socket->so_options) == 0`",
                 Facts {
                     server: &v4_bind_under_v6_listener_server_facts(V4_BINDS_BSD),
                     ..V4_BIND_UNDER_V6_LISTENER
                 },
             ),
-            Expect::reading(
-                Os::Freebsd,
+            Expect::freebsd(
                 "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/in_pcb.c \
                  in_pcbbind_setup(): `lookupflags = INPLOOKUP_WILDCARD` only without \
                  SO_REUSEADDR|SO_REUSEPORT|SO_REUSEPORT_LB; in_pcblookup_local(127.0.0.1, \
-                 lport) matches the [::] listener (INP_IPV4 in inp_vflag, set by in6_pcbbind() \
-                 for the unspecified address unless IN6P_IPV6_V6ONLY) only as a wildcard; a \
-                 pcb found conflicts when `(reuseport & t->inp_socket->so_options) == 0`",
+                 lport) matches the [::] listener (INP_IPV4 in inp_vflag, set by \
+                 sys/netinet/tcp_usrreq.c tcp6_usr_bind() for the unspecified address unless \
+                 IN6P_IPV6_V6ONLY) only as a wildcard; a pcb found conflicts when `(reuseport & t->inp_socket->so_options) == 0`",
                 Facts {
                     server: &v4_bind_under_v6_listener_server_facts(V4_BINDS_BSD),
                     ..V4_BIND_UNDER_V6_LISTENER
@@ -239,18 +242,20 @@ pub static CASES: &[Case] = &[
             Expect::macos(
                 "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): a SYN for an \
                  INP_IPV6 listener arriving over IPv4 makes the new pcb `inp_vflag &= \
-                 ~INP_IPV6; inp_vflag |= INP_IPV4`; bsd/netinet6/in6_pcb.c \
+                 ~INP_IPV6; inp_vflag |= INP_IPV4`; bsd/netinet/tcp_usrreq.c \
+                 tcp6_usr_accept() -> in6_mapped_peeraddr(); bsd/netinet6/in6_pcb.c \
                  in6_mapped_peeraddr()/in6_mapped_sockaddr(): an INP_IPV4 pcb of an AF_INET6 \
-                 socket is reported as in6_sin_2_v4mapsin6(), ::ffff:a.b.c.d",
+                 socket is reported as in6_sin_2_v4mapsin6_in_sock(), ::ffff:a.b.c.d",
                 V4_CLIENT_ON_V6_LISTENER,
             ),
-            Expect::reading(
-                Os::Freebsd,
+            Expect::freebsd(
                 "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_syncache.c \
                  syncache_socket(): for an IPv4 SYN on an INP_IPV6 listener, `inp->inp_vflag \
-                 &= ~INP_IPV6; inp->inp_vflag |= INP_IPV4`; sys/netinet6/in6_pcb.c \
-                 in6_mapped_peeraddr()/in6_mapped_sockaddr(): an INP_IPV4 pcb of an AF_INET6 \
-                 socket is reported as in6_sin_2_v4mapsin6(), ::ffff:a.b.c.d",
+                 &= ~INP_IPV6; inp->inp_vflag |= INP_IPV4`; sys/netinet/tcp_usrreq.c \
+                 tcp6_usr_accept() maps an INP_IPV4 peer (in6_v4mapsin6_sockaddr()); \
+                 sys/netinet6/in6_pcb.c in6_mapped_peeraddr()/in6_mapped_sockaddr(): an \
+                 INP_IPV4 pcb of an AF_INET6 socket is reported as in6_sin_2_v4mapsin6_in_sock(), \
+                 ::ffff:a.b.c.d",
                 V4_CLIENT_ON_V6_LISTENER,
             ),
         ],
