@@ -62,7 +62,9 @@ pub static CASES: &[Case] = &[
                  sk2->sk_reuse` (it inherited the listener's), when inet_rcv_saddr_equal() -> \
                  ipv6_rcv_saddr_equal() matches: [::] against an IPv4 socket (`addr_type2 = \
                  IPV6_ADDR_MAPPED`) matches `!(sk1_ipv6only && addr_type2 == \
-                 IPV6_ADDR_MAPPED)`, that is only with IPV6_V6ONLY off",
+                 IPV6_ADDR_MAPPED)`, that is only with IPV6_V6ONLY off. Since 6.1 the same \
+                 test runs over the bhash2 table too (inet_bhash2_conflict()); the outcome is \
+                 the same on every matrix kernel, 5.10 to 7.2",
                 Facts {
                     server: &v6_bind_over_time_wait_server(
                         LINUX_TIME_WAIT_TIMER,
@@ -163,7 +165,10 @@ pub static CASES: &[Case] = &[
                  conflicts whatever SO_REUSEADDR says, when inet_rcv_saddr_equal() matches: an \
                  IPv4 address against an AF_INET6 [::] (ipv6_rcv_saddr_equal(), \
                  `addr_type2 == IPV6_ADDR_ANY && !(sk2_ipv6only && addr_type == \
-                 IPV6_ADDR_MAPPED)`) matches only with IPV6_V6ONLY off",
+                 IPV6_ADDR_MAPPED)`) matches only with IPV6_V6ONLY off. Since 6.1 \
+                 inet_csk_get_port() also asks inet_bhash2_addr_any_conflict() for the \
+                 wildcard buckets (0.0.0.0 and [::]); the outcome is the same on every matrix \
+                 kernel, 5.10 to 7.2",
                 Facts {
                     server: &v4_bind_under_v6_listener_server_facts(V4_BINDS_LINUX),
                     ..V4_BIND_UNDER_V6_LISTENER
