@@ -4,6 +4,7 @@
 pub mod backlog;
 pub mod close;
 pub mod dualstack;
+mod facts;
 pub mod finwait2;
 pub mod fork;
 pub mod keepalive;
