@@ -16,6 +16,7 @@
 //! and the old one is not listening. FreeBSD's readings are confirmed by the matrix's FreeBSD
 //! column (14.0-STABLE under qemu); macOS's are read in xnu-11417.121.6 and not yet run.
 
+use crate::facts::CLIENT_CLOSES_FIRST_ORDERLY;
 use crate::script::{connect_to_server, io_outcome};
 use crate::timewait::{
     close_into_time_wait, socket_with_reuseaddr, BSD_TIME_WAIT_TIMER, FREEBSD_LOCAL_TIME_WAIT,
@@ -23,10 +24,7 @@ use crate::timewait::{
     TIME_WAIT_LEFT,
 };
 use harness::observe::sock::local_port;
-use harness::Role::{Client, Server};
-use harness::{
-    is, Case, Ctx, Expect, Facts, Kind, Matcher, Need, Seg, Side, Value, Variant, WireFact,
-};
+use harness::{is, Case, Ctx, Expect, Facts, Kind, Matcher, Need, Side, Value, Variant};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io;
 use std::net::{Ipv6Addr, SocketAddr};
@@ -544,13 +542,7 @@ const V4_CLIENT_ON_V6_LISTENER: Facts = Facts {
         ("close", is("ok(0)")),
         ("exit", is("exit 0")),
     ],
-    wire: &[
-        WireFact::Before((Client, Seg::Fin), (Server, Seg::Fin)),
-        WireFact::FinAcked(Client),
-        WireFact::FinAcked(Server),
-        WireFact::Count(Client, Seg::Rst, 0),
-        WireFact::Count(Server, Seg::Rst, 0),
-    ],
+    wire: CLIENT_CLOSES_FIRST_ORDERLY,
 };
 
 /// A fresh AF_INET6 TCP socket with IPV6_V6ONLY and SO_REUSEADDR set as given: both always set
