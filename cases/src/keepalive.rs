@@ -162,7 +162,11 @@ pub static CASES: &[Case] = &[
              tcp_write_err() (ETIMEDOUT), and TCP_RESOURCE_PROBE_INTERVAL when \
              tcp_write_wakeup() fails; net/ipv4/route.c ip_route_input_slow() and \
              ip_error(): with forwarding off, a packet for an address that is not local \
-             is dropped without ICMP",
+             is dropped without ICMP; over IPv6, net/ipv6/route.c ip6_pkt_discard() (the \
+             null route's) calls icmp6_send(), which gives up when icmpv6_route_lookup() \
+             finds no route back (the client's prefix route left with its address), so \
+             no ICMPv6 error sets the server's sk_err_soft, which tcp_write_err() would \
+             report instead of ETIMEDOUT",
             Facts {
                 server: &[
                     ("read", is("ETIMEDOUT")),
