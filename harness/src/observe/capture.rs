@@ -390,29 +390,17 @@ mod tests {
     use super::*;
     use etherparse::PacketBuilder;
 
-    fn tcp_frame(src: u16, dst: u16) -> Frame {
-        let mut data = vec![];
-        PacketBuilder::ethernet2([0; 6], [0; 6])
-            .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
-            .tcp(src, dst, 1, 65535)
-            .write(&mut data, &[])
-            .unwrap();
-        Frame {
-            epoch_ns: 0,
-            orig_len: data.len() as u32,
-            data,
-        }
-    }
-
-    /// The same between [::1]:`src` and [::1]:`dst`.
-    fn tcp6_frame(src: u16, dst: u16) -> Frame {
+    /// A TCP frame between loopback ports `src` and `dst`: 127.0.0.1, or ::1 when `v6`.
+    fn tcp_frame(v6: bool, src: u16, dst: u16) -> Frame {
         let loopback = std::net::Ipv6Addr::LOCALHOST.octets();
+        let ether = PacketBuilder::ethernet2([0; 6], [0; 6]);
+        let ip = if v6 {
+            ether.ipv6(loopback, loopback, 64)
+        } else {
+            ether.ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+        };
         let mut data = vec![];
-        PacketBuilder::ethernet2([0; 6], [0; 6])
-            .ipv6(loopback, loopback, 64)
-            .tcp(src, dst, 1, 65535)
-            .write(&mut data, &[])
-            .unwrap();
+        ip.tcp(src, dst, 1, 65535).write(&mut data, &[]).unwrap();
         Frame {
             epoch_ns: 0,
             orig_len: data.len() as u32,
@@ -431,18 +419,20 @@ mod tests {
             families: Family::of(kind),
         };
         let v4 = kept(Kind::Ipv4);
-        assert!(v4.keeps(&tcp_frame(40000, 5000)));
-        assert!(v4.keeps(&tcp_frame(5000, 40001)));
-        assert!(!v4.keeps(&tcp_frame(6000, 6001)));
-        assert!(!v4.keeps(&tcp6_frame(40000, 5000)));
+        assert!(v4.keeps(&tcp_frame(false, 40000, 5000)));
+        assert!(v4.keeps(&tcp_frame(false, 5000, 40001)));
+        assert!(!v4.keeps(&tcp_frame(false, 6000, 6001)));
+        assert!(!v4.keeps(&tcp_frame(true, 40000, 5000)));
         let v6 = kept(Kind::Ipv6);
-        assert!(v6.keeps(&tcp6_frame(40000, 5000)));
-        assert!(v6.keeps(&tcp6_frame(5000, 40001)));
-        assert!(!v6.keeps(&tcp6_frame(6000, 6001)));
-        assert!(!v6.keeps(&tcp_frame(40000, 5000)));
+        assert!(v6.keeps(&tcp_frame(true, 40000, 5000)));
+        assert!(v6.keeps(&tcp_frame(true, 5000, 40001)));
+        assert!(!v6.keeps(&tcp_frame(true, 6000, 6001)));
+        assert!(!v6.keeps(&tcp_frame(false, 40000, 5000)));
         let dual = kept(Kind::DualStack);
-        assert!(dual.keeps(&tcp_frame(40000, 5000)) && dual.keeps(&tcp6_frame(40000, 5000)));
-        let mut not_tcp = tcp_frame(5000, 5000);
+        assert!(
+            dual.keeps(&tcp_frame(false, 40000, 5000)) && dual.keeps(&tcp_frame(true, 40000, 5000))
+        );
+        let mut not_tcp = tcp_frame(false, 5000, 5000);
         not_tcp.data.truncate(20);
         assert!(!v4.keeps(&not_tcp));
     }
