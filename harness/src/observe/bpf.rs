@@ -64,7 +64,12 @@ pub const XNU_LP64: HdrLayout = HdrLayout {
 };
 
 /// DLT_NULL's address families (sys/sys/socket.h of each): AF_INET is 2 on both; AF_INET6 is
-/// 28 on FreeBSD and 30 on XNU.
+/// 28 on FreeBSD and 30 on XNU. Each kernel writes its own: FreeBSD's `looutput()` passes the
+/// destination's family to `if_simloop()`, which taps it; XNU's `lo_pre_output()` puts the
+/// protocol family (PF_INET6 = AF_INET6) in the loopback header that `LO_BPF_TAP_OUT` taps. 24,
+/// AF_INET6 on NetBSD and OpenBSD (which libpcap also reads as IPv6 in DLT_NULL files), comes
+/// from neither. Either BSD's value is read on both: no other family on lo0 carries those
+/// numbers (28 and 30 are IPv6 on one, unused on lo0 on the other).
 pub const AF_INET: u32 = 2;
 pub const FREEBSD_AF_INET6: u32 = 28;
 pub const XNU_AF_INET6: u32 = 30;
