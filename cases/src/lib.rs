@@ -3,6 +3,8 @@
 
 pub mod backlog;
 pub mod close;
+pub mod dualstack;
+mod facts;
 pub mod finwait2;
 pub mod fork;
 pub mod keepalive;
@@ -26,6 +28,7 @@ pub fn all() -> Vec<&'static Case> {
         timewait::CASES,
         finwait2::CASES,
         keepalive::CASES,
+        dualstack::CASES,
     ]
     .into_iter()
     .flatten()
