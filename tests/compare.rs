@@ -116,7 +116,7 @@ fn one_edited_observation_is_exactly_one_row(sockconf: Command) {
         .skip_while(|l| !l.starts_with("observations"))
         .collect();
     assert_eq!(rows.len(), 4, "{out}");
-    assert_eq!(rows[1].trim(), "close.unread_data_sends_rst");
+    assert_eq!(rows[1].trim(), "close.unread_data_sends_rst@ipv4");
     let fact: Vec<&str> = rows[2].split_whitespace().collect();
     assert_eq!(fact, ["client", "read#1", "ECONNRESET", "EOF"], "{out}");
     assert!(rows[3].contains("1 case differs"), "{out}");
@@ -160,7 +160,7 @@ fn a_fin_replaced_by_a_rst_is_a_teardown_shape_row(sockconf: Command) {
     let table: serde_json::Value = serde_json::from_str(&out).unwrap();
     let differences = table["differences"].as_array().unwrap();
     assert_eq!(differences.len(), 1, "{out}");
-    assert_eq!(differences[0]["id"], "close.fin_then_eof");
+    assert_eq!(differences[0]["id"], "close.fin_then_eof@ipv4");
     let rows = differences[0]["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{out}");
     assert_eq!(rows[0]["fact"], "teardown shape");
@@ -189,7 +189,7 @@ fn json_and_markdown_give_the_same_row(sockconf: Command) {
     let (code, out, _) = compare(common::sockconf(), &files, &["--format", "markdown"]);
     assert_eq!(code, Some(1));
     assert!(
-        out.contains("| `close.unread_data_sends_rst`: client read#1 | ECONNRESET | EOF |"),
+        out.contains("| `close.unread_data_sends_rst@ipv4`: client read#1 | ECONNRESET | EOF |"),
         "{out}"
     );
 }
@@ -225,7 +225,7 @@ fn strict_counts_every_millisecond(sockconf: Command) {
 #[case::not_a_report("not_a_report.json", "not a sockconf report")]
 #[case::wrong_schema(
     "wrong_schema_version.json",
-    "schema_version 1, but this sockconf reads schema_version 3"
+    "schema_version 1, but this sockconf reads schema_version 4"
 )]
 #[case::missing("no_such_file.json", "cannot read:")]
 fn a_bad_file_is_one_clear_line_and_exit_2(
@@ -261,7 +261,7 @@ fn a_version_2_report_is_refused_with_what_to_do(sockconf: Command) {
     assert!(out.is_empty());
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("schema_version 2, but this sockconf reads schema_version 3")
+        err.contains("schema_version 2, but this sockconf reads schema_version 4")
             && err.contains("run the suite again with this sockconf"),
         "{err}"
     );
@@ -344,11 +344,18 @@ fn junit_has_one_testcase_per_id(sockconf: Command) {
     assert_eq!(code, Some(0), "{err}");
     assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites"));
     assert!(
-        xml.contains(r#"tests="2" failures="0" errors="0" skipped="0""#),
+        xml.contains(r#"tests="4" failures="0" errors="0" skipped="0""#),
         "{xml}"
     );
-    assert!(xml.contains(r#"<testcase classname="close" name="close.fin_then_eof""#));
-    assert!(xml.contains(r#"<testcase classname="close" name="close.kill_sends_fin""#));
+    for instance in [
+        "close.fin_then_eof@ipv4",
+        "close.fin_then_eof@ipv6",
+        "close.kill_sends_fin@ipv4",
+        "close.kill_sends_fin@ipv6",
+    ] {
+        let testcase = format!(r#"<testcase classname="close" name="{instance}""#);
+        assert!(xml.contains(&testcase), "{xml}");
+    }
     assert!(xml.contains("client exit = killed by SIGKILL"), "{xml}");
 }
 

@@ -163,7 +163,7 @@ mod tests {
         let page = html(&columns);
         assert!(page.contains("no report: the kernel panicked"), "{page}");
         assert!(
-            page.contains("<a href=\"#close.unread_data_sends_rst\">"),
+            page.contains("<a href=\"#close.unread_data_sends_rst@ipv4\">"),
             "the differing case is listed at the top"
         );
     }
