@@ -224,7 +224,7 @@ impl Page<'_> {
     }
 
     fn summary(&self, out: &mut String, ids: &[String]) {
-        out.push_str("<nav id=\"summary\">\n<h2>Summary</h2>\n<table class=\"summary\">\n<tr><th>family</th>");
+        out.push_str("<nav id=\"summary\">\n<h2>Summary</h2>\n<table class=\"summary\">\n<tr><th>kind, family</th>");
         for (label, _) in self.reports {
             let _ = write!(out, "<th>{}</th>", text(label));
         }
