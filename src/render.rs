@@ -13,7 +13,8 @@
 //!   compare`'s tolerance, which the line then says) says so on its instance line instead of
 //!   repeating them: what differs between kinds is what stands out (`--format json` and `-v`
 //!   keep every value);
-//! - failure lines (`! ...`), the skip reason and notes last, indented under the instance.
+//! - failure lines (`! ...`) under the variant whose facts they are about (without its
+//!   prefix), the others, the skip reason and notes last, indented under the instance.
 
 use harness::report::{CaseReport, RunReport, Verdict};
 use harness::{Fact, Value};
@@ -159,30 +160,61 @@ fn case_text(out: &mut String, case: &CaseReport) {
             }
         }
     }
-    for variant in variants {
-        let indent = match variant {
-            Some(name) => {
-                let _ = writeln!(out, "    variant {name}");
-                "        "
-            }
-            None => "    ",
-        };
-        for (side, groups) in &sides {
-            for (_, facts) in groups.iter().filter(|(v, _)| *v == variant) {
-                let _ = writeln!(out, "{indent}{side}: {}", facts.join("; "));
-            }
-        }
-    }
     let marker = match case.verdict {
         Verdict::Skip => "skipped:",
         Verdict::Pass => "",
         _ => "!",
     };
+    // A failure line about one variant's facts goes under that variant, without the prefix;
+    // the rest (and a line that names several variants) after them all.
+    let declared: Vec<&str> = cases::all()
+        .into_iter()
+        .find(|c| c.id == case.id)
+        .map(|c| c.variants.iter().map(|v| v.name).collect())
+        .unwrap_or_default();
+    let mut why: Vec<(Option<&str>, String)> = vec![];
     for line in case.why() {
+        let named: Vec<&str> = declared
+            .iter()
+            .copied()
+            .filter(|v| line.contains(&format!("{v}: ")))
+            .collect();
+        why.push(match named.as_slice() {
+            [one] if variants.contains(&Some(*one)) => {
+                (Some(*one), line.replace(&format!("{one}: "), ""))
+            }
+            _ => (None, line.to_string()),
+        });
+    }
+    for variant in variants.iter().copied().filter(Option::is_some) {
+        let _ = writeln!(out, "    variant {}", variant.unwrap_or_default());
+        side_lines(out, "        ", &sides, variant);
+        for (_, line) in why.iter().filter(|(v, _)| *v == variant) {
+            let _ = writeln!(out, "        {marker} {line}");
+        }
+    }
+    if variants.contains(&None) {
+        side_lines(out, "    ", &sides, None);
+    }
+    for (_, line) in why.iter().filter(|(v, _)| v.is_none()) {
         let _ = writeln!(out, "    {marker} {line}");
     }
     for note in &case.notes {
         let _ = writeln!(out, "    {note}");
+    }
+}
+
+/// Each side's line of facts observed in `variant` (`None`: outside any variant).
+fn side_lines(
+    out: &mut String,
+    indent: &str,
+    sides: &[(&str, Vec<(Option<&str>, Vec<String>)>)],
+    variant: Option<&str>,
+) {
+    for (side, groups) in sides {
+        for (_, facts) in groups.iter().filter(|(v, _)| *v == variant) {
+            let _ = writeln!(out, "{indent}{side}: {}", facts.join("; "));
+        }
     }
 }
 
@@ -333,6 +365,26 @@ mod tests {
         )]);
         let expected = format!(
             "    variant {a}\n        server: bind = EADDRINUSE\n        client: read = EOF\n    variant {b}\n        server: bind = ok\n        client: read = EOF\n"
+        );
+        assert!(out.contains(&expected), "{out}");
+
+        // A failure about one variant's fact goes under it, without the prefix; one that
+        // names two variants (the judge compares position by position) stays after them.
+        let mut failed = report(
+            case.id,
+            Kind::Ipv4,
+            &[
+                (&format!("{a}: bind"), "EADDRINUSE"),
+                (&format!("{b}: bind"), "ok"),
+            ],
+            &[],
+        );
+        let one = format!("server #1 {b}: bind: expected EADDRINUSE, observed ok");
+        let two = format!("server #2: missing fact {b}: exit = exit 0, observed {a}: exit");
+        failed.conclude(Verdict::Fail, vec![one, two.clone()]);
+        let out = run(vec![failed]);
+        let expected = format!(
+            "    variant {b}\n        server: bind = ok\n        ! server #1 bind: expected EADDRINUSE, observed ok\n    ! {two}\n"
         );
         assert!(out.contains(&expected), "{out}");
     }
