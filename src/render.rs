@@ -208,7 +208,7 @@ fn case_text(out: &mut String, case: &CaseReport) {
 fn side_lines(
     out: &mut String,
     indent: &str,
-    sides: &[(&str, Vec<(Option<&str>, Vec<String>)>)],
+    sides: &[(&str, Vec<VariantFacts>)],
     variant: Option<&str>,
 ) {
     for (side, groups) in sides {
@@ -218,12 +218,15 @@ fn side_lines(
     }
 }
 
+/// A variant's name (`None` outside any) and its facts on one side, as `name = value`.
+type VariantFacts<'a> = (Option<&'a str>, Vec<String>);
+
 /// One side's facts as `name = value`, grouped by the variant they were observed in (in order;
 /// `None` for facts of a case without variants). A variant's facts are named `variant: name`
 /// by the runner (`harness::spawn::variants`); the variants are the catalogue's, so a report
 /// of a case this sockconf does not know is shown ungrouped.
-fn by_variant<'a>(case_id: &str, facts: &'a [Fact]) -> Vec<(Option<&'a str>, Vec<String>)> {
-    let mut groups: Vec<(Option<&str>, Vec<String>)> = vec![];
+fn by_variant<'a>(case_id: &str, facts: &'a [Fact]) -> Vec<VariantFacts<'a>> {
+    let mut groups: Vec<VariantFacts> = vec![];
     for f in facts {
         let (variant, name) = match split_variant(case_id, &f.name) {
             Some((variant, name)) => (Some(variant), name),
