@@ -11,6 +11,7 @@ mod script;
 pub mod shutdown;
 pub mod sigpipe;
 pub mod timewait;
+pub mod unix;
 
 use harness::{Case, Instance};
 
@@ -26,6 +27,7 @@ pub fn all() -> Vec<&'static Case> {
         timewait::CASES,
         finwait2::CASES,
         keepalive::CASES,
+        unix::CASES,
     ]
     .into_iter()
     .flatten()
