@@ -102,16 +102,29 @@ pub static CASES: &[Case] = &[
     Case {
         id: "unix.write_after_close_sig_dfl",
         doc: "The server close()s; the client reads EOF, then writes under SIG_DFL: the write \
-              fails with EPIPE and raises SIGPIPE, which kills the client.",
+              fails with EPIPE and raises SIGPIPE, which kills the client. Except over Linux's \
+              SOCK_SEQPACKET, whose send path never raises SIGPIPE: both writes fail with EPIPE \
+              and the client lives.",
         source: "unix(7); POSIX write(): EPIPE and SIGPIPE; signal(7)",
         server: Side::new(closing_server),
         client: Side::with_sigpipe(SigPipe::Default, write_twice_after_close),
         expect: &[
             Expect::linux(
-                "Linux net/unix/af_unix.c unix_stream_sendmsg(): `if (!(msg->msg_flags & \
-                 MSG_NOSIGNAL)) send_sig(SIGPIPE, current, 0)` with EPIPE",
+                "Linux net/unix/af_unix.c unix_stream_sendmsg(): out_pipe: `if (!sent && \
+                 !(msg->msg_flags & MSG_NOSIGNAL)) send_sig(SIGPIPE, current, 0); err = \
+                 -EPIPE`",
                 READ_EOF_THEN_KILLED,
-            ),
+            )
+            .kinds(STREAM),
+            // Differs from SOCK_STREAM: the SOCK_SEQPACKET send path is the datagram one.
+            Expect::linux(
+                "Linux net/unix/af_unix.c unix_seqpacket_sendmsg() -> unix_dgram_sendmsg(): \
+                 the peer is SOCK_DEAD -> `if (sk->sk_type == SOCK_SEQPACKET) err = -EPIPE`; \
+                 unix_dgram_sendmsg() has no send_sig(SIGPIPE) (only unix_stream_sendmsg() \
+                 raises it)",
+                WRITE_TWICE_EPIPE,
+            )
+            .kinds(&[Kind::UnixSeqpacket]),
             Expect::macos(XNU_CLOSED_PEER_EPIPE, READ_EOF_THEN_KILLED),
             Expect::reading(Os::Freebsd, FREEBSD_CLOSED_PEER_EPIPE, READ_EOF_THEN_KILLED),
         ],
