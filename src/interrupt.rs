@@ -295,7 +295,9 @@ fn interrupt(signal: i32) {
     let mut restored = harness::spawn::host_sysctl::restore_leftovers(|owner, _| owner == me);
     // So did a runner of an AF_UNIX instance that had to make its socket's directory under
     // $TMPDIR (no private mount namespace): remove it.
-    restored.extend(harness::spawn::unix_dir::remove_leftovers(|owner, _| owner == me));
+    restored.extend(harness::spawn::unix_dir::remove_leftovers(|owner, _| {
+        owner == me
+    }));
     let state = state();
     let mut removed = vec![];
     for path in &state.partial {

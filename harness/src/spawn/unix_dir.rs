@@ -102,10 +102,8 @@ fn private_tmpfs() -> Result<(), String> {
 /// mkdtemp(3) under $TMPDIR, named after the owner and this runner; recorded for removal.
 fn fallback() -> Result<PathBuf, String> {
     let owner = super::host_sysctl::owner_pid();
-    let template = std::env::temp_dir().join(format!(
-        "{PREFIX}{owner}.{}.XXXXXX",
-        std::process::id()
-    ));
+    let template =
+        std::env::temp_dir().join(format!("{PREFIX}{owner}.{}.XXXXXX", std::process::id()));
     let dir = nix::unistd::mkdtemp(&template)
         .map_err(|e| format!("mkdtemp({}): {e}", template.display()))?;
     *current() = Some((dir.clone(), true));

@@ -81,8 +81,7 @@ fn run_one(case: &Case, kind: Kind, variant: &'static Variant, origin: Origin) -
             }
             let outcome = std::panic::catch_unwind(|| {
                 // The sub-runner's notes (where an AF_UNIX socket lives) stay with it.
-                let prepared =
-                    prepare(case.needs.iter().chain(variant.needs), kind, &mut vec![]);
+                let prepared = prepare(case.needs.iter().chain(variant.needs), kind, &mut vec![]);
                 let outcome = prepared.map(|isolation| {
                     let mut outcome = pair::run_pair(case, kind, Some(variant), origin, None);
                     outcome.host_sysctls = host_sysctl::changes();
