@@ -27,10 +27,12 @@ pub static CASES: &[Case] = &[
     Case {
         id: "unix.close_unread_data",
         doc: "The client writes 5 bytes; the server close()s without reading them. Over TCP \
-              Linux answers with RST; AF_UNIX has no RST. What the client's write and reads \
-              return afterwards: on Linux the close marks the peer ECONNRESET (once) because \
-              data was unread, and shut both ways; on macOS and FreeBSD the unread data makes \
-              no difference, the client just reads EOF.",
+              Linux answers with RST; AF_UNIX has no RST, but Linux's close marks the peer \
+              ECONNRESET (once) because data was unread, and shut both ways. Then the client \
+              writes and reads twice (SIGPIPE ignored). SOCK_STREAM's write fails with EPIPE \
+              regardless of the pending error, which the first read reports; SOCK_SEQPACKET's \
+              write reports it, and both reads see EOF. On macOS and FreeBSD the unread data \
+              makes no difference: EPIPE, then EOF twice.",
         source: "unix(7); close(2)",
         server: Side::new(close_unread_server),
         client: Side::new(close_unread_client),
@@ -74,7 +76,9 @@ pub static CASES: &[Case] = &[
     Case {
         id: "unix.write_after_close_sig_ign",
         doc: "The server close()s; the client reads EOF, then writes twice under SIG_IGN: both \
-              writes fail with EPIPE and the client lives.",
+              writes fail with EPIPE and the client lives. Over TCP the first write succeeds \
+              (close.peer_writes_after_close): only its RST makes the second fail; AF_UNIX \
+              knows at once that the peer is gone.",
         source: "unix(7); POSIX write(): EPIPE",
         server: Side::new(closing_server),
         client: Side::new(write_twice_after_close),
