@@ -54,16 +54,18 @@ pub static CASES: &[Case] = &[
             )
             .kinds(&[Kind::UnixSeqpacket]),
             Expect::macos(
-                "xnu-11417.121.6 bsd/kern/uipc_usrreq.c unp_detach() -> unp_disconnect(): \
-                 SOCK_STREAM: both sockets SS_CANTRCVMORE | SS_CANTSENDMORE, no so_error \
+                "xnu-11417.121.6 bsd/kern/uipc_socket.c soclose_locked() -> \
+                 sodisconnectlocked() -> bsd/kern/uipc_usrreq.c uipc_disconnect() -> \
+                 unp_disconnect(): SOCK_STREAM: both sockets SS_CANTRCVMORE | SS_CANTSENDMORE, no so_error \
                  (unread data is not looked at); bsd/kern/uipc_socket.c sosendcheck(): \
                  SS_CANTSENDMORE -> EPIPE; soreceive(): SS_CANTRCVMORE, nothing queued -> 0",
                 CLOSE_UNREAD_BSD,
             ),
             Expect::reading(
                 Os::Freebsd,
-                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_usrreq.c \
-                 uipc_close() -> unp_disconnect(): SOCK_STREAM, SOCK_SEQPACKET: \
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
+                 soclose() -> sodisconnect() -> sys/kern/uipc_usrreq.c uipc_disconnect() -> \
+                 unp_disconnect(): SOCK_STREAM, SOCK_SEQPACKET: \
                  soisdisconnected() on both, no so_error (unread data is not looked at); \
                  sys/kern/uipc_socket.c sosend_generic(): SBS_CANTSENDMORE -> EPIPE; \
                  soreceive_generic(): SBS_CANTRCVMORE, nothing queued -> 0",
@@ -276,15 +278,15 @@ pub static CASES: &[Case] = &[
             ),
             Expect::macos(
                 "xnu-11417.121.6 bsd/kern/kern_descrip.c fg_drop(): fo_close() -> soclose() \
-                 -> bsd/kern/uipc_usrreq.c unp_detach() -> unp_disconnect() only when the \
+                 -> sodisconnectlocked() -> bsd/kern/uipc_usrreq.c unp_disconnect() only when the \
                  fileglob's last reference goes",
                 FORK_CLOSE_ONE_HOLDER,
             ),
             Expect::reading(
                 Os::Freebsd,
                 "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_descrip.c \
-                 closef() -> fdrop_close() -> soo_close() -> soclose() -> \
-                 sys/kern/uipc_usrreq.c uipc_close() -> unp_disconnect() only on the file's \
+                 closef() -> fdrop_close() -> soo_close() -> soclose() -> sodisconnect() -> \
+                 sys/kern/uipc_usrreq.c uipc_disconnect() -> unp_disconnect() only on the file's \
                  last reference",
                 FORK_CLOSE_ONE_HOLDER,
             ),
@@ -383,18 +385,19 @@ pub static CASES: &[Case] = &[
             ),
             Expect::macos(
                 "xnu-11417.121.6 bsd/kern/uipc_socket.c sosetoptlock(): SO_LINGER sets \
-                 so_linger for any socket; soclose_locked() lingers only `if ((so->so_options \
-                 & SO_LINGER) ... so_linger > 0)` while disconnecting, and \
-                 bsd/kern/uipc_usrreq.c unp_disconnect() leaves the peer's queued data \
-                 readable",
+                 so_linger for any socket; soclose_locked(): sodisconnectlocked() -> \
+                 bsd/kern/uipc_usrreq.c unp_disconnect() (the peer's queued data stays \
+                 readable), then waits only `while ((so->so_state & SS_ISCONNECTED) && \
+                 so->so_linger > 0)`",
                 LINGER_ZERO_CHANGES_NOTHING,
             ),
             Expect::reading(
                 Os::Freebsd,
                 "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
-                 sosetopt(): SO_LINGER for any socket; soclose(): lingers only while \
-                 SS_ISDISCONNECTING with so_linger > 0; sys/kern/uipc_usrreq.c uipc_close() \
-                 -> unp_disconnect(): the peer's queued data stays readable",
+                 sosetopt(): SO_LINGER for any socket; soclose(): sodisconnect() -> \
+                 sys/kern/uipc_usrreq.c uipc_disconnect() -> unp_disconnect() (the peer's \
+                 queued data stays readable), then waits only `if ((so->so_options & \
+                 SO_LINGER) != 0 && so->so_linger != 0)`",
                 LINGER_ZERO_CHANGES_NOTHING,
             ),
         ],
@@ -403,14 +406,15 @@ pub static CASES: &[Case] = &[
     },
 ];
 
-const XNU_CLOSED_PEER_EPIPE: &str = "xnu-11417.121.6 bsd/kern/uipc_usrreq.c unp_detach() -> \
+const XNU_CLOSED_PEER_EPIPE: &str = "xnu-11417.121.6 bsd/kern/uipc_socket.c soclose_locked() \
+                                     -> sodisconnectlocked() -> bsd/kern/uipc_usrreq.c \
                                      unp_disconnect(): the peer SS_CANTSENDMORE; \
                                      bsd/kern/uipc_socket.c sosendcheck(): -> EPIPE; \
                                      bsd/kern/sys_socket.c soo_write(): `if (stat == EPIPE && \
                                      !(so->so_flags & SOF_NOSIGPIPE)) psignal(procp, SIGPIPE)`";
 const FREEBSD_CLOSED_PEER_EPIPE: &str =
-    "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_usrreq.c uipc_close() -> \
-     unp_disconnect() -> soisdisconnected(peer): SBS_CANTSENDMORE; sys/kern/uipc_socket.c \
+    "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c soclose() -> \
+     sodisconnect() -> sys/kern/uipc_usrreq.c unp_disconnect() -> soisdisconnected(peer): SBS_CANTSENDMORE; sys/kern/uipc_socket.c \
      sosend_generic(): -> EPIPE; sousrsend(): `if (error == EPIPE && (so->so_options & \
      SO_NOSIGPIPE) == 0 && (flags & MSG_NOSIGNAL) == 0) ... tdsignal(td, SIGPIPE)`";
 
