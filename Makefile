@@ -1,5 +1,6 @@
 # sockconf: `make test`, `make list`, `make run`, `make bench`, `make bench-capture`, `make readme`,
-# `make matrix`, and `make <case-id>` for every case id. The per-case targets are generated
+# `make matrix`, `make <case-id>` for every case id (over every kind it runs over) and
+# `make <case-id>@<kind>` for one instance (`make close.fin_then_eof@ipv6`). The per-case targets are generated
 # from `sockconf list`, never kept by hand.
 
 CARGO    ?= cargo
@@ -77,11 +78,12 @@ matrix-static:
 	@[ -z "$(FREEBSD_DIST)" ] || ls "$$(MAKEFLAGS= rustc --print target-libdir --target $(FREEBSD))"/libstd-*.rlib >/dev/null 2>&1 || rustup target add $(FREEBSD)
 	$(CARGO) build --quiet --profile guest --target $(MUSL)
 
-# One target per case id, written by the binary itself. Remade (and make restarted) whenever
-# the catalogue's sources change.
+# One target per instance (`id@kind`) and one per case id (all its kinds), written from
+# `sockconf list`. Remade (and make restarted) whenever the catalogue's sources change.
 $(CASES_MK): Cargo.toml $(wildcard harness/src/*.rs harness/src/*/*.rs cases/src/*.rs src/*.rs)
 	@mkdir -p $(dir $@)
 	@$(CARGO) build --quiet
-	@$(SOCKCONF) list | awk '{ printf ".PHONY: %s\n%s: build\n\t$$(SOCKCONF) run %s\n", $$1, $$1, $$1 }' > $@
+	@$(SOCKCONF) list | awk '{ split($$1, p, "@"); printf ".PHONY: %s\n%s: build\n\t$$(SOCKCONF) run %s\n", $$1, $$1, $$1; \
+		if (!(p[1] in seen)) { seen[p[1]] = 1; printf ".PHONY: %s\n%s: build\n\t$$(SOCKCONF) run %s\n", p[1], p[1], p[1] } }' > $@
 
 -include $(CASES_MK)

@@ -847,6 +847,7 @@ mod tests {
                 server: vec![],
                 client: vec![],
                 wire: vec![],
+                kinds: vec![],
             });
             c
         };
@@ -901,7 +902,7 @@ mod tests {
         assert!(row.ends_with("ECONNRESET  EPIPE|x"), "{text}");
         let md = markdown(&t);
         assert!(
-            md.contains("| `close.x`: client read | ECONNRESET | EPIPE\\|x |"),
+            md.contains("| `close.x@ipv4`: client read | ECONNRESET | EPIPE\\|x |"),
             "{md}"
         );
         let j: serde_json::Value = serde_json::from_str(&json(&t)).unwrap();

@@ -4,7 +4,7 @@
 //! run on that OS confirms or refutes each. [`summary`] sorts a run's cases by what they say
 //! (confirmed, confirmed but for the wire, refuted, an observed expectation that failed, not
 //! judged) into a Markdown summary to paste into an issue, with the edit each confirmation
-//! allows: `provenance: Provenance::Observed(&["macos 24.1.0"])`.
+//! allows: `Expect::macos(source, facts).observed(&["macos 24.1.0"])`.
 
 use harness::report::{CaseReport, ProvenanceReport, RunReport, Verdict};
 use std::fmt::Write;
@@ -86,7 +86,7 @@ pub fn summary(report: &RunReport) -> String {
     );
     let mut by_bearing: Vec<(Bearing, &CaseReport)> =
         report.cases.iter().map(|c| (Bearing::of(c), c)).collect();
-    by_bearing.sort_by_key(|(b, c)| (*b, c.id.clone()));
+    by_bearing.sort_by_key(|(b, c)| (*b, c.id.clone(), c.kind));
     let all = [
         Bearing::Refuted,
         Bearing::ObservedFailed,
@@ -95,7 +95,7 @@ pub fn summary(report: &RunReport) -> String {
         Bearing::ObservedHolds,
         Bearing::NotJudged,
     ];
-    out.push_str("| cases | how many |\n| --- | --- |\n");
+    out.push_str("| instances | how many |\n| --- | --- |\n");
     for bearing in all {
         let n = by_bearing.iter().filter(|(b, _)| *b == bearing).count();
         let _ = writeln!(out, "| {} | {n} |", bearing.title());
@@ -114,8 +114,8 @@ pub fn summary(report: &RunReport) -> String {
             Bearing::Confirmed => {
                 let _ = writeln!(
                     out,
-                    "Each of these expectations (cases/src/<family>.rs, the {} entry) may now say\n\
-                     `provenance: Provenance::Observed(&[\"{label}\"])`.\n",
+                    "Each of these expectations (cases/src/<family>.rs, the {} entry) may now be\n\
+                     marked observed: `.observed(&[\"{label}\"])` after it.\n",
                     env.os.name()
                 );
             }
@@ -131,7 +131,7 @@ pub fn summary(report: &RunReport) -> String {
                     out,
                     "Send these lines back (an issue, or the JSON report). Where the kernel is \
                      right, change the expectation to what was observed, cite the source line \
-                     that explains it, and mark it `Provenance::Observed(&[\"{label}\"])`.\n"
+                     that explains it, and mark it `.observed(&[\"{label}\"])`.\n"
                 );
             }
             _ => {}
@@ -142,7 +142,7 @@ pub fn summary(report: &RunReport) -> String {
                 .as_ref()
                 .map(|e| format!(" ({}, {}; source: {})", e.os.name(), e.kernel, e.source))
                 .unwrap_or_default();
-            let _ = writeln!(out, "- `{}`{source}", case.id);
+            let _ = writeln!(out, "- `{}`{source}", case.instance());
             if matches!(
                 bearing,
                 Bearing::Refuted | Bearing::ObservedFailed | Bearing::NotJudged
@@ -188,6 +188,7 @@ mod tests {
             server: vec![],
             client: vec![],
             wire: vec![],
+            kinds: vec![],
         });
         let why = match verdict {
             Verdict::Fail => vec!["client #0 read#1: expected ECONNRESET, observed EOF".into()],
@@ -224,16 +225,16 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("`provenance: Provenance::Observed(&[\"macos 24.1.0\"])`"),
+            md.contains("`.observed(&[\"macos 24.1.0\"])`"),
             "{md}"
         );
         assert!(
-            md.contains("- `close.b` (macos, any kernel; source: xnu-11215 tcp_usrreq.c)\n  - client #0 read#1: expected ECONNRESET, observed EOF"),
+            md.contains("- `close.b@ipv4` (macos, any kernel; source: xnu-11215 tcp_usrreq.c)\n  - client #0 read#1: expected ECONNRESET, observed EOF"),
             "{md}"
         );
         let confirmed = md.split("#### Confirmed: ").nth(1).expect(&md);
         assert!(
-            confirmed.contains("`close.a`") && !confirmed.contains("`close.c`"),
+            confirmed.contains("`close.a@ipv4`") && !confirmed.contains("`close.c@ipv4`"),
             "{md}"
         );
         assert!(refuted_any(&report));

@@ -28,6 +28,8 @@ pub struct Explained {
     pub doc: String,
     /// The case's general source (RFC, POSIX, man page); each expectation names its OS's own.
     pub source: String,
+    /// The socket kinds the case runs over, one instance each (`ipv4`, `ipv6`, ...).
+    pub kinds: Vec<harness::Kind>,
     /// The case's needs, one sentence each.
     pub needs: Vec<String>,
     pub variants: Vec<VariantExplained>,
@@ -107,6 +109,7 @@ pub fn explained(case: &'static Case) -> Explained {
         id: case.id.into(),
         doc: case.doc.into(),
         source: case.source.into(),
+        kinds: case.kinds.to_vec(),
         needs: case.needs.iter().map(describe_need).collect(),
         variants: case
             .variants
@@ -153,7 +156,11 @@ struct Column<'a> {
 impl Column<'_> {
     fn head(&self) -> (String, String) {
         let second = match (self.expectation, self.entry.status) {
-            (Some(e), Status::Expected) => e.kernel.clone(),
+            (Some(e), Status::Expected) if e.kinds.is_empty() => e.kernel.clone(),
+            (Some(e), Status::Expected) => {
+                let kinds: Vec<&str> = e.kinds.iter().map(|k| k.name()).collect();
+                format!("{}, {} only", e.kernel, kinds.join("/"))
+            }
             _ => self.entry.status.describe().into(),
         };
         (self.os.name().into(), second)
@@ -278,6 +285,8 @@ pub fn text(explained: &Explained) -> String {
         "{}\n",
         wrap(&format!("Source: {}", explained.source), 78, "  ")
     );
+    let kinds: Vec<&str> = explained.kinds.iter().map(|k| k.name()).collect();
+    let _ = writeln!(out, "Runs over: {}", kinds.join(", "));
     for need in &explained.needs {
         let _ = writeln!(out, "Needs: {need}");
     }
@@ -449,10 +458,11 @@ pub fn markdown(cases: &[Explained]) -> String {
                     .expectations
                     .iter()
                     .map(|e| {
-                        let range = if entry.expectations.len() > 1 {
-                            format!("{}: ", e.kernel)
-                        } else {
-                            String::new()
+                        let kinds: Vec<&str> = e.kinds.iter().map(|k| k.name()).collect();
+                        let range = match (entry.expectations.len() > 1, kinds.is_empty()) {
+                            (true, true) => format!("{}: ", e.kernel),
+                            (true, false) => format!("{}, {} only: ", e.kernel, kinds.join("/")),
+                            (false, _) => String::new(),
                         };
                         let source = if e.source.is_empty() {
                             "**source not yet written down**".to_string()

@@ -143,6 +143,7 @@ mod tests {
             server: vec![],
             client: vec![],
             wire: vec![],
+            kinds: vec![],
         });
         pass.observations
             .client

@@ -35,9 +35,8 @@
 //! declare kern.ipc.somaxconn / kern.ipc.soacceptqueue = 8 as host sysctls.
 
 use crate::script::io_outcome;
-use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
 use harness::observe::sock::{poll_once, KERNEL_WAIT};
-use harness::{any_ms, is, Case, Ctx, Expect, Need, Os, Side, SigPipe, Value};
+use harness::{any_ms, is, Case, Ctx, Expect, Facts, Need, Os, Side, Value};
 use socket2::{SockAddr, Socket};
 use std::time::{Duration, Instant};
 
@@ -61,6 +60,21 @@ const NOT_OBSERVED_ON_FREEBSD: Need = Need::NotOn(
      completes and is then reset",
 );
 
+/// What the counting cases need: the queue's limit and SYN cookies set, and Linux.
+const COUNTING_NEEDS: &[Need] = &[
+    SOMAXCONN,
+    SYNCOOKIES,
+    NOT_OBSERVED_ON_MACOS,
+    NOT_OBSERVED_ON_FREEBSD,
+];
+
+/// twelve_connects_client's facts where the queue takes 9 (a backlog of 8).
+const NINE_OF_TWELVE_CONNECTS_COMPLETE: &[(&str, harness::Matcher)] = &[
+    ("connects completed", is("9")),
+    ("connects dropped", is("3")),
+    ("exit", is("exit 0")),
+];
+
 /// How a connect started by [`Ctx::try_connect`] ended.
 const COMPLETED: &str = "completed";
 const DROPPED: &str = "SYN dropped";
@@ -80,44 +94,25 @@ pub static CASES: &[Case] = &[
                  limit)",
         // Read from source: XNU would complete 8 of the 12 (so_qlen >= so_qlimit) and drop 4
         // SYNs; FreeBSD would queue all 12, since 12 <= 3 * 8 / 2.
-        needs: &[
-            SOMAXCONN,
-            SYNCOOKIES,
-            NOT_OBSERVED_ON_MACOS,
-            NOT_OBSERVED_ON_FREEBSD,
-        ],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: truncated_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: twelve_connects_client,
-        },
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            source: "listen(2) (\"If the backlog argument is greater than the value in \
-                     /proc/sys/net/core/somaxconn, then it is silently capped\"); Linux \
-                     net/socket.c __sys_listen(); include/net/sock.h sk_acceptq_is_full(); \
-                     net/ipv4/tcp_input.c tcp_conn_request() drops on a full accept queue",
-            provenance: Provenance::Observed(LINUX_MATRIX),
-            kinds: &[],
-            server: &[
-                ("tcp_info.backlog", is("8")),
-                ("tcp_info.queued", is("9")),
-                ("exit", is("exit 0")),
-            ],
-            client: &[
-                ("connects completed", is("9")),
-                ("connects dropped", is("3")),
-                ("exit", is("exit 0")),
-            ],
-            wire: &[],
-        }],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        needs: COUNTING_NEEDS,
+        server: Side::new(truncated_server),
+        client: Side::new(twelve_connects_client),
+        expect: &[Expect::linux(
+            "listen(2) (\"If the backlog argument is greater than the value in \
+             /proc/sys/net/core/somaxconn, then it is silently capped\"); Linux \
+             net/socket.c __sys_listen(); include/net/sock.h sk_acceptq_is_full(); \
+             net/ipv4/tcp_input.c tcp_conn_request() drops on a full accept queue",
+            Facts {
+                server: &[
+                    ("tcp_info.backlog", is("8")),
+                    ("tcp_info.queued", is("9")),
+                    ("exit", is("exit 0")),
+                ],
+                client: NINE_OF_TWELVE_CONNECTS_COMPLETE,
+                wire: &[],
+            },
+        )],
+        ..Case::DEFAULTS
     },
     Case {
         id: "backlog.small_backlog_completions",
@@ -127,44 +122,29 @@ pub static CASES: &[Case] = &[
         // Read from source: XNU would complete 1 and 4 (exactly the backlog); FreeBSD would
         // queue 2 of 6 (1 > 3 * 1 / 2 refuses the third) and all 6 for listen(4) (room for 7),
         // its refused connects completing and then reset.
-        needs: &[
-            SOMAXCONN,
-            SYNCOOKIES,
-            NOT_OBSERVED_ON_MACOS,
-            NOT_OBSERVED_ON_FREEBSD,
-        ],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: small_backlogs_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: small_backlogs_client,
-        },
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            source: "listen(2); Linux include/net/sock.h sk_acceptq_is_full(): sk_ack_backlog > \
-                     sk_max_ack_backlog",
-            provenance: Provenance::Observed(LINUX_MATRIX),
-            kinds: &[],
-            server: &[
-                ("listen(1) tcp_info.backlog", is("1")),
-                ("listen(1) tcp_info.queued", is("2")),
-                ("listen(4) tcp_info.backlog", is("4")),
-                ("listen(4) tcp_info.queued", is("5")),
-                ("exit", is("exit 0")),
-            ],
-            client: &[
-                ("listen(1) connects completed", is("2")),
-                ("listen(4) connects completed", is("5")),
-                ("exit", is("exit 0")),
-            ],
-            wire: &[],
-        }],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        needs: COUNTING_NEEDS,
+        server: Side::new(small_backlogs_server),
+        client: Side::new(small_backlogs_client),
+        expect: &[Expect::linux(
+            "listen(2); Linux include/net/sock.h sk_acceptq_is_full(): sk_ack_backlog > \
+             sk_max_ack_backlog",
+            Facts {
+                server: &[
+                    ("listen(1) tcp_info.backlog", is("1")),
+                    ("listen(1) tcp_info.queued", is("2")),
+                    ("listen(4) tcp_info.backlog", is("4")),
+                    ("listen(4) tcp_info.queued", is("5")),
+                    ("exit", is("exit 0")),
+                ],
+                client: &[
+                    ("listen(1) connects completed", is("2")),
+                    ("listen(4) connects completed", is("5")),
+                    ("exit", is("exit 0")),
+                ],
+                wire: &[],
+            },
+        )],
+        ..Case::DEFAULTS
     },
     Case {
         id: "backlog.negative_means_max",
@@ -177,43 +157,24 @@ pub static CASES: &[Case] = &[
         // Read from source: both BSDs take a negative backlog as the maximum too (XNU
         // solisten(): `backlog <= 0 || backlog > somaxconn`, so 0 as well; FreeBSD
         // solisten_proto(): `backlog < 0 || backlog > somaxconn`); then as truncated_to_somaxconn.
-        needs: &[
-            SOMAXCONN,
-            SYNCOOKIES,
-            NOT_OBSERVED_ON_MACOS,
-            NOT_OBSERVED_ON_FREEBSD,
-        ],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: negative_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: twelve_connects_client,
-        },
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            source: "listen(2); Linux net/socket.c __sys_listen(): (unsigned int)backlog > \
-                     somaxconn -> somaxconn",
-            provenance: Provenance::Observed(LINUX_MATRIX),
-            kinds: &[],
-            server: &[
-                ("listen(-1)", is("ok(0)")),
-                ("tcp_info.backlog", is("8")),
-                ("tcp_info.queued", is("9")),
-                ("exit", is("exit 0")),
-            ],
-            client: &[
-                ("connects completed", is("9")),
-                ("connects dropped", is("3")),
-                ("exit", is("exit 0")),
-            ],
-            wire: &[],
-        }],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        needs: COUNTING_NEEDS,
+        server: Side::new(negative_server),
+        client: Side::new(twelve_connects_client),
+        expect: &[Expect::linux(
+            "listen(2); Linux net/socket.c __sys_listen(): (unsigned int)backlog > \
+             somaxconn -> somaxconn",
+            Facts {
+                server: &[
+                    ("listen(-1)", is("ok(0)")),
+                    ("tcp_info.backlog", is("8")),
+                    ("tcp_info.queued", is("9")),
+                    ("exit", is("exit 0")),
+                ],
+                client: NINE_OF_TWELVE_CONNECTS_COMPLETE,
+                wire: &[],
+            },
+        )],
+        ..Case::DEFAULTS
     },
     Case {
         id: "backlog.overflow_completes_after_accept",
@@ -226,58 +187,43 @@ pub static CASES: &[Case] = &[
         // so_qlimit with one queued), and one of them complete on its SYN retransmission after
         // the accept; on FreeBSD connect#3 would complete and be reset at once (2 > 3 * 1 / 2),
         // so the accept comes too late for it.
-        needs: &[
-            SOMAXCONN,
-            SYNCOOKIES,
-            NOT_OBSERVED_ON_MACOS,
-            NOT_OBSERVED_ON_FREEBSD,
-        ],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: overflow_after_accept_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: overflow_after_accept_client,
-        },
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            source: "Linux net/ipv4/tcp_input.c tcp_conn_request() drops the SYN silently \
-                     (LINUX_MIB_LISTENOVERFLOWS); TCP_TIMEOUT_INIT (include/net/tcp.h)",
-            provenance: Provenance::Observed(LINUX_MATRIX),
-            kinds: &[],
-            server: &[
-                ("tcp_info.backlog", is("1")),
-                ("tcp_info.queued", is("2")),
-                ("after accept tcp_info.backlog", is("1")),
-                ("after accept tcp_info.queued", is("2")),
-                ("exit", is("exit 0")),
-            ],
-            client: &[
-                ("connect#1", is(COMPLETED)),
-                ("connect#2", is(COMPLETED)),
-                ("connect#3", is(DROPPED)),
-                ("connect#3 after accept", is("ok(0)")),
-                ("connect#3.ms", FIRST_SYN_RETRANSMISSION),
-                ("exit", is("exit 0")),
-            ],
-            wire: &[],
-        }],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        needs: COUNTING_NEEDS,
+        server: Side::new(overflow_after_accept_server),
+        client: Side::new(overflow_after_accept_client),
+        expect: &[Expect::linux(
+            "Linux net/ipv4/tcp_input.c tcp_conn_request() drops the SYN silently \
+             (LINUX_MIB_LISTENOVERFLOWS); TCP_TIMEOUT_INIT (include/net/tcp.h)",
+            Facts {
+                server: &[
+                    ("tcp_info.backlog", is("1")),
+                    ("tcp_info.queued", is("2")),
+                    ("after accept tcp_info.backlog", is("1")),
+                    ("after accept tcp_info.queued", is("2")),
+                    ("exit", is("exit 0")),
+                ],
+                client: &[
+                    ("connect#1", is(COMPLETED)),
+                    ("connect#2", is(COMPLETED)),
+                    ("connect#3", is(DROPPED)),
+                    ("connect#3 after accept", is("ok(0)")),
+                    ("connect#3.ms", FIRST_SYN_RETRANSMISSION),
+                    ("exit", is("exit 0")),
+                ],
+                wire: &[],
+            },
+        )],
+        ..Case::DEFAULTS
     },
     Case {
         id: "backlog.abort_on_overflow",
         doc:
             "With tcp_abort_on_overflow = 1, listen(2). Overflow at the SYN is unchanged: the SYN \
-              is dropped silently and the connect stays in SYN_SENT, no RST. The setting acts \
-              when the handshake's last ACK finds the queue full: a client whose ACK is held back \
-              (TCP_DEFER_ACCEPT on the connecting socket delays it until data is sent) completes \
-              its connect, the queue fills behind it, and its first data gets RST: the read \
-              fails with ECONNRESET. (With the setting at 0 the same ACK is dropped silently and \
-              that read blocks: tried here, it is what the setting changes.)",
+             is dropped silently and the connect stays in SYN_SENT, no RST. The setting acts \
+             when the handshake's last ACK finds the queue full: a client whose ACK is held back \
+             (TCP_DEFER_ACCEPT on the connecting socket delays it until data is sent) completes \
+             its connect, the queue fills behind it, and its first data gets RST: the read \
+             fails with ECONNRESET. (With the setting at 0 the same ACK is dropped silently and \
+             that read blocks: tried here, it is what the setting changes.)",
         source: "tcp(7) tcp_abort_on_overflow",
         needs: &[
             SOMAXCONN,
@@ -296,44 +242,34 @@ pub static CASES: &[Case] = &[
                  default and resets every connect whose final ACK finds the queue over",
             ),
         ],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: abort_on_overflow_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: abort_on_overflow_client,
-        },
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            source: "Linux net/ipv4/tcp_minisocks.c tcp_check_req(): listen overflow -> \
-                     embryonic_reset only if sysctl_tcp_abort_on_overflow; net/ipv4/tcp_input.c \
-                     tcp_rcv_synsent_state_process() delays the ACK when rskq_defer_accept is \
-                     set",
-            provenance: Provenance::Observed(LINUX_MATRIX),
-            kinds: &[],
-            server: &[
-                ("tcp_info.backlog", is("2")),
-                ("tcp_info.queued", is("3")),
-                ("exit", is("exit 0")),
-            ],
-            client: &[
-                ("connect#1", is(COMPLETED)),
-                ("connect#2", is(COMPLETED)),
-                ("connect(ACK held back)", is(COMPLETED)),
-                ("connect#4", is(COMPLETED)),
-                ("write(ACK held back)", is("ok(5)")),
-                ("read(ACK held back)", is("ECONNRESET")),
-                ("connect#5", is(DROPPED)),
-                ("connect#5 state", is("SYN_SENT")),
-                ("exit", is("exit 0")),
-            ],
-            wire: &[],
-        }],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        server: Side::new(abort_on_overflow_server),
+        client: Side::new(abort_on_overflow_client),
+        expect: &[Expect::linux(
+            "Linux net/ipv4/tcp_minisocks.c tcp_check_req(): listen overflow -> \
+             embryonic_reset only if sysctl_tcp_abort_on_overflow; net/ipv4/tcp_input.c \
+             tcp_rcv_synsent_state_process() delays the ACK when rskq_defer_accept is \
+             set",
+            Facts {
+                server: &[
+                    ("tcp_info.backlog", is("2")),
+                    ("tcp_info.queued", is("3")),
+                    ("exit", is("exit 0")),
+                ],
+                client: &[
+                    ("connect#1", is(COMPLETED)),
+                    ("connect#2", is(COMPLETED)),
+                    ("connect(ACK held back)", is(COMPLETED)),
+                    ("connect#4", is(COMPLETED)),
+                    ("write(ACK held back)", is("ok(5)")),
+                    ("read(ACK held back)", is("ECONNRESET")),
+                    ("connect#5", is(DROPPED)),
+                    ("connect#5 state", is("SYN_SENT")),
+                    ("exit", is("exit 0")),
+                ],
+                wire: &[],
+            },
+        )],
+        ..Case::DEFAULTS
     },
 ];
 

@@ -13,10 +13,10 @@
 //!   write reports EPIPE and leaves ECONNRESET for the next read (FreeBSD sosend_generic(),
 //!   XNU sosendcheck()); Linux's write reports the pending ECONNRESET first.
 
+use crate::facts::{ABORT_EXIT, CLOSE_EXIT, EXIT_ONLY, READ_EOF_EXIT};
 use crate::script::{abort, accept_one, connect_to_server};
-use harness::judge::{Kernel, Provenance, FREEBSD_QEMU, LINUX_MATRIX};
 use harness::Role::{Client, Server};
-use harness::{is, Case, Ctx, Expect, Facts, Matcher, Os, Seg, Side, SigPipe, WireFact};
+use harness::{is, Case, Ctx, Expect, Facts, Matcher, Seg, Side, WireFact};
 use nix::sys::signal::{raise, Signal};
 use nix::sys::socket::Shutdown;
 
@@ -58,74 +58,51 @@ pub static CASES: &[Case] = &[
               sends an orderly FIN: the client reads EOF twice, its write succeeds, and only \
               that write's data draws a RST from the closed socket.",
         source: "RFC 2525 §2.17 (failure to RST on close with data pending); close(2)",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: unread_data_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: unread_data_client,
-        },
+        server: Side::new(unread_data_server),
+        client: Side::new(unread_data_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux tcp_close(): data_was_unread -> tcp_send_active_reset()",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: CLOSE_EXIT,
-                client: UNREAD_DATA_RST_CLIENT,
-                wire: UNREAD_DATA_RST_WIRE,
-            },
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/netinet/tcp_usrreq.c tcp_disconnect(): \
-                         `if (so->so_rcv.sb_cc != 0 || tp->t_reassqlen != 0 ...) return \
-                         tcp_drop(tp, 0)` (RST); bsd/netinet/tcp_input.c tcp_input(): RST in \
-                         ESTABLISHED -> so_error = ECONNRESET, tcp_close() -> soisdisconnected(); \
-                         bsd/kern/uipc_socket.c soreceive(): so_error once, then SS_CANTRCVMORE \
-                         -> 0; sosendcheck(): SS_CANTSENDMORE -> EPIPE",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: CLOSE_EXIT,
-                client: UNREAD_DATA_RST_CLIENT,
-                wire: UNREAD_DATA_RST_WIRE,
-            },
+            Expect::linux(
+                "Linux tcp_close(): data_was_unread -> tcp_send_active_reset()",
+                UNREAD_DATA_RST,
+            ),
+            Expect::macos(
+                "xnu-11417.121.6 bsd/netinet/tcp_usrreq.c tcp_disconnect(): \
+                 `if (so->so_rcv.sb_cc != 0 || tp->t_reassqlen != 0 ...) return \
+                 tcp_drop(tp, 0)` (RST); bsd/netinet/tcp_input.c tcp_input(): RST in \
+                 ESTABLISHED -> so_error = ECONNRESET, tcp_close() -> soisdisconnected(); \
+                 bsd/kern/uipc_socket.c soreceive(): so_error once, then SS_CANTRCVMORE \
+                 -> 0; sosendcheck(): SS_CANTSENDMORE -> EPIPE",
+                UNREAD_DATA_RST,
+            ),
             // Differs from Linux: FreeBSD's tcp_disconnect() has no unread-data test; it flushes
             // the receive buffer and closes as usual: `soisdisconnecting(so); sbflush(&so->so_rcv);
             // tcp_usrclosed(tp);`. The client, in CLOSE_WAIT, may still send; the data reaching
             // the closed socket is answered by RST in tcp_do_segment(): `if ((tp->t_flags &
             // TF_CLOSED) && tlen) ... goto dropwithreset`. Whether the client's own FIN follows
             // (it exits at once) races that RST, so the wire facts stop at the server's.
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_usrreq.c \
-                         tcp_disconnect(): `sbflush(&so->so_rcv); tcp_usrclosed(tp)` (FIN, no \
-                         unread-data test); sys/netinet/tcp_input.c tcp_do_segment(): \
-                         `(tp->t_flags & TF_CLOSED) && tlen` -> RST",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: CLOSE_EXIT,
-                client: &[
-                    ("write", is("ok(5)")),
-                    ("read#1", is("EOF")),
-                    ("read#2", is("EOF")),
-                    ("write#2", is("ok(5)")),
-                    ("exit", is("exit 0")),
-                ],
-                wire: &[
-                    WireFact::Count(Server, Seg::Fin, 1),
-                    WireFact::FinAcked(Server),
-                    WireFact::Before((Server, Seg::Fin), (Server, Seg::Rst)),
-                ],
-            },
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_usrreq.c \
+                 tcp_disconnect(): `sbflush(&so->so_rcv); tcp_usrclosed(tp)` (FIN, no \
+                 unread-data test); sys/netinet/tcp_input.c tcp_do_segment(): \
+                 `(tp->t_flags & TF_CLOSED) && tlen` -> RST",
+                Facts {
+                    server: CLOSE_EXIT,
+                    client: &[
+                        ("write", is("ok(5)")),
+                        ("read#1", is("EOF")),
+                        ("read#2", is("EOF")),
+                        ("write#2", is("ok(5)")),
+                        ("exit", is("exit 0")),
+                    ],
+                    wire: &[
+                        WireFact::Count(Server, Seg::Fin, 1),
+                        WireFact::FinAcked(Server),
+                        WireFact::Before((Server, Seg::Fin), (Server, Seg::Rst)),
+                    ],
+                },
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "close.peer_writes_after_close",
@@ -136,130 +113,80 @@ pub static CASES: &[Case] = &[
               on macOS and FreeBSD it is ECONNRESET, which the EPIPE write leaves pending, so \
               the read after it fails with ECONNRESET. SIGPIPE is ignored.",
         source: "RFC 9293 §3.10.7.4 (segment for a closed connection elicits RST)",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: peer_writes_after_close_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: peer_writes_after_close_client,
-        },
+        server: Side::new(peer_writes_after_close_server),
+        client: Side::new(peer_writes_after_close_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux tcp_reset(): CLOSE_WAIT -> sk_err = EPIPE",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: &[
-                    ("read", is("EOF")),
-                    ("write#1", is("ok(5)")),
-                    ("write#2", is("EPIPE")),
-                    ("read#2", is("EOF")),
-                    ("exit", is("exit 0")),
-                ],
-                client: CLOSE_EXIT,
-                wire: PEER_WRITES_AFTER_CLOSE_WIRE,
-            },
+            Expect::linux(
+                "Linux tcp_reset(): CLOSE_WAIT -> sk_err = EPIPE",
+                Facts {
+                    server: &[
+                        ("read", is("EOF")),
+                        ("write#1", is("ok(5)")),
+                        ("write#2", is("EPIPE")),
+                        ("read#2", is("EOF")),
+                        ("exit", is("exit 0")),
+                    ],
+                    client: CLOSE_EXIT,
+                    wire: PEER_WRITES_AFTER_CLOSE_WIRE,
+                },
+            ),
             // Differs from Linux: tcp_input(), RST processing, `case TCPS_CLOSE_WAIT: ...
             // so->so_error = ECONNRESET`; then sosendcheck() tests `so->so_state &
             // SS_CANTSENDMORE` (set by tcp_close() -> soisdisconnected()) and returns EPIPE
             // before it looks at so_error, which the read then returns.
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): data for a \
-                         socket with SS_NOFDREF past CLOSE_WAIT -> dropwithreset; RST in \
-                         CLOSE_WAIT -> so_error = ECONNRESET; bsd/kern/uipc_socket.c \
-                         sosendcheck(): SS_CANTSENDMORE -> EPIPE before so_error; soreceive(): \
-                         so_error first",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: BSD_PEER_WRITES_AFTER_CLOSE_SERVER,
-                client: CLOSE_EXIT,
-                wire: PEER_WRITES_AFTER_CLOSE_WIRE,
-            },
+            Expect::macos(
+                "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): data for a \
+                 socket with SS_NOFDREF past CLOSE_WAIT -> dropwithreset; RST in \
+                 CLOSE_WAIT -> so_error = ECONNRESET; bsd/kern/uipc_socket.c \
+                 sosendcheck(): SS_CANTSENDMORE -> EPIPE before so_error; soreceive(): \
+                 so_error first",
+                BSD_PEER_WRITES_AFTER_CLOSE,
+            ),
             // Differs from Linux: tcp_do_segment(), RST processing, `case TCPS_CLOSE_WAIT: ...
             // so->so_error = ECONNRESET`; sosend_generic() tests `so->so_snd.sb_state &
             // SBS_CANTSENDMORE` (set by tcp_close() -> soisdisconnected()) before so_error.
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_input.c \
-                         tcp_do_segment(): `(tp->t_flags & TF_CLOSED) && tlen` -> RST; RST in \
-                         CLOSE_WAIT -> so_error = ECONNRESET; sys/kern/uipc_socket.c \
-                         sosend_generic(): SBS_CANTSENDMORE -> EPIPE before so_error; \
-                         soreceive_generic(): so_error first",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: BSD_PEER_WRITES_AFTER_CLOSE_SERVER,
-                client: CLOSE_EXIT,
-                wire: PEER_WRITES_AFTER_CLOSE_WIRE,
-            },
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_input.c \
+                 tcp_do_segment(): `(tp->t_flags & TF_CLOSED) && tlen` -> RST; RST in \
+                 CLOSE_WAIT -> so_error = ECONNRESET; sys/kern/uipc_socket.c \
+                 sosend_generic(): SBS_CANTSENDMORE -> EPIPE before so_error; \
+                 soreceive_generic(): so_error first",
+                BSD_PEER_WRITES_AFTER_CLOSE,
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "close.read_after_reset",
         doc: "The client aborts (SO_LINGER {1,0}, then close()), which sends RST. The server's \
               first read reports ECONNRESET; the error is consumed, and the second read sees EOF.",
         source: "socket(7) SO_LINGER; RFC 9293 §3.10.7 (RST processing)",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: read_after_reset_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: abort_client,
-        },
+        server: Side::new(read_after_reset_server),
+        client: Side::new(abort_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux tcp_reset() sets sk_err = ECONNRESET, sock_error() clears it",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: READ_AFTER_RESET_SERVER,
-                client: ABORT_CLIENT,
-                wire: &[WireFact::ResetNotFin(Client)],
-            },
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/netinet/tcp_usrreq.c tcp_disconnect(): \
-                         `(so->so_options & SO_LINGER) && so->so_linger == 0` -> tcp_drop() (RST); \
-                         bsd/netinet/tcp_input.c tcp_input(): RST in ESTABLISHED -> so_error = \
-                         ECONNRESET; bsd/kern/uipc_socket.c soreceive(): so_error returned and \
-                         cleared, then SS_CANTRCVMORE -> 0",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: READ_AFTER_RESET_SERVER,
-                client: ABORT_CLIENT,
-                wire: &[WireFact::ResetNotFin(Client)],
-            },
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_usrreq.c \
-                         tcp_disconnect(): `(so->so_options & SO_LINGER) && so->so_linger == 0` \
-                         -> tcp_drop() (RST); sys/netinet/tcp_input.c tcp_do_segment(): RST in \
-                         ESTABLISHED -> so_error = ECONNRESET; sys/kern/uipc_socket.c \
-                         soreceive_generic(): so_error returned and cleared, then \
-                         SBS_CANTRCVMORE -> 0",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: READ_AFTER_RESET_SERVER,
-                client: ABORT_CLIENT,
-                wire: &[WireFact::ResetNotFin(Client)],
-            },
+            Expect::linux(
+                "Linux tcp_reset() sets sk_err = ECONNRESET, sock_error() clears it",
+                READ_AFTER_RESET,
+            ),
+            Expect::macos(
+                "xnu-11417.121.6 bsd/netinet/tcp_usrreq.c tcp_disconnect(): \
+                 `(so->so_options & SO_LINGER) && so->so_linger == 0` -> tcp_drop() (RST); \
+                 bsd/netinet/tcp_input.c tcp_input(): RST in ESTABLISHED -> so_error = \
+                 ECONNRESET; bsd/kern/uipc_socket.c soreceive(): so_error returned and \
+                 cleared, then SS_CANTRCVMORE -> 0",
+                READ_AFTER_RESET,
+            ),
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_usrreq.c \
+                 tcp_disconnect(): `(so->so_options & SO_LINGER) && so->so_linger == 0` \
+                 -> tcp_drop() (RST); sys/netinet/tcp_input.c tcp_do_segment(): RST in \
+                 ESTABLISHED -> so_error = ECONNRESET; sys/kern/uipc_socket.c \
+                 soreceive_generic(): so_error returned and cleared, then \
+                 SBS_CANTRCVMORE -> 0",
+                READ_AFTER_RESET,
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "close.write_after_reset",
@@ -268,171 +195,91 @@ pub static CASES: &[Case] = &[
               with EPIPE (SIGPIPE ignored). On macOS and FreeBSD both writes fail with EPIPE: \
               their send path tests 'cannot send more' before the pending error.",
         source: "socket(7) SO_LINGER; POSIX write(): EPIPE, ECONNRESET",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: write_after_reset_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: abort_client,
-        },
+        server: Side::new(write_after_reset_server),
+        client: Side::new(abort_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux sk_stream_error(): a pending sk_err wins over EPIPE",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: &[
-                    ("write#1", is("ECONNRESET")),
-                    ("write#2", is("EPIPE")),
-                    ("exit", is("exit 0")),
-                ],
-                client: ABORT_CLIENT,
-                wire: &[WireFact::ResetNotFin(Client)],
-            },
+            Expect::linux(
+                "Linux sk_stream_error(): a pending sk_err wins over EPIPE",
+                Facts {
+                    server: &[
+                        ("write#1", is("ECONNRESET")),
+                        ("write#2", is("EPIPE")),
+                        ("exit", is("exit 0")),
+                    ],
+                    client: ABORT_EXIT,
+                    wire: &[WireFact::ResetNotFin(Client)],
+                },
+            ),
             // Differs from Linux: sosendcheck(): `if (so->so_state & SS_CANTSENDMORE) ...
             // return EPIPE;` comes before `if (so->so_error)`; the RST's tcp_close() ->
             // soisdisconnected() set SS_CANTSENDMORE.
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/kern/uipc_socket.c sosendcheck(): SS_CANTSENDMORE \
-                         -> EPIPE, tested before so_error; bsd/kern/uipc_socket2.c \
-                         soisdisconnected() sets SS_CANTSENDMORE",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: BSD_WRITE_AFTER_RESET_SERVER,
-                client: ABORT_CLIENT,
-                wire: &[WireFact::ResetNotFin(Client)],
-            },
+            Expect::macos(
+                "xnu-11417.121.6 bsd/kern/uipc_socket.c sosendcheck(): SS_CANTSENDMORE \
+                 -> EPIPE, tested before so_error; bsd/kern/uipc_socket2.c \
+                 soisdisconnected() sets SS_CANTSENDMORE",
+                BSD_WRITE_AFTER_RESET,
+            ),
             // Differs from Linux: sosend_generic(): `if (so->so_snd.sb_state &
             // SBS_CANTSENDMORE) { ... error = EPIPE; ...}` comes before `if (so->so_error)`.
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
-                         sosend_generic(): SBS_CANTSENDMORE -> EPIPE, tested before so_error; \
-                         soisdisconnected() sets SBS_CANTSENDMORE",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: BSD_WRITE_AFTER_RESET_SERVER,
-                client: ABORT_CLIENT,
-                wire: &[WireFact::ResetNotFin(Client)],
-            },
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
+                 sosend_generic(): SBS_CANTSENDMORE -> EPIPE, tested before so_error; \
+                 soisdisconnected() sets SBS_CANTSENDMORE",
+                BSD_WRITE_AFTER_RESET,
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "close.exit_sends_fin",
         doc: "The client process exits without calling close(). The kernel closes its descriptors \
               at exit exactly as close() would: FIN, and the server reads EOF.",
         source: "_exit(2): open file descriptors are closed",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: read_eof_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: exit_client,
-        },
+        server: Side::new(read_eof_server),
+        client: Side::new(exit_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux do_exit() -> close_files()",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: READ_EOF_SERVER,
-                client: &[("exit", is("exit 0"))],
-                wire: DEAD_CLIENT_SENDS_FIN_WIRE,
-            },
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/kern/kern_exit.c proc_exit() -> fdt_invalidate() \
-                         -> fp_close_and_unlock() -> closef_locked() -> soo_close() -> \
-                         soclose() -> tcp_disconnect(): nothing unread -> FIN",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: READ_EOF_SERVER,
-                client: &[("exit", is("exit 0"))],
-                wire: DEAD_CLIENT_SENDS_FIN_WIRE,
-            },
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_exit.c \
-                         exit1() -> fdescfree() -> closef() -> soo_close() -> soclose() -> \
-                         tcp_disconnect() -> FIN",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: READ_EOF_SERVER,
-                client: &[("exit", is("exit 0"))],
-                wire: DEAD_CLIENT_SENDS_FIN_WIRE,
-            },
+            Expect::linux("Linux do_exit() -> close_files()", EXIT_SENDS_FIN),
+            Expect::macos(
+                "xnu-11417.121.6 bsd/kern/kern_exit.c proc_exit() -> fdt_invalidate() \
+                 -> fp_close_and_unlock() -> closef_locked() -> soo_close() -> \
+                 soclose() -> tcp_disconnect(): nothing unread -> FIN",
+                EXIT_SENDS_FIN,
+            ),
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_exit.c \
+                 exit1() -> fdescfree() -> closef() -> soo_close() -> soclose() -> \
+                 tcp_disconnect() -> FIN",
+                EXIT_SENDS_FIN,
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "close.kill_sends_fin",
         doc: "The client is killed by SIGKILL while connected. Its descriptors are closed like \
               any other's: FIN, not RST, and the server reads EOF.",
         source: "signal(7) SIGKILL; _exit(2): open file descriptors are closed",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: read_eof_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: killed_client,
-        },
+        server: Side::new(read_eof_server),
+        client: Side::new(killed_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux do_exit() -> close_files() -> tcp_close()",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: READ_EOF_SERVER,
-                client: KILLED_CLIENT,
-                wire: DEAD_CLIENT_SENDS_FIN_WIRE,
-            },
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/kern/kern_exit.c proc_exit() closes the \
-                         descriptors as close() does -> soclose() -> tcp_disconnect(): nothing \
-                         unread -> FIN",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: READ_EOF_SERVER,
-                client: KILLED_CLIENT,
-                wire: DEAD_CLIENT_SENDS_FIN_WIRE,
-            },
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_exit.c \
-                         exit1() -> fdescfree() -> closef() -> soclose() -> tcp_disconnect() -> \
-                         FIN",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: READ_EOF_SERVER,
-                client: KILLED_CLIENT,
-                wire: DEAD_CLIENT_SENDS_FIN_WIRE,
-            },
+            Expect::linux(
+                "Linux do_exit() -> close_files() -> tcp_close()",
+                KILL_SENDS_FIN,
+            ),
+            Expect::macos(
+                "xnu-11417.121.6 bsd/kern/kern_exit.c proc_exit() closes the \
+                 descriptors as close() does -> soclose() -> tcp_disconnect(): nothing \
+                 unread -> FIN",
+                KILL_SENDS_FIN,
+            ),
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_exit.c \
+                 exit1() -> fdescfree() -> closef() -> soclose() -> tcp_disconnect() -> \
+                 FIN",
+                KILL_SENDS_FIN,
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "close.kill_with_unread_data_sends_rst",
@@ -441,62 +288,39 @@ pub static CASES: &[Case] = &[
               ECONNRESET, then sees EOF. So on Linux and macOS; FreeBSD discards the unread \
               bytes and sends FIN, and the server reads EOF twice.",
         source: "RFC 2525 §2.17; _exit(2): open file descriptors are closed",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: kill_with_unread_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: kill_with_unread_client,
-        },
+        server: Side::new(kill_with_unread_server),
+        client: Side::new(kill_with_unread_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux tcp_close(): data_was_unread -> tcp_send_active_reset()",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: KILL_WITH_UNREAD_RST_SERVER,
-                client: KILLED_CLIENT,
-                wire: &[WireFact::ResetNotFin(Client)],
-            },
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/netinet/tcp_usrreq.c tcp_disconnect(): \
-                         `so->so_rcv.sb_cc != 0` -> tcp_drop(tp, 0) (RST), reached from exit as \
-                         from close(); bsd/kern/uipc_socket.c soreceive(): so_error once, then \
-                         0",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: KILL_WITH_UNREAD_RST_SERVER,
-                client: KILLED_CLIENT,
-                wire: &[WireFact::ResetNotFin(Client)],
-            },
+            Expect::linux(
+                "Linux tcp_close(): data_was_unread -> tcp_send_active_reset()",
+                KILL_WITH_UNREAD_RST,
+            ),
+            Expect::macos(
+                "xnu-11417.121.6 bsd/netinet/tcp_usrreq.c tcp_disconnect(): \
+                 `so->so_rcv.sb_cc != 0` -> tcp_drop(tp, 0) (RST), reached from exit as \
+                 from close(); bsd/kern/uipc_socket.c soreceive(): so_error once, then \
+                 0",
+                KILL_WITH_UNREAD_RST,
+            ),
             // Differs from Linux: tcp_disconnect() `sbflush(&so->so_rcv); tcp_usrclosed(tp);`
             // (no unread-data test): FIN, and the server reads EOF.
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_usrreq.c \
-                         tcp_disconnect(): `sbflush(&so->so_rcv); tcp_usrclosed(tp)` (FIN, no \
-                         unread-data test)",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: &[
-                    ("write", is("ok(5)")),
-                    ("read#1", is("EOF")),
-                    ("read#2", is("EOF")),
-                    ("exit", is("exit 0")),
-                ],
-                client: KILLED_CLIENT,
-                wire: DEAD_CLIENT_SENDS_FIN_WIRE,
-            },
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_usrreq.c \
+                 tcp_disconnect(): `sbflush(&so->so_rcv); tcp_usrclosed(tp)` (FIN, no \
+                 unread-data test)",
+                Facts {
+                    server: &[
+                        ("write", is("ok(5)")),
+                        ("read#1", is("EOF")),
+                        ("read#2", is("EOF")),
+                        ("exit", is("exit 0")),
+                    ],
+                    client: KILLED_CLIENT,
+                    wire: DEAD_CLIENT_SENDS_FIN_WIRE,
+                },
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "close.three_segment_close",
@@ -513,63 +337,39 @@ pub static CASES: &[Case] = &[
               records which of the two it saw. macOS and FreeBSD acknowledge a FIN at once, \
               before the reader can run: always four segments there.",
         source: "RFC 9293 §3.6 (a FIN may carry the ACK of the peer's FIN)",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: three_segment_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: three_segment_client,
-        },
+        server: Side::new(three_segment_server),
+        client: Side::new(three_segment_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux tcp_fin() -> inet_csk_enter_pingpong_mode(), \
-                         tcp_send_delayed_ack() (TCP_DELACK_MIN = 40 ms)",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: CLOSE_WAIT_THEN_CLOSE_SERVER,
-                client: CLOSE_EXIT,
-                wire: &[WireFact::TeardownOneOf(&[
-                    &[(Client, "FIN|ACK"), (Server, "FIN|ACK"), (Client, "ACK")],
-                    FOUR_SEGMENT_TEARDOWN,
-                ])],
-            },
+            Expect::linux(
+                "Linux tcp_fin() -> inet_csk_enter_pingpong_mode(), \
+                 tcp_send_delayed_ack() (TCP_DELACK_MIN = 40 ms)",
+                Facts {
+                    wire: &[WireFact::TeardownOneOf(&[
+                        &[(Client, "FIN|ACK"), (Server, "FIN|ACK"), (Client, "ACK")],
+                        FOUR_SEGMENT_TEARDOWN,
+                    ])],
+                    ..FOUR_SEGMENT_CLOSE
+                },
+            ),
             // Differs from Linux: tcp_input(), FIN processing: "since we received a FIN then no
             // more input can be expected, send ACK now": `tp->t_flags |= TF_ACKNOW`, and the
             // ACK is output before the segment's processing releases the socket lock that the
             // server's close() needs.
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): on a FIN, \
-                         `tp->t_flags |= TF_ACKNOW` (ACK now, not delayed)",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: CLOSE_WAIT_THEN_CLOSE_SERVER,
-                client: CLOSE_EXIT,
-                wire: &[WireFact::Teardown(FOUR_SEGMENT_TEARDOWN)],
-            },
+            Expect::macos(
+                "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): on a FIN, \
+                 `tp->t_flags |= TF_ACKNOW` (ACK now, not delayed)",
+                FOUR_SEGMENT_CLOSE,
+            ),
             // Differs from Linux: tcp_do_segment(), FIN processing: `if (tp->t_flags &
             // TF_NEEDSYN) tp->t_flags |= TF_DELACK; else tp->t_flags |= TF_ACKNOW;`.
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_input.c \
-                         tcp_do_segment(): on a FIN, `tp->t_flags |= TF_ACKNOW` unless \
-                         TF_NEEDSYN (ACK now, not delayed)",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: CLOSE_WAIT_THEN_CLOSE_SERVER,
-                client: CLOSE_EXIT,
-                wire: &[WireFact::Teardown(FOUR_SEGMENT_TEARDOWN)],
-            },
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_input.c \
+                 tcp_do_segment(): on a FIN, `tp->t_flags |= TF_ACKNOW` unless \
+                 TF_NEEDSYN (ACK now, not delayed)",
+                FOUR_SEGMENT_CLOSE,
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "close.four_segment_close",
@@ -583,95 +383,53 @@ pub static CASES: &[Case] = &[
               TIME_WAIT for a local peer (net.inet.tcp.nolocaltimewait, on by default) and \
               drops the connection, so TCP_INFO fails with ECONNRESET.",
         source: "RFC 9293 §3.6 figure 12 (normal close sequence)",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: four_segment_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: four_segment_client,
-        },
+        server: Side::new(four_segment_server),
+        client: Side::new(four_segment_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux tcp_rcv_state_process(): FIN_WAIT1 + ACK of FIN -> FIN_WAIT2; \
-                         tcp_fin(): FIN_WAIT2 -> tcp_time_wait(), which hands the connection to \
-                         a timewait socket and tcp_done()s the original",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: CLOSE_WAIT_THEN_CLOSE_SERVER,
-                client: &[
-                    ("shutdown(SHUT_WR)", is("ok(0)")),
-                    ("state#1", is("FIN_WAIT2")),
-                    ("read", is("EOF")),
-                    ("state#2", is("CLOSE")),
-                    ("close", is("ok(0)")),
-                    ("exit", is("exit 0")),
-                ],
-                wire: &[WireFact::Teardown(FOUR_SEGMENT_TEARDOWN)],
-            },
+            Expect::linux(
+                "Linux tcp_rcv_state_process(): FIN_WAIT1 + ACK of FIN -> FIN_WAIT2; \
+                 tcp_fin(): FIN_WAIT2 -> tcp_time_wait(), which hands the connection to \
+                 a timewait socket and tcp_done()s the original",
+                Facts {
+                    client: &four_segment_client_facts("CLOSE"),
+                    ..FOUR_SEGMENT_CLOSE
+                },
+            ),
             // Differs from Linux in state#2: tcp_input(), `case TCPS_FIN_WAIT_2: ...
             // tp->t_state = TCPS_TIME_WAIT; ... add_to_time_wait(tp, 2 * tcp_msl)`: the tcpcb
             // stays on the socket, whose TCP_CONNECTION_INFO reads TIME_WAIT.
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): FIN_WAIT_1 + ACK \
-                         of FIN -> FIN_WAIT_2; FIN in FIN_WAIT_2 -> `tp->t_state = \
-                         TCPS_TIME_WAIT`, add_to_time_wait() on the same tcpcb",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: CLOSE_WAIT_THEN_CLOSE_SERVER,
-                client: &[
-                    ("shutdown(SHUT_WR)", is("ok(0)")),
-                    ("state#1", is("FIN_WAIT2")),
-                    ("read", is("EOF")),
-                    ("state#2", is("TIME_WAIT")),
-                    ("close", is("ok(0)")),
-                    ("exit", is("exit 0")),
-                ],
-                wire: &[WireFact::Teardown(FOUR_SEGMENT_TEARDOWN)],
-            },
+            Expect::macos(
+                "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): FIN_WAIT_1 + ACK \
+                 of FIN -> FIN_WAIT_2; FIN in FIN_WAIT_2 -> `tp->t_state = \
+                 TCPS_TIME_WAIT`, add_to_time_wait() on the same tcpcb",
+                Facts {
+                    client: &four_segment_client_facts("TIME_WAIT"),
+                    ..FOUR_SEGMENT_CLOSE
+                },
+            ),
             // Differs from Linux in state#2: tcp_twstart(): `if (V_nolocaltimewait &&
             // in_localip(inp->inp_faddr)) { tp = tcp_close(tp) ...}` (nolocaltimewait defaults
             // to true in sys/netinet/tcp_timewait.c), after `if (tp->t_flags & TF_ACKNOW)
             // tcp_output(tp)` has sent the last ACK; tcp_close() -> in_pcbdrop() marks the pcb
             // INP_DROPPED, for which tcp_ctloutput() returns ECONNRESET.
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_input.c \
-                         tcp_do_segment(): FIN in FIN_WAIT_2 -> tcp_twstart(); \
-                         sys/netinet/tcp_timewait.c tcp_twstart(): `V_nolocaltimewait && \
-                         in_localip(inp->inp_faddr)` -> tcp_close(); sys/netinet/tcp_usrreq.c \
-                         tcp_ctloutput(): INP_DROPPED -> ECONNRESET",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: CLOSE_WAIT_THEN_CLOSE_SERVER,
-                client: &[
-                    ("shutdown(SHUT_WR)", is("ok(0)")),
-                    ("state#1", is("FIN_WAIT2")),
-                    ("read", is("EOF")),
-                    ("state#2", is("ECONNRESET")),
-                    ("close", is("ok(0)")),
-                    ("exit", is("exit 0")),
-                ],
-                wire: &[WireFact::Teardown(FOUR_SEGMENT_TEARDOWN)],
-            },
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_input.c \
+                 tcp_do_segment(): FIN in FIN_WAIT_2 -> tcp_twstart(); \
+                 sys/netinet/tcp_timewait.c tcp_twstart(): `V_nolocaltimewait && \
+                 in_localip(inp->inp_faddr)` -> tcp_close(); sys/netinet/tcp_usrreq.c \
+                 tcp_ctloutput(): INP_DROPPED -> ECONNRESET",
+                Facts {
+                    client: &four_segment_client_facts("ECONNRESET"),
+                    ..FOUR_SEGMENT_CLOSE
+                },
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
 ];
 
-// Facts that several OSes share, named after what they show. A list used by one OS only is
-// written in its expectation.
-
-/// The side close()s and exits.
-const CLOSE_EXIT: &[(&str, Matcher)] = &[("close", is("ok(0)")), ("exit", is("exit 0"))];
+// Facts that several OSes or cases share, named after what they show. A list used by one OS
+// only is written in its expectation.
 
 /// The server reads the data, then EOF; both FINs are acknowledged and nothing is reset.
 const FIN_THEN_EOF: Facts = Facts {
@@ -696,27 +454,34 @@ const FIN_THEN_EOF: Facts = Facts {
 
 /// The server's close() with unread data sent RST: the client reads the reset once, then EOF,
 /// and its write fails with EPIPE.
-const UNREAD_DATA_RST_CLIENT: &[(&str, Matcher)] = &[
-    ("write", is("ok(5)")),
-    ("read#1", is("ECONNRESET")),
-    ("read#2", is("EOF")),
-    ("write#2", is("EPIPE")),
-    ("exit", is("exit 0")),
-];
-const UNREAD_DATA_RST_WIRE: &[WireFact] = &[
-    WireFact::ResetNotFin(Server),
-    WireFact::Count(Server, Seg::Rst, 1),
-    WireFact::Count(Client, Seg::Fin, 0),
-];
+const UNREAD_DATA_RST: Facts = Facts {
+    server: CLOSE_EXIT,
+    client: &[
+        ("write", is("ok(5)")),
+        ("read#1", is("ECONNRESET")),
+        ("read#2", is("EOF")),
+        ("write#2", is("EPIPE")),
+        ("exit", is("exit 0")),
+    ],
+    wire: &[
+        WireFact::ResetNotFin(Server),
+        WireFact::Count(Server, Seg::Rst, 1),
+        WireFact::Count(Client, Seg::Fin, 0),
+    ],
+};
 
 /// The BSDs: the RST in CLOSE_WAIT leaves ECONNRESET pending behind the write's EPIPE.
-const BSD_PEER_WRITES_AFTER_CLOSE_SERVER: &[(&str, Matcher)] = &[
-    ("read", is("EOF")),
-    ("write#1", is("ok(5)")),
-    ("write#2", is("EPIPE")),
-    ("read#2", is("ECONNRESET")),
-    ("exit", is("exit 0")),
-];
+const BSD_PEER_WRITES_AFTER_CLOSE: Facts = Facts {
+    server: &[
+        ("read", is("EOF")),
+        ("write#1", is("ok(5)")),
+        ("write#2", is("EPIPE")),
+        ("read#2", is("ECONNRESET")),
+        ("exit", is("exit 0")),
+    ],
+    client: CLOSE_EXIT,
+    wire: PEER_WRITES_AFTER_CLOSE_WIRE,
+};
 const PEER_WRITES_AFTER_CLOSE_WIRE: &[WireFact] = &[
     // Only the first write travels; the client's kernel answers it with RST.
     WireFact::Before((Client, Seg::Fin), (Server, Seg::Data)),
@@ -726,21 +491,38 @@ const PEER_WRITES_AFTER_CLOSE_WIRE: &[WireFact] = &[
     WireFact::Count(Server, Seg::Fin, 0),
 ];
 
-const ABORT_CLIENT: &[(&str, Matcher)] =
-    &[("close(linger 0)", is("ok(0)")), ("exit", is("exit 0"))];
-const READ_AFTER_RESET_SERVER: &[(&str, Matcher)] = &[
-    ("read#1", is("ECONNRESET")),
-    ("read#2", is("EOF")),
-    ("exit", is("exit 0")),
-];
+/// The client's RST is reported once, to the first read.
+const READ_AFTER_RESET: Facts = Facts {
+    server: &[
+        ("read#1", is("ECONNRESET")),
+        ("read#2", is("EOF")),
+        ("exit", is("exit 0")),
+    ],
+    client: ABORT_EXIT,
+    wire: &[WireFact::ResetNotFin(Client)],
+};
 /// The BSDs: "cannot send more" is tested before the pending error, every time.
-const BSD_WRITE_AFTER_RESET_SERVER: &[(&str, Matcher)] = &[
-    ("write#1", is("EPIPE")),
-    ("write#2", is("EPIPE")),
-    ("exit", is("exit 0")),
-];
+const BSD_WRITE_AFTER_RESET: Facts = Facts {
+    server: &[
+        ("write#1", is("EPIPE")),
+        ("write#2", is("EPIPE")),
+        ("exit", is("exit 0")),
+    ],
+    client: ABORT_EXIT,
+    wire: &[WireFact::ResetNotFin(Client)],
+};
 
-const READ_EOF_SERVER: &[(&str, Matcher)] = &[("read", is("EOF")), ("exit", is("exit 0"))];
+/// The client exits with the connection open; the server reads EOF.
+const EXIT_SENDS_FIN: Facts = Facts {
+    server: READ_EOF_EXIT,
+    client: EXIT_ONLY,
+    wire: DEAD_CLIENT_SENDS_FIN_WIRE,
+};
+/// As [`EXIT_SENDS_FIN`], the client killed instead.
+const KILL_SENDS_FIN: Facts = Facts {
+    client: KILLED_CLIENT,
+    ..EXIT_SENDS_FIN
+};
 const KILLED_CLIENT: &[(&str, Matcher)] = &[("exit", is("killed by SIGKILL"))];
 /// The kernel closes the dead process's socket with FIN, never RST. (What the server's own
 /// close sends is not these cases' point.)
@@ -749,19 +531,31 @@ const DEAD_CLIENT_SENDS_FIN_WIRE: &[WireFact] = &[
     WireFact::FinAcked(Client),
     WireFact::Count(Client, Seg::Rst, 0),
 ];
-const KILL_WITH_UNREAD_RST_SERVER: &[(&str, Matcher)] = &[
-    ("write", is("ok(5)")),
-    ("read#1", is("ECONNRESET")),
-    ("read#2", is("EOF")),
-    ("exit", is("exit 0")),
-];
+/// The killed client's socket had unread data: RST, reported to the server's first read.
+const KILL_WITH_UNREAD_RST: Facts = Facts {
+    server: &[
+        ("write", is("ok(5)")),
+        ("read#1", is("ECONNRESET")),
+        ("read#2", is("EOF")),
+        ("exit", is("exit 0")),
+    ],
+    client: KILLED_CLIENT,
+    wire: &[WireFact::ResetNotFin(Client)],
+};
 
-const CLOSE_WAIT_THEN_CLOSE_SERVER: &[(&str, Matcher)] = &[
-    ("read", is("EOF")),
-    ("state", is("CLOSE_WAIT")),
-    ("close", is("ok(0)")),
-    ("exit", is("exit 0")),
-];
+/// The client closes first; the server reads EOF in CLOSE_WAIT and closes; each FIN is
+/// acknowledged by a segment of its own. So three_segment_close on the BSDs, which acknowledge
+/// the client's FIN at once; four_segment_close names the client's side on each OS.
+const FOUR_SEGMENT_CLOSE: Facts = Facts {
+    server: &[
+        ("read", is("EOF")),
+        ("state", is("CLOSE_WAIT")),
+        ("close", is("ok(0)")),
+        ("exit", is("exit 0")),
+    ],
+    client: CLOSE_EXIT,
+    wire: &[WireFact::Teardown(FOUR_SEGMENT_TEARDOWN)],
+};
 /// Each FIN acknowledged by a segment of its own.
 const FOUR_SEGMENT_TEARDOWN: &[(harness::Role, &str)] = &[
     (Client, "FIN|ACK"),
@@ -769,6 +563,18 @@ const FOUR_SEGMENT_TEARDOWN: &[(harness::Role, &str)] = &[
     (Server, "FIN|ACK"),
     (Client, "ACK"),
 ];
+/// four_segment_close's client: it shuts down for writing, sees FIN_WAIT2 once its FIN is
+/// acknowledged, reads EOF, and then finds its socket in `state_2`.
+const fn four_segment_client_facts(state_2: &'static str) -> [(&'static str, Matcher); 6] {
+    [
+        ("shutdown(SHUT_WR)", is("ok(0)")),
+        ("state#1", is("FIN_WAIT2")),
+        ("read", is("EOF")),
+        ("state#2", is(state_2)),
+        ("close", is("ok(0)")),
+        ("exit", is("exit 0")),
+    ]
+}
 
 fn fin_then_eof_server(ctx: &mut Ctx) {
     let (_l, conn) = accept_one(ctx);

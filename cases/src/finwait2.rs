@@ -8,20 +8,21 @@
 //! `net.inet.tcp.finwait2_timeout`, which applies only with `net.inet.tcp.fast_finwait2_recycle`
 //! (off by default: an orphan then waits TP_MAXIDLE, keepcnt × keepintvl = 8 × 75 s).
 
+use crate::facts::CLOSE_EXIT;
 use crate::script::{accept_one, connect_to_server};
-use harness::judge::{Kernel, Provenance, FREEBSD_QEMU, LINUX_MATRIX};
 use harness::observe::sock::{local_port, peer_port, KERNEL_WAIT};
-use harness::{any_ms, is, Case, Ctx, Expect, Need, Os, Side, SigPipe, Value};
+use harness::{any_ms, is, Case, Ctx, Expect, Facts, Need, Os, Side, Value};
 use nix::sys::socket::Shutdown;
 use std::time::Duration;
 
 /// `tcp_fin_timeout` in the case's namespace, in seconds.
 const FIN_TIMEOUT: &str = "2";
 
-/// The same 2 s on each OS: Linux's in the case's namespace, the BSDs' host-wide (in
-/// milliseconds: XNU's sysctl_tcp_fin_timeout() converts from ms, FreeBSD's is a
-/// sysctl_msec_to_ticks).
-const FIN_TIMEOUT_2S: &[Need] = &[
+/// What both cases need: the socket table (sock_diag on Linux), and the same 2 s fin timeout
+/// on each OS: Linux's in the case's namespace, the BSDs' host-wide (in milliseconds: XNU's
+/// sysctl_tcp_fin_timeout() converts from ms, FreeBSD's is a sysctl_msec_to_ticks).
+const SOCK_TABLE_AND_FIN_TIMEOUT_2S: &[Need] = &[
+    Need::SockDiag,
     Need::Sysctl("net/ipv4/tcp_fin_timeout", FIN_TIMEOUT),
     Need::HostSysctl(Os::Macos, "net.inet.tcp.fin_timeout", "2000"),
     Need::HostSysctl(Os::Freebsd, "net.inet.tcp.fast_finwait2_recycle", "1"),
@@ -50,35 +51,20 @@ pub static CASES: &[Case] = &[
               EPIPE.",
         source: "RFC 9293 §3.6 (FIN-WAIT-2 waits for the remote FIN; the RFC sets no time \
                  limit, each stack adds its own for orphans)",
-        needs: &[
-            Need::SockDiag,
-            FIN_TIMEOUT_2S[0],
-            FIN_TIMEOUT_2S[1],
-            FIN_TIMEOUT_2S[2],
-            FIN_TIMEOUT_2S[3],
-        ],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: orphan_timeout_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: orphan_timeout_client,
-        },
+        needs: SOCK_TABLE_AND_FIN_TIMEOUT_2S,
+        server: Side::new(orphan_timeout_server),
+        client: Side::new(orphan_timeout_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "ip-sysctl.rst tcp_fin_timeout; Linux net/ipv4/tcp.c __tcp_close(): \
-                         FIN_WAIT2 with tcp_fin_time() <= TCP_TIMEWAIT_LEN -> tcp_time_wait(sk, \
-                         TCP_FIN_WAIT2, tmo); inet_twsk_diag_fill() reports tw_substate; \
-                         net/ipv4/tcp_input.c tcp_reset(): CLOSE_WAIT -> EPIPE",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: &orphan_timeout_server_facts(is("time_wait"), "ok(5)"),
-                client: ORPHAN_CLIENT,
-                wire: &[],
-            },
+            Expect::linux(
+                "ip-sysctl.rst tcp_fin_timeout; Linux net/ipv4/tcp.c __tcp_close(): \
+                 FIN_WAIT2 with tcp_fin_time() <= TCP_TIMEWAIT_LEN -> tcp_time_wait(sk, \
+                 TCP_FIN_WAIT2, tmo); inet_twsk_diag_fill() reports tw_substate; \
+                 net/ipv4/tcp_input.c tcp_reset(): CLOSE_WAIT -> EPIPE",
+                Facts {
+                    server: &orphan_timeout_server_facts(is("time_wait"), "ok(5)"),
+                    ..ORPHAN_CLIENT_CLOSES
+                },
+            ),
             // Differs from Linux: write#1 fails. The fin timeout ends the orphan with
             // tcp_timers() TCPT_2MSL: `if (tp->t_state == TCPS_FIN_WAIT_2) { ... tp =
             // tcp_drop(tp, 0); }`, and tcp_drop(): `if (TCPS_HAVERCVDSYN(tp->t_state)) {
@@ -86,53 +72,46 @@ pub static CASES: &[Case] = &[
             // = TH_RST|TH_ACK. The server, in CLOSE_WAIT, takes it (`so->so_error =
             // ECONNRESET; ... tcp_close(tp)`), and sosendcheck() returns EPIPE for
             // SS_CANTSENDMORE before it looks at so_error.
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): FIN_WAIT_1 -> \
-                         FIN_WAIT_2 with SS_CANTRCVMORE -> tcp_set_finwait_timeout(): \
-                         t_timer[TCPT_2MSL] = tcp_fin_timeout (net.inet.tcp.fin_timeout); \
-                         bsd/netinet/tcp_timer.c tcp_timers() TCPT_2MSL: FIN_WAIT_2 -> \
-                         tcp_drop(tp, 0); bsd/netinet/tcp_subr.c tcp_drop(): tcp_output() in \
-                         CLOSED sends RST; the server's CLOSE_WAIT takes it (ECONNRESET, \
-                         tcp_close()); bsd/kern/uipc_socket.c sosendcheck(): SS_CANTSENDMORE \
-                         -> EPIPE",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: &[
-                    ("read", is("EOF")),
-                    ("client conn.state", is("FIN_WAIT2")),
-                    ("client conn.timer", is("2msl")),
-                    ("client conn later.state", is("none")),
-                    ("client conn gone.ms", any_ms(1_500, 3_000)),
-                    ("write#1", is("EPIPE")),
-                    ("write#2", is("EPIPE")),
-                    ("exit", is("exit 0")),
-                ],
-                client: ORPHAN_CLIENT,
-                wire: &[],
-            },
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_input.c \
-                         tcp_do_segment(): FIN_WAIT_1 -> FIN_WAIT_2 with SBS_CANTRCVMORE -> \
-                         TT_2MSL = tcp_fast_finwait2_recycle ? tcp_finwait2_timeout : \
-                         TP_MAXIDLE(tp); sys/netinet/tcp_timer.c tcp_timer_2msl(): FIN_WAIT_2 \
-                         && tcp_fast_finwait2_recycle -> tcp_close() (no RST); the server's \
-                         write draws RST from tcp_dropwithreset(), CLOSE_WAIT takes it \
-                         (ECONNRESET, tcp_close()); sys/kern/uipc_socket.c sosend_generic(): \
-                         SBS_CANTSENDMORE -> EPIPE",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: &orphan_timeout_server_facts(is("2msl"), "ok(5)"),
-                client: ORPHAN_CLIENT,
-                wire: &[],
-            },
+            Expect::macos(
+                "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): FIN_WAIT_1 -> \
+                 FIN_WAIT_2 with SS_CANTRCVMORE -> tcp_set_finwait_timeout(): \
+                 t_timer[TCPT_2MSL] = tcp_fin_timeout (net.inet.tcp.fin_timeout); \
+                 bsd/netinet/tcp_timer.c tcp_timers() TCPT_2MSL: FIN_WAIT_2 -> \
+                 tcp_drop(tp, 0); bsd/netinet/tcp_subr.c tcp_drop(): tcp_output() in \
+                 CLOSED sends RST; the server's CLOSE_WAIT takes it (ECONNRESET, \
+                 tcp_close()); bsd/kern/uipc_socket.c sosendcheck(): SS_CANTSENDMORE \
+                 -> EPIPE",
+                Facts {
+                    server: &[
+                        ("read", is("EOF")),
+                        ("client conn.state", is("FIN_WAIT2")),
+                        ("client conn.timer", is("2msl")),
+                        ("client conn later.state", is("none")),
+                        ("client conn gone.ms", any_ms(1_500, 3_000)),
+                        ("write#1", is("EPIPE")),
+                        ("write#2", is("EPIPE")),
+                        ("exit", is("exit 0")),
+                    ],
+                    ..ORPHAN_CLIENT_CLOSES
+                },
+            ),
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_input.c \
+                 tcp_do_segment(): FIN_WAIT_1 -> FIN_WAIT_2 with SBS_CANTRCVMORE -> \
+                 TT_2MSL = tcp_fast_finwait2_recycle ? tcp_finwait2_timeout : \
+                 TP_MAXIDLE(tp); sys/netinet/tcp_timer.c tcp_timer_2msl(): FIN_WAIT_2 \
+                 && tcp_fast_finwait2_recycle -> tcp_close() (no RST); the server's \
+                 write draws RST from tcp_dropwithreset(), CLOSE_WAIT takes it \
+                 (ECONNRESET, tcp_close()); sys/kern/uipc_socket.c sosend_generic(): \
+                 SBS_CANTSENDMORE -> EPIPE",
+                Facts {
+                    server: &orphan_timeout_server_facts(is("2msl"), "ok(5)"),
+                    ..ORPHAN_CLIENT_CLOSES
+                },
+            ),
         ],
         step_deadline: STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "finwait2.held_socket_stays",
@@ -144,98 +123,76 @@ pub static CASES: &[Case] = &[
               more (read from their source).",
         source: "RFC 9293 §3.6 (a half-closed connection goes on carrying data the other way); \
                  POSIX shutdown()",
-        needs: &[
-            Need::SockDiag,
-            FIN_TIMEOUT_2S[0],
-            FIN_TIMEOUT_2S[1],
-            FIN_TIMEOUT_2S[2],
-            FIN_TIMEOUT_2S[3],
-        ],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: held_socket_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: held_socket_client,
-        },
+        needs: SOCK_TABLE_AND_FIN_TIMEOUT_2S,
+        server: Side::new(held_socket_server),
+        client: Side::new(held_socket_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "ip-sysctl.rst tcp_fin_timeout (\"orphaned (not referenced by any \
-                         application) connection\"); Linux net/ipv4/tcp_input.c \
-                         tcp_rcv_state_process() FIN_WAIT1: a socket that is not SOCK_DEAD only \
-                         moves to FIN_WAIT2",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: HELD_SERVER,
-                client: HELD_CLIENT,
-                wire: &[],
-            },
+            Expect::linux(
+                "ip-sysctl.rst tcp_fin_timeout (\"orphaned (not referenced by any \
+                 application) connection\"); Linux net/ipv4/tcp_input.c \
+                 tcp_rcv_state_process() FIN_WAIT1: a socket that is not SOCK_DEAD only \
+                 moves to FIN_WAIT2",
+                Facts {
+                    client: HELD_CLIENT,
+                    ..HELD_SERVER_WRITES
+                },
+            ),
             // The BSDs arm a keepalive timer on every established connection, SO_KEEPALIVE or
             // not (it sends probes only with SO_KEEPALIVE), and the socket table reports it
             // when no 2MSL timer runs.
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): FIN_WAIT_1 -> \
-                         FIN_WAIT_2 calls tcp_set_finwait_timeout() only `if (so->so_state & \
-                         SS_CANTRCVMORE)`, which shutdown(SHUT_WR) does not set; \
-                         bsd/netinet/tcp_usrreq.c tcp_usrclosed() arms it only for a \
-                         socket already in FIN_WAIT_2; the keepalive timer: tcp_input() \
-                         arms t_timer[TCPT_KEEP] on ESTABLISHED, tcp_timers() TCPT_KEEP re-arms \
-                         it without SO_KEEPALIVE",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: HELD_SERVER,
-                client: &[
-                    ("shutdown(SHUT_WR)", is("ok(0)")),
-                    ("conn.state", is("FIN_WAIT2")),
-                    ("conn.timer", is("keep")),
-                    ("poll", is("timeout")),
-                    ("conn later.state", is("FIN_WAIT2")),
-                    ("conn later.timer", is("keep")),
-                    ("tcp_info state", is("FIN_WAIT2")),
-                    ("read#1", is("ok(5)")),
-                    ("read#2", is("EOF")),
-                    ("exit", is("exit 0")),
-                ],
-                wire: &[],
-            },
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_input.c \
-                         tcp_do_segment(): FIN_WAIT_1 -> FIN_WAIT_2 arms TT_2MSL only `if \
-                         (so->so_rcv.sb_state & SBS_CANTRCVMORE)`, which shutdown(SHUT_WR) \
-                         does not set; sys/netinet/tcp_timer.c tcp_timer_2msl() recycles only \
-                         with SBS_CANTRCVMORE too; the keepalive timer: tcp_do_segment() arms \
-                         TT_KEEP = TP_KEEPIDLE on ESTABLISHED (net.inet.tcp.keepidle, 2 h by \
-                         default), tcp_timer_keep() re-arms it without SO_KEEPALIVE",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: HELD_SERVER,
-                client: &[
-                    ("shutdown(SHUT_WR)", is("ok(0)")),
-                    ("conn.state", is("FIN_WAIT2")),
-                    ("conn.timer", is("keep")),
-                    ("conn.left", FREEBSD_KEEPIDLE_LEFT),
-                    ("poll", is("timeout")),
-                    ("conn later.state", is("FIN_WAIT2")),
-                    ("conn later.timer", is("keep")),
-                    ("conn later.left", FREEBSD_KEEPIDLE_LEFT),
-                    ("tcp_info state", is("FIN_WAIT2")),
-                    ("read#1", is("ok(5)")),
-                    ("read#2", is("EOF")),
-                    ("exit", is("exit 0")),
-                ],
-                wire: &[],
-            },
+            Expect::macos(
+                "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): FIN_WAIT_1 -> \
+                 FIN_WAIT_2 calls tcp_set_finwait_timeout() only `if (so->so_state & \
+                 SS_CANTRCVMORE)`, which shutdown(SHUT_WR) does not set; \
+                 bsd/netinet/tcp_usrreq.c tcp_usrclosed() arms it only for a \
+                 socket already in FIN_WAIT_2; the keepalive timer: tcp_input() \
+                 arms t_timer[TCPT_KEEP] on ESTABLISHED, tcp_timers() TCPT_KEEP re-arms \
+                 it without SO_KEEPALIVE",
+                Facts {
+                    client: &[
+                        ("shutdown(SHUT_WR)", is("ok(0)")),
+                        ("conn.state", is("FIN_WAIT2")),
+                        ("conn.timer", is("keep")),
+                        ("poll", is("timeout")),
+                        ("conn later.state", is("FIN_WAIT2")),
+                        ("conn later.timer", is("keep")),
+                        ("tcp_info state", is("FIN_WAIT2")),
+                        ("read#1", is("ok(5)")),
+                        ("read#2", is("EOF")),
+                        ("exit", is("exit 0")),
+                    ],
+                    ..HELD_SERVER_WRITES
+                },
+            ),
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_input.c \
+                 tcp_do_segment(): FIN_WAIT_1 -> FIN_WAIT_2 arms TT_2MSL only `if \
+                 (so->so_rcv.sb_state & SBS_CANTRCVMORE)`, which shutdown(SHUT_WR) \
+                 does not set; sys/netinet/tcp_timer.c tcp_timer_2msl() recycles only \
+                 with SBS_CANTRCVMORE too; the keepalive timer: tcp_do_segment() arms \
+                 TT_KEEP = TP_KEEPIDLE on ESTABLISHED (net.inet.tcp.keepidle, 2 h by \
+                 default), tcp_timer_keep() re-arms it without SO_KEEPALIVE",
+                Facts {
+                    client: &[
+                        ("shutdown(SHUT_WR)", is("ok(0)")),
+                        ("conn.state", is("FIN_WAIT2")),
+                        ("conn.timer", is("keep")),
+                        ("conn.left", FREEBSD_KEEPIDLE_LEFT),
+                        ("poll", is("timeout")),
+                        ("conn later.state", is("FIN_WAIT2")),
+                        ("conn later.timer", is("keep")),
+                        ("conn later.left", FREEBSD_KEEPIDLE_LEFT),
+                        ("tcp_info state", is("FIN_WAIT2")),
+                        ("read#1", is("ok(5)")),
+                        ("read#2", is("EOF")),
+                        ("exit", is("exit 0")),
+                    ],
+                    ..HELD_SERVER_WRITES
+                },
+            ),
         ],
         step_deadline: STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
 ];
 
@@ -259,15 +216,23 @@ const fn orphan_timeout_server_facts(
     ]
 }
 
-const ORPHAN_CLIENT: &[(&str, harness::Matcher)] =
-    &[("close", is("ok(0)")), ("exit", is("exit 0"))];
+/// orphan_timeout's client closes and is done; each OS names what the server sees.
+const ORPHAN_CLIENT_CLOSES: Facts = Facts {
+    client: CLOSE_EXIT,
+    ..Facts::NONE
+};
 
-const HELD_SERVER: &[(&str, harness::Matcher)] = &[
-    ("read", is("EOF")),
-    ("write", is("ok(5)")),
-    ("close", is("ok(0)")),
-    ("exit", is("exit 0")),
-];
+/// held_socket_stays's server reads EOF, writes and closes; each OS names what the client
+/// sees.
+const HELD_SERVER_WRITES: Facts = Facts {
+    server: &[
+        ("read", is("EOF")),
+        ("write", is("ok(5)")),
+        ("close", is("ok(0)")),
+        ("exit", is("exit 0")),
+    ],
+    ..Facts::NONE
+};
 
 const HELD_CLIENT: &[(&str, harness::Matcher)] = &[
     ("shutdown(SHUT_WR)", is("ok(0)")),

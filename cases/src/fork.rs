@@ -12,10 +12,10 @@
 //! `_fdrop()` -> `fo_close()` only when `refcount_release(&fp->f_count)` is the last). They
 //! differ only where the last close meets unread data (see `close.rs`).
 
+use crate::facts::READ_EOF_EXIT;
 use crate::script::{accept_one, connect_to_server};
-use harness::judge::{Kernel, Provenance, FREEBSD_QEMU, LINUX_MATRIX};
 use harness::Role::Server;
-use harness::{is, Case, Ctx, Expect, Matcher, Os, Seg, Side, SigPipe, Value, WireFact};
+use harness::{is, Case, Ctx, Expect, Facts, Matcher, Seg, Side, Value, WireFact};
 use nix::errno::Errno;
 use nix::sys::socket::Shutdown;
 use nix::sys::wait::waitpid;
@@ -39,53 +39,26 @@ pub static CASES: &[Case] = &[
               client reads EOF.",
         source: "close(2) (\"If fd is the last file descriptor referring to the underlying open \
                  file description, the resources ... are freed\"); fork(2)",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: close_one_holder_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: close_one_holder_client,
-        },
+        server: Side::new(close_one_holder_server),
+        client: Side::new(close_one_holder_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux __fput() -> sock_close() only on the last reference",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: PARENT_THEN_CHILD_CLOSE_SERVER,
-                client: CLOSE_ONE_HOLDER_CLIENT,
-                wire: CLOSE_ONE_HOLDER_WIRE,
-            },
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/kern/kern_descrip.c fg_drop(): fo_close() -> \
-                         soo_close() -> soclose() only when the fileglob's last reference goes",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: PARENT_THEN_CHILD_CLOSE_SERVER,
-                client: CLOSE_ONE_HOLDER_CLIENT,
-                wire: CLOSE_ONE_HOLDER_WIRE,
-            },
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_descrip.c \
-                         closef() -> fdrop_close() -> _fdrop() -> fo_close() -> soo_close() -> \
-                         soclose() only on the file's last reference",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: PARENT_THEN_CHILD_CLOSE_SERVER,
-                client: CLOSE_ONE_HOLDER_CLIENT,
-                wire: CLOSE_ONE_HOLDER_WIRE,
-            },
+            Expect::linux(
+                "Linux __fput() -> sock_close() only on the last reference",
+                CLOSE_ONE_HOLDER_SENDS_NOTHING,
+            ),
+            Expect::macos(
+                "xnu-11417.121.6 bsd/kern/kern_descrip.c fg_drop(): fo_close() -> \
+                 soo_close() -> soclose() only when the fileglob's last reference goes",
+                CLOSE_ONE_HOLDER_SENDS_NOTHING,
+            ),
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_descrip.c \
+                 closef() -> fdrop_close() -> _fdrop() -> fo_close() -> soo_close() -> \
+                 soclose() only on the file's last reference",
+                CLOSE_ONE_HOLDER_SENDS_NOTHING,
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "fork.shutdown_affects_all_holders",
@@ -93,55 +66,28 @@ pub static CASES: &[Case] = &[
               shutdown(SHUT_WR) sends FIN at once although its child still holds the socket: the \
               client reads EOF, and the child's write fails with EPIPE (SIGPIPE ignored).",
         source: "shutdown(2); POSIX shutdown()",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: shutdown_all_holders_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: shutdown_all_holders_client,
-        },
+        server: Side::new(shutdown_all_holders_server),
+        client: Side::new(shutdown_all_holders_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux __sys_shutdown_sock() -> inet_shutdown() -> tcp_shutdown() (no \
-                         reference counting)",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: SHUTDOWN_ALL_HOLDERS_SERVER,
-                client: READ_EOF_CLIENT,
-                wire: &[],
-            },
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/kern/uipc_socket.c soshutdown() -> \
-                         soshutdownlock_final() -> tcp_usr_shutdown() on the socket (no \
-                         reference counting); sosendcheck(): SS_CANTSENDMORE -> EPIPE",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: SHUTDOWN_ALL_HOLDERS_SERVER,
-                client: READ_EOF_CLIENT,
-                wire: &[],
-            },
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
-                         soshutdown() -> tcp_usr_shutdown() on the socket (no reference \
-                         counting); sosend_generic(): SBS_CANTSENDMORE -> EPIPE",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: SHUTDOWN_ALL_HOLDERS_SERVER,
-                client: READ_EOF_CLIENT,
-                wire: &[],
-            },
+            Expect::linux(
+                "Linux __sys_shutdown_sock() -> inet_shutdown() -> tcp_shutdown() (no \
+                 reference counting)",
+                SHUTDOWN_AFFECTS_ALL_HOLDERS,
+            ),
+            Expect::macos(
+                "xnu-11417.121.6 bsd/kern/uipc_socket.c soshutdown() -> \
+                 soshutdownlock_final() -> tcp_usr_shutdown() on the socket (no \
+                 reference counting); sosendcheck(): SS_CANTSENDMORE -> EPIPE",
+                SHUTDOWN_AFFECTS_ALL_HOLDERS,
+            ),
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
+                 soshutdown() -> tcp_usr_shutdown() on the socket (no reference \
+                 counting); sosend_generic(): SBS_CANTSENDMORE -> EPIPE",
+                SHUTDOWN_AFFECTS_ALL_HOLDERS,
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "fork.child_exit_keeps_connection",
@@ -150,54 +96,27 @@ pub static CASES: &[Case] = &[
               still flows both ways between the parent and the client.",
         source: "_exit(2) closes the process's descriptors as close(2) would; close(2) (last \
                  reference)",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: child_exit_keeps_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: child_exit_keeps_client,
-        },
+        server: Side::new(child_exit_keeps_server),
+        client: Side::new(child_exit_keeps_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux do_exit() -> close_files() -> fput()",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: CHILD_EXIT_KEEPS_SERVER,
-                client: CHILD_EXIT_KEEPS_CLIENT,
-                wire: &[],
-            },
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/kern/kern_exit.c proc_exit() -> \
-                         bsd/kern/kern_descrip.c fdt_invalidate() -> fp_close_and_unlock() -> \
-                         fg_drop(): not the last reference, no fo_close()",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: CHILD_EXIT_KEEPS_SERVER,
-                client: CHILD_EXIT_KEEPS_CLIENT,
-                wire: &[],
-            },
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_exit.c \
-                         exit1() -> sys/kern/kern_descrip.c fdescfree() -> closef() -> \
-                         fdrop_close(): not the last reference, no fo_close()",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: CHILD_EXIT_KEEPS_SERVER,
-                client: CHILD_EXIT_KEEPS_CLIENT,
-                wire: &[],
-            },
+            Expect::linux(
+                "Linux do_exit() -> close_files() -> fput()",
+                CHILD_EXIT_KEEPS_CONNECTION,
+            ),
+            Expect::macos(
+                "xnu-11417.121.6 bsd/kern/kern_exit.c proc_exit() -> \
+                 bsd/kern/kern_descrip.c fdt_invalidate() -> fp_close_and_unlock() -> \
+                 fg_drop(): not the last reference, no fo_close()",
+                CHILD_EXIT_KEEPS_CONNECTION,
+            ),
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_exit.c \
+                 exit1() -> sys/kern/kern_descrip.c fdescfree() -> closef() -> \
+                 fdrop_close(): not the last reference, no fo_close()",
+                CHILD_EXIT_KEEPS_CONNECTION,
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "fork.dup_refcount",
@@ -205,53 +124,26 @@ pub static CASES: &[Case] = &[
               nothing (the client sees no EOF), the duplicate still writes, and closing the \
               duplicate, the last reference, sends FIN: the client reads the data, then EOF.",
         source: "dup(2) (\"refer to the same open file description\"); close(2)",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: dup_refcount_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: dup_refcount_client,
-        },
+        server: Side::new(dup_refcount_server),
+        client: Side::new(dup_refcount_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux __fput() -> sock_close() only on the last reference",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: DUP_REFCOUNT_SERVER,
-                client: DUP_REFCOUNT_CLIENT,
-                wire: &[],
-            },
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/kern/kern_descrip.c fg_drop(): fo_close() only \
-                         when the fileglob's last reference goes (dup() shares the fileglob)",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: DUP_REFCOUNT_SERVER,
-                client: DUP_REFCOUNT_CLIENT,
-                wire: &[],
-            },
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_descrip.c \
-                         closef() -> fdrop_close(): fo_close() only on the file's last \
-                         reference (dup() shares the struct file)",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: DUP_REFCOUNT_SERVER,
-                client: DUP_REFCOUNT_CLIENT,
-                wire: &[],
-            },
+            Expect::linux(
+                "Linux __fput() -> sock_close() only on the last reference",
+                DUP_REFCOUNT,
+            ),
+            Expect::macos(
+                "xnu-11417.121.6 bsd/kern/kern_descrip.c fg_drop(): fo_close() only \
+                 when the fileglob's last reference goes (dup() shares the fileglob)",
+                DUP_REFCOUNT,
+            ),
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_descrip.c \
+                 closef() -> fdrop_close(): fo_close() only on the file's last \
+                 reference (dup() shares the struct file)",
+                DUP_REFCOUNT,
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "fork.last_holder_unread_data_sends_rst",
@@ -262,71 +154,122 @@ pub static CASES: &[Case] = &[
               FreeBSD's last close discards the unread bytes and sends FIN, and the client \
               reads EOF.",
         source: "RFC 2525 §2.17; close(2) (last reference)",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: last_holder_unread_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: last_holder_unread_client,
-        },
+        server: Side::new(last_holder_unread_server),
+        client: Side::new(last_holder_unread_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux __fput() -> sock_close() -> tcp_close(): data_was_unread -> \
-                         tcp_send_active_reset(), reached only on the last reference",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: PARENT_THEN_CHILD_CLOSE_SERVER,
-                client: LAST_HOLDER_RST_CLIENT,
-                wire: &[],
-            },
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/kern/kern_descrip.c fg_drop() -> fo_close() on \
-                         the last reference only -> soclose() -> bsd/netinet/tcp_usrreq.c \
-                         tcp_disconnect(): `so->so_rcv.sb_cc != 0` -> tcp_drop() (RST)",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: PARENT_THEN_CHILD_CLOSE_SERVER,
-                client: LAST_HOLDER_RST_CLIENT,
-                wire: &[WireFact::ResetNotFin(Server)],
-            },
+            Expect::linux(
+                "Linux __fput() -> sock_close() -> tcp_close(): data_was_unread -> \
+                 tcp_send_active_reset(), reached only on the last reference",
+                Facts {
+                    server: PARENT_THEN_CHILD_CLOSE_SERVER,
+                    client: LAST_HOLDER_RST_CLIENT,
+                    wire: &[],
+                },
+            ),
+            Expect::macos(
+                "xnu-11417.121.6 bsd/kern/kern_descrip.c fg_drop() -> fo_close() on \
+                 the last reference only -> soclose() -> bsd/netinet/tcp_usrreq.c \
+                 tcp_disconnect(): `so->so_rcv.sb_cc != 0` -> tcp_drop() (RST)",
+                Facts {
+                    server: PARENT_THEN_CHILD_CLOSE_SERVER,
+                    client: LAST_HOLDER_RST_CLIENT,
+                    wire: &[WireFact::ResetNotFin(Server)],
+                },
+            ),
             // Differs from Linux: the last close reaches tcp_disconnect(), which has no
             // unread-data test: `soisdisconnecting(so); sbflush(&so->so_rcv);
             // tcp_usrclosed(tp);` sends FIN, and the client reads EOF.
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_descrip.c \
-                         fdrop_close() -> fo_close() on the last reference only -> soclose() \
-                         -> sys/netinet/tcp_usrreq.c tcp_disconnect(): `sbflush(&so->so_rcv); \
-                         tcp_usrclosed(tp)` (FIN, no unread-data test)",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: PARENT_THEN_CHILD_CLOSE_SERVER,
-                client: &[
-                    ("write", is("ok(5)")),
-                    ("poll after parent close", is("timeout")),
-                    ("read", is("EOF")),
-                    ("exit", is("exit 0")),
-                ],
-                wire: &[
-                    WireFact::Count(Server, Seg::Fin, 1),
-                    WireFact::Count(Server, Seg::Rst, 0),
-                ],
-            },
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_descrip.c \
+                 fdrop_close() -> fo_close() on the last reference only -> soclose() \
+                 -> sys/netinet/tcp_usrreq.c tcp_disconnect(): `sbflush(&so->so_rcv); \
+                 tcp_usrclosed(tp)` (FIN, no unread-data test)",
+                Facts {
+                    server: PARENT_THEN_CHILD_CLOSE_SERVER,
+                    client: &[
+                        ("write", is("ok(5)")),
+                        ("poll after parent close", is("timeout")),
+                        ("read", is("EOF")),
+                        ("exit", is("exit 0")),
+                    ],
+                    wire: &[
+                        WireFact::Count(Server, Seg::Fin, 1),
+                        WireFact::Count(Server, Seg::Rst, 0),
+                    ],
+                },
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
 ];
 
 // Facts that several OSes share. A list used by one OS only is written in its expectation.
+
+/// `fork.close_one_holder_sends_nothing`, the same on every OS.
+const CLOSE_ONE_HOLDER_SENDS_NOTHING: Facts = Facts {
+    server: PARENT_THEN_CHILD_CLOSE_SERVER,
+    client: &[
+        ("poll after parent close", is("timeout")),
+        ("read", is("EOF")),
+        ("exit", is("exit 0")),
+    ],
+    wire: &[
+        // The parent's close() sends nothing; the FIN leaves with the last holder's.
+        WireFact::Silent {
+            from: "parent closed",
+            to: "polled",
+        },
+        WireFact::AfterStep((Server, Seg::Fin), "polled"),
+        WireFact::Count(Server, Seg::Fin, 1),
+        WireFact::Count(Server, Seg::Rst, 0),
+    ],
+};
+
+/// `fork.shutdown_affects_all_holders`, the same on every OS.
+const SHUTDOWN_AFFECTS_ALL_HOLDERS: Facts = Facts {
+    server: &[
+        ("parent shutdown(SHUT_WR)", is("ok(0)")),
+        ("child write", is("EPIPE")),
+        ("child exit", is("exit 0")),
+        ("exit", is("exit 0")),
+    ],
+    client: READ_EOF_EXIT,
+    wire: &[],
+};
+
+/// `fork.child_exit_keeps_connection`, the same on every OS.
+const CHILD_EXIT_KEEPS_CONNECTION: Facts = Facts {
+    server: &[
+        ("child exit", is("exit 0")),
+        ("parent write", is("ok(5)")),
+        ("parent read", is("ok(5)")),
+        ("exit", is("exit 0")),
+    ],
+    client: &[
+        ("poll after child exit", is("timeout")),
+        ("read", is("ok(5)")),
+        ("write", is("ok(5)")),
+        ("exit", is("exit 0")),
+    ],
+    wire: &[],
+};
+
+/// `fork.dup_refcount`, the same on every OS.
+const DUP_REFCOUNT: Facts = Facts {
+    server: &[
+        ("close(original)", is("ok(0)")),
+        ("write(dup)", is("ok(5)")),
+        ("close(dup)", is("ok(0)")),
+        ("exit", is("exit 0")),
+    ],
+    client: &[
+        ("poll after close(original)", is("timeout")),
+        ("read#1", is("ok(5)")),
+        ("read#2", is("EOF")),
+        ("exit", is("exit 0")),
+    ],
+    wire: &[],
+};
 
 /// The parent closes, then the child closes the last descriptor and is reaped.
 const PARENT_THEN_CHILD_CLOSE_SERVER: &[(&str, Matcher)] = &[
@@ -335,61 +278,12 @@ const PARENT_THEN_CHILD_CLOSE_SERVER: &[(&str, Matcher)] = &[
     ("child exit", is("exit 0")),
     ("exit", is("exit 0")),
 ];
-const CLOSE_ONE_HOLDER_CLIENT: &[(&str, Matcher)] = &[
-    ("poll after parent close", is("timeout")),
-    ("read", is("EOF")),
-    ("exit", is("exit 0")),
-];
-const CLOSE_ONE_HOLDER_WIRE: &[WireFact] = &[
-    // The parent's close() sends nothing; the FIN leaves with the last holder's.
-    WireFact::Silent {
-        from: "parent closed",
-        to: "polled",
-    },
-    WireFact::AfterStep((Server, Seg::Fin), "polled"),
-    WireFact::Count(Server, Seg::Fin, 1),
-    WireFact::Count(Server, Seg::Rst, 0),
-];
-
-const SHUTDOWN_ALL_HOLDERS_SERVER: &[(&str, Matcher)] = &[
-    ("parent shutdown(SHUT_WR)", is("ok(0)")),
-    ("child write", is("EPIPE")),
-    ("child exit", is("exit 0")),
-    ("exit", is("exit 0")),
-];
-const READ_EOF_CLIENT: &[(&str, Matcher)] = &[("read", is("EOF")), ("exit", is("exit 0"))];
-
-const CHILD_EXIT_KEEPS_SERVER: &[(&str, Matcher)] = &[
-    ("child exit", is("exit 0")),
-    ("parent write", is("ok(5)")),
-    ("parent read", is("ok(5)")),
-    ("exit", is("exit 0")),
-];
-const CHILD_EXIT_KEEPS_CLIENT: &[(&str, Matcher)] = &[
-    ("poll after child exit", is("timeout")),
-    ("read", is("ok(5)")),
-    ("write", is("ok(5)")),
-    ("exit", is("exit 0")),
-];
 
 /// The last close found the unread bytes and sent RST.
 const LAST_HOLDER_RST_CLIENT: &[(&str, Matcher)] = &[
     ("write", is("ok(5)")),
     ("poll after parent close", is("timeout")),
     ("read", is("ECONNRESET")),
-    ("exit", is("exit 0")),
-];
-
-const DUP_REFCOUNT_SERVER: &[(&str, Matcher)] = &[
-    ("close(original)", is("ok(0)")),
-    ("write(dup)", is("ok(5)")),
-    ("close(dup)", is("ok(0)")),
-    ("exit", is("exit 0")),
-];
-const DUP_REFCOUNT_CLIENT: &[(&str, Matcher)] = &[
-    ("poll after close(original)", is("timeout")),
-    ("read#1", is("ok(5)")),
-    ("read#2", is("EOF")),
     ("exit", is("exit 0")),
 ];
 

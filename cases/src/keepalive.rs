@@ -7,10 +7,9 @@
 //! they would show, for a later port, is noted at each case's needs.
 
 use crate::script::{accept_one, connect_to_server};
-use harness::judge::{Kernel, Provenance, LINUX_MATRIX};
 use harness::observe::sock::{local_port, peer_port};
 use harness::spawn::netdev;
-use harness::{any_ms, is, Case, Ctx, Expect, Need, Os, Side, SigPipe, Value};
+use harness::{any_ms, is, Case, Ctx, Expect, Facts, Need, Os, Side, Value};
 use socket2::{SockAddr, Socket, TcpKeepalive};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
@@ -68,39 +67,30 @@ pub static CASES: &[Case] = &[
             Need::SockDiag,
             Need::Netns("TCP_REPAIR needs CAP_NET_ADMIN over the namespace"),
         ],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: vanished_peer_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: vanished_peer_client,
-        },
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            source: "tcp(7) TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT; Linux net/ipv4/tcp.c \
-                     tcp_disconnect(): in repair mode no RST is sent; net/ipv4/tcp_timer.c \
-                     tcp_keepalive_timer(); net/ipv4/tcp_ipv4.c tcp_v4_send_reset() for a \
-                     segment with no socket",
-            provenance: Provenance::Observed(LINUX_MATRIX),
-            kinds: &[],
-            server: &[
-                ("client conn.state", is("none")),
-                ("read", is("ECONNRESET")),
-                ("read.ms", any_ms(500, 2_000)),
-                ("exit", is("exit 0")),
-            ],
-            client: &[
-                ("TCP_REPAIR", is("ok(0)")),
-                ("close", is("ok(0)")),
-                ("exit", is("exit 0")),
-            ],
-            wire: &[],
-        }],
+        server: Side::new(vanished_peer_server),
+        client: Side::new(vanished_peer_client),
+        expect: &[Expect::linux(
+            "tcp(7) TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT; Linux net/ipv4/tcp.c \
+             tcp_disconnect(): in repair mode no RST is sent; net/ipv4/tcp_timer.c \
+             tcp_keepalive_timer(); net/ipv4/tcp_ipv4.c tcp_v4_send_reset() for a \
+             segment with no socket",
+            Facts {
+                server: &[
+                    ("client conn.state", is("none")),
+                    ("read", is("ECONNRESET")),
+                    ("read.ms", any_ms(500, 2_000)),
+                    ("exit", is("exit 0")),
+                ],
+                client: &[
+                    ("TCP_REPAIR", is("ok(0)")),
+                    ("close", is("ok(0)")),
+                    ("exit", is("exit 0")),
+                ],
+                wire: &[],
+            },
+        )],
         step_deadline: STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "keepalive.unanswered_probes_time_out",
@@ -143,37 +133,28 @@ pub static CASES: &[Case] = &[
                  the case's namespace",
             ),
         ],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: unanswered_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: unanswered_client,
-        },
-        expect: &[Expect {
-            os: Os::Linux,
-            kernel: Kernel::ANY,
-            source: "tcp(7) TCP_KEEPCNT (\"the maximum number of keepalive probes TCP should \
-                     send before dropping the connection\"); Linux net/ipv4/tcp_timer.c \
-                     tcp_keepalive_timer(): icsk_probes_out >= keepalive_probes -> \
-                     tcp_write_err() (ETIMEDOUT), and TCP_RESOURCE_PROBE_INTERVAL when \
-                     tcp_write_wakeup() fails; net/ipv4/route.c ip_route_input_slow() and \
-                     ip_error(): with forwarding off, a packet for an address that is not local \
-                     is dropped without ICMP",
-            provenance: Provenance::Observed(LINUX_MATRIX),
-            kinds: &[],
-            server: &[
-                ("read", is("ETIMEDOUT")),
-                ("read.ms", any_ms(3_500, 5_500)),
-                ("exit", is("exit 0")),
-            ],
-            client: &[("address removed", is("ok(0)")), ("exit", is("exit 0"))],
-            wire: &[],
-        }],
+        server: Side::new(unanswered_server),
+        client: Side::new(unanswered_client),
+        expect: &[Expect::linux(
+            "tcp(7) TCP_KEEPCNT (\"the maximum number of keepalive probes TCP should \
+             send before dropping the connection\"); Linux net/ipv4/tcp_timer.c \
+             tcp_keepalive_timer(): icsk_probes_out >= keepalive_probes -> \
+             tcp_write_err() (ETIMEDOUT), and TCP_RESOURCE_PROBE_INTERVAL when \
+             tcp_write_wakeup() fails; net/ipv4/route.c ip_route_input_slow() and \
+             ip_error(): with forwarding off, a packet for an address that is not local \
+             is dropped without ICMP",
+            Facts {
+                server: &[
+                    ("read", is("ETIMEDOUT")),
+                    ("read.ms", any_ms(3_500, 5_500)),
+                    ("exit", is("exit 0")),
+                ],
+                client: &[("address removed", is("ok(0)")), ("exit", is("exit 0"))],
+                wire: &[],
+            },
+        )],
         step_deadline: STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
 ];
 

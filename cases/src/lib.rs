@@ -3,6 +3,7 @@
 
 pub mod backlog;
 pub mod close;
+mod facts;
 pub mod finwait2;
 pub mod fork;
 pub mod keepalive;

@@ -16,10 +16,9 @@
 //! (ilnp-freebsd14 2f2a416); see `close.rs` for the trees.
 
 use crate::script::{abort, accept_one, bind_again, connect_to_server, connect_with};
-use harness::judge::{Kernel, Provenance, FREEBSD_QEMU, LINUX_MATRIX};
 use harness::observe::sock::{local_port, set_linger};
 use harness::Role::{Client, Server};
-use harness::{any_ms, is, Case, Ctx, Expect, Matcher, Os, Seg, Side, SigPipe, Value, WireFact};
+use harness::{any_ms, is, Case, Ctx, Expect, Facts, Matcher, Seg, Side, Value, WireFact};
 use nix::errno::Errno;
 use nix::sys::socket::Shutdown;
 use socket2::Socket;
@@ -46,58 +45,31 @@ pub static CASES: &[Case] = &[
               ECONNRESET (then EOF). The aborting side skips TIME_WAIT: once its listener is \
               closed too, a fresh socket without SO_REUSEADDR binds the same port at once.",
         source: "socket(7) SO_LINGER; RFC 9293 §3.10.4 (ABORT call)",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: zero_sends_rst_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: reset_reader_client,
-        },
+        server: Side::new(zero_sends_rst_server),
+        client: Side::new(reset_reader_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux tcp_close(): SOCK_LINGER with zero lingertime -> \
-                         tcp_disconnect() -> tcp_send_active_reset(), state CLOSE (no \
-                         TIME_WAIT)",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: ZERO_SENDS_RST_SERVER,
-                client: ZERO_SENDS_RST_CLIENT,
-                wire: ZERO_SENDS_RST_WIRE,
-            },
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/netinet/tcp_usrreq.c tcp_disconnect(): \
-                         `(so->so_options & SO_LINGER) && so->so_linger == 0` -> tcp_drop(): \
-                         CLOSED, RST, tcp_close() (no TIME_WAIT); bsd/kern/uipc_socket.c \
-                         soclose_locked(): no sleep while `so->so_linger > 0` fails",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: ZERO_SENDS_RST_SERVER,
-                client: ZERO_SENDS_RST_CLIENT,
-                wire: ZERO_SENDS_RST_WIRE,
-            },
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_usrreq.c \
-                         tcp_disconnect(): `(so->so_options & SO_LINGER) && so->so_linger == 0` \
-                         -> sys/netinet/tcp_subr.c tcp_drop(): CLOSED, RST, tcp_close() -> \
-                         in_pcbdrop() (no TIME_WAIT)",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: ZERO_SENDS_RST_SERVER,
-                client: ZERO_SENDS_RST_CLIENT,
-                wire: ZERO_SENDS_RST_WIRE,
-            },
+            Expect::linux(
+                "Linux tcp_close(): SOCK_LINGER with zero lingertime -> \
+                 tcp_disconnect() -> tcp_send_active_reset(), state CLOSE (no \
+                 TIME_WAIT)",
+                ZERO_SENDS_RST,
+            ),
+            Expect::macos(
+                "xnu-11417.121.6 bsd/netinet/tcp_usrreq.c tcp_disconnect(): \
+                 `(so->so_options & SO_LINGER) && so->so_linger == 0` -> tcp_drop(): \
+                 CLOSED, RST, tcp_close() (no TIME_WAIT); bsd/kern/uipc_socket.c \
+                 soclose_locked(): no sleep while `so->so_linger > 0` fails",
+                ZERO_SENDS_RST,
+            ),
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_usrreq.c \
+                 tcp_disconnect(): `(so->so_options & SO_LINGER) && so->so_linger == 0` \
+                 -> sys/netinet/tcp_subr.c tcp_drop(): CLOSED, RST, tcp_close() -> \
+                 in_pcbdrop() (no TIME_WAIT)",
+                ZERO_SENDS_RST,
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "linger.zero_after_shutdown",
@@ -107,69 +79,46 @@ pub static CASES: &[Case] = &[
               reports a reset in CLOSE_WAIT as EPIPE, not ECONNRESET; ECONNRESET on macOS and \
               FreeBSD. Its next write fails with EPIPE.",
         source: "socket(7) SO_LINGER; RFC 9293 §3.10.7 (RST processing)",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: zero_after_shutdown_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: zero_after_shutdown_client,
-        },
+        server: Side::new(zero_after_shutdown_server),
+        client: Side::new(zero_after_shutdown_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux tcp_close() -> tcp_disconnect(): tcp_need_reset() holds for \
-                         FIN_WAIT1/FIN_WAIT2; tcp_reset(): CLOSE_WAIT -> sk_err = EPIPE",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: ZERO_AFTER_SHUTDOWN_SERVER,
-                client: &[
-                    ("read#1", is("EOF")),
-                    ("read#2", is("EOF")),
-                    ("write", is("EPIPE")),
-                    ("exit", is("exit 0")),
-                ],
-                wire: ZERO_AFTER_SHUTDOWN_WIRE,
-            },
+            Expect::linux(
+                "Linux tcp_close() -> tcp_disconnect(): tcp_need_reset() holds for \
+                 FIN_WAIT1/FIN_WAIT2; tcp_reset(): CLOSE_WAIT -> sk_err = EPIPE",
+                Facts {
+                    server: ZERO_AFTER_SHUTDOWN_SERVER,
+                    client: &[
+                        ("read#1", is("EOF")),
+                        ("read#2", is("EOF")),
+                        ("write", is("EPIPE")),
+                        ("exit", is("exit 0")),
+                    ],
+                    wire: ZERO_AFTER_SHUTDOWN_WIRE,
+                },
+            ),
             // Differs from Linux in read#2: tcp_input(), RST processing, `case
             // TCPS_CLOSE_WAIT: ... so->so_error = ECONNRESET`, which soreceive() returns before
             // it looks at SS_CANTRCVMORE.
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/netinet/tcp_usrreq.c tcp_disconnect(): linger 0 \
-                         -> tcp_drop() sends RST from FIN_WAIT_1/2 (TCPS_HAVERCVDSYN); \
-                         bsd/netinet/tcp_input.c tcp_input(): RST in CLOSE_WAIT -> so_error = \
-                         ECONNRESET; bsd/kern/uipc_socket.c soreceive(): so_error first",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: ZERO_AFTER_SHUTDOWN_SERVER,
-                client: BSD_ZERO_AFTER_SHUTDOWN_CLIENT,
-                wire: ZERO_AFTER_SHUTDOWN_WIRE,
-            },
+            Expect::macos(
+                "xnu-11417.121.6 bsd/netinet/tcp_usrreq.c tcp_disconnect(): linger 0 \
+                 -> tcp_drop() sends RST from FIN_WAIT_1/2 (TCPS_HAVERCVDSYN); \
+                 bsd/netinet/tcp_input.c tcp_input(): RST in CLOSE_WAIT -> so_error = \
+                 ECONNRESET; bsd/kern/uipc_socket.c soreceive(): so_error first",
+                BSD_ZERO_AFTER_SHUTDOWN,
+            ),
             // Differs from Linux in read#2: tcp_do_segment(), RST processing, `case
             // TCPS_CLOSE_WAIT: ... so->so_error = ECONNRESET`, which soreceive_generic()
             // returns before it looks at SBS_CANTRCVMORE.
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_usrreq.c \
-                         tcp_usr_close() -> tcp_disconnect(): linger 0 -> tcp_drop() sends RST \
-                         from FIN_WAIT_1/2 (TCPS_HAVERCVDSYN); sys/netinet/tcp_input.c \
-                         tcp_do_segment(): RST in CLOSE_WAIT -> so_error = ECONNRESET; \
-                         sys/kern/uipc_socket.c soreceive_generic(): so_error first",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: ZERO_AFTER_SHUTDOWN_SERVER,
-                client: BSD_ZERO_AFTER_SHUTDOWN_CLIENT,
-                wire: ZERO_AFTER_SHUTDOWN_WIRE,
-            },
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_usrreq.c \
+                 tcp_usr_close() -> tcp_disconnect(): linger 0 -> tcp_drop() sends RST \
+                 from FIN_WAIT_1/2 (TCPS_HAVERCVDSYN); sys/netinet/tcp_input.c \
+                 tcp_do_segment(): RST in CLOSE_WAIT -> so_error = ECONNRESET; \
+                 sys/kern/uipc_socket.c soreceive_generic(): so_error first",
+                BSD_ZERO_AFTER_SHUTDOWN,
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "linger.timeout_blocks_close",
@@ -179,67 +128,44 @@ pub static CASES: &[Case] = &[
               on, orphaned, and the client, reading at last, gets every byte, then EOF.",
         source: "socket(7) SO_LINGER (\"close() blocks until ... or the linger timeout has \
                  expired\"); POSIX close() leaves what happens to unsent data unspecified",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: timeout_blocks_close_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: slow_reader_client,
-        },
+        server: Side::new(timeout_blocks_close_server),
+        client: Side::new(slow_reader_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux inet_release() -> tcp_close() -> sk_stream_wait_close()",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: LINGERED_CLOSE_OK_SERVER,
-                client: READ_ALL_CLIENT,
-                wire: &[],
-            },
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/kern/uipc_socket.c soclose_locked(): msleep() \
-                         while SS_ISCONNECTED for so_linger/100 s, then `if (error == \
-                         EWOULDBLOCK) error = 0` (\"It's OK when the time fires, don't report \
-                         an error\"); pru_detach -> tcp_disconnect() in FIN_WAIT_1 keeps the \
-                         data",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: LINGERED_CLOSE_OK_SERVER,
-                client: READ_ALL_CLIENT,
-                wire: &[],
-            },
+            Expect::linux(
+                "Linux inet_release() -> tcp_close() -> sk_stream_wait_close()",
+                TIMEOUT_BLOCKS_CLOSE_LINUX_MACOS,
+            ),
+            Expect::macos(
+                "xnu-11417.121.6 bsd/kern/uipc_socket.c soclose_locked(): msleep() \
+                 while SS_ISCONNECTED for so_linger/100 s, then `if (error == \
+                 EWOULDBLOCK) error = 0` (\"It's OK when the time fires, don't report \
+                 an error\"); pru_detach -> tcp_disconnect() in FIN_WAIT_1 keeps the \
+                 data",
+                TIMEOUT_BLOCKS_CLOSE_LINUX_MACOS,
+            ),
             // Differs from Linux: soclose() `error = tsleep(&so->so_timeo, PSOCK | PCATCH,
             // "soclos", so->so_linger * hz); if (error) break;` and returns that error, which
             // soo_close() -> closef() -> closefp_impl() hand back to close(2): EWOULDBLOCK
             // (= EAGAIN, rendered so by nix). pr_close = tcp_usr_close() then keeps the
             // connection: tcp_disconnect() in FIN_WAIT_1 only flushes the receive buffer.
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
-                         soclose(): tsleep(..., so->so_linger * hz) while SS_ISCONNECTED, its \
-                         EWOULDBLOCK returned; sys/kern/kern_descrip.c closefp_impl() returns \
-                         closef()'s error to close(2)",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: &[
-                    ("write until full", is("EAGAIN")),
-                    ("close(linger 1s)", is("EAGAIN")),
-                    ("close(linger 1s).ms", LINGERED),
-                    ("exit", is("exit 0")),
-                ],
-                client: READ_ALL_CLIENT,
-                wire: &[],
-            },
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
+                 soclose(): tsleep(..., so->so_linger * hz) while SS_ISCONNECTED, its \
+                 EWOULDBLOCK returned; sys/kern/kern_descrip.c closefp_impl() returns \
+                 closef()'s error to close(2)",
+                Facts {
+                    server: &[
+                        ("write until full", is("EAGAIN")),
+                        ("close(linger 1s)", is("EAGAIN")),
+                        ("close(linger 1s).ms", LINGERED),
+                        ("exit", is("exit 0")),
+                    ],
+                    client: READ_ALL_CLIENT,
+                    wire: &[],
+                },
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "linger.not_applied_on_exit",
@@ -252,70 +178,47 @@ pub static CASES: &[Case] = &[
               the socket then lives on, and the client still reads every byte, then EOF.",
         source: "socket(7) SO_LINGER (\"When the socket is closed as part of exit(2), it always \
                  lingers in the background\", Linux only); _exit(2)",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: not_applied_on_exit_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: not_applied_on_exit_client,
-        },
+        server: Side::new(not_applied_on_exit_server),
+        client: Side::new(not_applied_on_exit_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux inet_release(): no timeout when PF_EXITING",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: FILLED_THEN_EXIT_SERVER,
-                client: &[
-                    ("server reaped.ms", IMMEDIATE),
-                    ("read all written", is("yes")),
-                    ("read.end", is("EOF")),
-                    ("exit", is("exit 0")),
-                ],
-                wire: &[],
-            },
+            Expect::linux(
+                "Linux inet_release(): no timeout when PF_EXITING",
+                Facts {
+                    server: FILLED_THEN_EXIT_SERVER,
+                    client: &[
+                        ("server reaped.ms", IMMEDIATE),
+                        ("read all written", is("yes")),
+                        ("read.end", is("EOF")),
+                        ("exit", is("exit 0")),
+                    ],
+                    wire: &[],
+                },
+            ),
             // Differs from Linux: soclose_locked() has no exiting-process test; exit reaches it
             // through proc_exit() -> fdt_invalidate() -> fp_close_and_unlock(). Its msleep() is
             // PCATCH, but thread_apc_ast() clears the thread's abort flags
             // (`thread->sched_flags &= ~TH_SFLAG_ABORTED_MASK`) before thread_terminate_self()
             // runs proc_exit(), and no signal is pending, so the sleep lasts the linger time.
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/kern/kern_exit.c proc_exit() -> \
-                         bsd/kern/kern_descrip.c fdt_invalidate() -> ... -> \
-                         bsd/kern/uipc_socket.c soclose_locked(): msleep() for so_linger, no \
-                         exception for an exiting process",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: FILLED_THEN_EXIT_SERVER,
-                client: BSD_LINGERED_EXIT_CLIENT,
-                wire: &[],
-            },
+            Expect::macos(
+                "xnu-11417.121.6 bsd/kern/kern_exit.c proc_exit() -> \
+                 bsd/kern/kern_descrip.c fdt_invalidate() -> ... -> \
+                 bsd/kern/uipc_socket.c soclose_locked(): msleep() for so_linger, no \
+                 exception for an exiting process",
+                BSD_NOT_APPLIED_ON_EXIT,
+            ),
             // Differs from Linux: soclose() has no exiting-process test, and exit1() ->
             // fdescfree() -> closef() reaches it like close(2); its tsleep() is PCATCH but
             // nothing is pending for an exiting single-threaded process, so it sleeps the
             // linger time.
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_exit.c \
-                         exit1() -> sys/kern/kern_descrip.c fdescfree() -> closef() -> \
-                         sys/kern/uipc_socket.c soclose(): tsleep() for so_linger * hz, no \
-                         exception for an exiting process",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: FILLED_THEN_EXIT_SERVER,
-                client: BSD_LINGERED_EXIT_CLIENT,
-                wire: &[],
-            },
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/kern_exit.c \
+                 exit1() -> sys/kern/kern_descrip.c fdescfree() -> closef() -> \
+                 sys/kern/uipc_socket.c soclose(): tsleep() for so_linger * hz, no \
+                 exception for an exiting process",
+                BSD_NOT_APPLIED_ON_EXIT,
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "linger.default_close_is_immediate",
@@ -324,87 +227,105 @@ pub static CASES: &[Case] = &[
               client reads every byte, then EOF.",
         source: "close(2); socket(7) SO_LINGER (off by default); RFC 9293 §3.10.4 (CLOSE: queued \
                  data is still sent)",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: default_close_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: slow_reader_client,
-        },
+        server: Side::new(default_close_server),
+        client: Side::new(slow_reader_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux tcp_close() with no linger time",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: IMMEDIATE_CLOSE_SERVER,
-                client: READ_ALL_CLIENT,
-                wire: &[],
-            },
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/kern/uipc_socket.c soclose_locked(): sleeps only \
-                         `if (so->so_options & SO_LINGER)`; tcp_disconnect() -> \
-                         tcp_usrclosed(): FIN_WAIT_1, the queued data still sent",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: IMMEDIATE_CLOSE_SERVER,
-                client: READ_ALL_CLIENT,
-                wire: &[],
-            },
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
-                         soclose(): sleeps only `if ((so->so_options & SO_LINGER) != 0 && \
-                         so->so_linger != 0)`; tcp_disconnect() -> tcp_usrclosed(): \
-                         FIN_WAIT_1, the queued data still sent",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: IMMEDIATE_CLOSE_SERVER,
-                client: READ_ALL_CLIENT,
-                wire: &[],
-            },
+            Expect::linux(
+                "Linux tcp_close() with no linger time",
+                DEFAULT_CLOSE_IS_IMMEDIATE,
+            ),
+            Expect::macos(
+                "xnu-11417.121.6 bsd/kern/uipc_socket.c soclose_locked(): sleeps only \
+                 `if (so->so_options & SO_LINGER)`; tcp_disconnect() -> \
+                 tcp_usrclosed(): FIN_WAIT_1, the queued data still sent",
+                DEFAULT_CLOSE_IS_IMMEDIATE,
+            ),
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
+                 soclose(): sleeps only `if ((so->so_options & SO_LINGER) != 0 && \
+                 so->so_linger != 0)`; tcp_disconnect() -> tcp_usrclosed(): \
+                 FIN_WAIT_1, the queued data still sent",
+                DEFAULT_CLOSE_IS_IMMEDIATE,
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
 ];
 
 // Facts that several OSes share. A list used by one OS only is written in its expectation.
 
-const ZERO_SENDS_RST_SERVER: &[(&str, Matcher)] = &[
-    ("close(linger 0)", is("ok(0)")),
-    ("close(listener)", is("ok(0)")),
-    ("bind(same port, no SO_REUSEADDR)", is("ok(0)")),
-    ("exit", is("exit 0")),
-];
-const ZERO_SENDS_RST_CLIENT: &[(&str, Matcher)] = &[
-    ("read#1", is("ECONNRESET")),
-    ("read#2", is("EOF")),
-    ("exit", is("exit 0")),
-];
-const ZERO_SENDS_RST_WIRE: &[WireFact] = &[
-    WireFact::ResetNotFin(Server),
-    WireFact::Count(Server, Seg::Rst, 1),
-    WireFact::Count(Client, Seg::Fin, 0),
-];
+/// `linger.zero_sends_rst`, the same on every OS.
+const ZERO_SENDS_RST: Facts = Facts {
+    server: &[
+        ("close(linger 0)", is("ok(0)")),
+        ("close(listener)", is("ok(0)")),
+        ("bind(same port, no SO_REUSEADDR)", is("ok(0)")),
+        ("exit", is("exit 0")),
+    ],
+    client: &[
+        ("read#1", is("ECONNRESET")),
+        ("read#2", is("EOF")),
+        ("exit", is("exit 0")),
+    ],
+    wire: &[
+        WireFact::ResetNotFin(Server),
+        WireFact::Count(Server, Seg::Rst, 1),
+        WireFact::Count(Client, Seg::Fin, 0),
+    ],
+};
+
+/// `linger.zero_after_shutdown` on macOS and FreeBSD: the RST in CLOSE_WAIT is ECONNRESET,
+/// read once.
+const BSD_ZERO_AFTER_SHUTDOWN: Facts = Facts {
+    server: ZERO_AFTER_SHUTDOWN_SERVER,
+    client: &[
+        ("read#1", is("EOF")),
+        ("read#2", is("ECONNRESET")),
+        ("write", is("EPIPE")),
+        ("exit", is("exit 0")),
+    ],
+    wire: ZERO_AFTER_SHUTDOWN_WIRE,
+};
+
+/// `linger.timeout_blocks_close` on Linux and macOS.
+const TIMEOUT_BLOCKS_CLOSE_LINUX_MACOS: Facts = Facts {
+    server: &[
+        ("write until full", is("EAGAIN")),
+        ("close(linger 1s)", is("ok(0)")),
+        ("close(linger 1s).ms", LINGERED),
+        ("exit", is("exit 0")),
+    ],
+    client: READ_ALL_CLIENT,
+    wire: &[],
+};
+
+/// `linger.not_applied_on_exit` on macOS and FreeBSD: exit lingers like close().
+const BSD_NOT_APPLIED_ON_EXIT: Facts = Facts {
+    server: FILLED_THEN_EXIT_SERVER,
+    client: &[
+        ("server reaped.ms", LINGERED),
+        ("read all written", is("yes")),
+        ("read.end", is("EOF")),
+        ("exit", is("exit 0")),
+    ],
+    wire: &[],
+};
+
+/// `linger.default_close_is_immediate`, the same on every OS.
+const DEFAULT_CLOSE_IS_IMMEDIATE: Facts = Facts {
+    server: &[
+        ("write until full", is("EAGAIN")),
+        ("close", is("ok(0)")),
+        ("close.ms", IMMEDIATE),
+        ("exit", is("exit 0")),
+    ],
+    client: READ_ALL_CLIENT,
+    wire: &[],
+};
 
 const ZERO_AFTER_SHUTDOWN_SERVER: &[(&str, Matcher)] = &[
     ("shutdown(SHUT_WR)", is("ok(0)")),
     ("close(linger 0)", is("ok(0)")),
-    ("exit", is("exit 0")),
-];
-/// The BSDs: the RST in CLOSE_WAIT is ECONNRESET, read once.
-const BSD_ZERO_AFTER_SHUTDOWN_CLIENT: &[(&str, Matcher)] = &[
-    ("read#1", is("EOF")),
-    ("read#2", is("ECONNRESET")),
-    ("write", is("EPIPE")),
     ("exit", is("exit 0")),
 ];
 const ZERO_AFTER_SHUTDOWN_WIRE: &[WireFact] = &[
@@ -416,29 +337,10 @@ const ZERO_AFTER_SHUTDOWN_WIRE: &[WireFact] = &[
     WireFact::Count(Client, Seg::Fin, 0),
 ];
 
-const LINGERED_CLOSE_OK_SERVER: &[(&str, Matcher)] = &[
-    ("write until full", is("EAGAIN")),
-    ("close(linger 1s)", is("ok(0)")),
-    ("close(linger 1s).ms", LINGERED),
-    ("exit", is("exit 0")),
-];
-const IMMEDIATE_CLOSE_SERVER: &[(&str, Matcher)] = &[
-    ("write until full", is("EAGAIN")),
-    ("close", is("ok(0)")),
-    ("close.ms", IMMEDIATE),
-    ("exit", is("exit 0")),
-];
 const FILLED_THEN_EXIT_SERVER: &[(&str, Matcher)] =
     &[("write until full", is("EAGAIN")), ("exit", is("exit 0"))];
 /// The client of a full-buffer case reads every byte the server wrote, then EOF.
 const READ_ALL_CLIENT: &[(&str, Matcher)] = &[
-    ("read all written", is("yes")),
-    ("read.end", is("EOF")),
-    ("exit", is("exit 0")),
-];
-/// The BSDs: exit lingers like close().
-const BSD_LINGERED_EXIT_CLIENT: &[(&str, Matcher)] = &[
-    ("server reaped.ms", LINGERED),
     ("read all written", is("yes")),
     ("read.end", is("EOF")),
     ("exit", is("exit 0")),

@@ -8,9 +8,9 @@
 //! Expectations for them are read in xnu-11417.121.6 and FreeBSD 14.0-STABLE
 //! (ilnp-freebsd14 2f2a416); see `close.rs` for the trees.
 
+use crate::facts::{ABORT_EXIT, READ_EOF_EXIT};
 use crate::script::{abort, accept_and_read_eof, accept_one, connect_to_server};
-use harness::judge::{Kernel, Provenance, FREEBSD_QEMU, LINUX_MATRIX};
-use harness::{is, Case, Ctx, Expect, Matcher, Need, Os, Side, SigPipe};
+use harness::{is, Case, Ctx, Expect, Facts, Need, Os, Side, SigPipe};
 use nix::sys::socket::{MsgFlags, Shutdown};
 
 pub static CASES: &[Case] = &[
@@ -21,116 +21,56 @@ pub static CASES: &[Case] = &[
               FreeBSD the first write already fails with EPIPE and raises SIGPIPE. The signal \
               kills the process before write() returns; the runner sees it in the wait status.",
         source: "POSIX write(): EPIPE and SIGPIPE; signal(7)",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: resetting_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Default,
-            run: write_twice_after_reset,
-        },
+        server: Side::new(resetting_server),
+        client: Side::with_sigpipe(SigPipe::Default, write_twice_after_reset),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux sk_stream_error(): SIGPIPE only for EPIPE, and a pending sk_err \
-                         is returned first",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: RESETTING_SERVER,
-                client: &[
-                    ("write#1", is("ECONNRESET")),
-                    ("exit", is("killed by SIGPIPE")),
-                ],
-                wire: &[],
-            },
+            Expect::linux(
+                "Linux sk_stream_error(): SIGPIPE only for EPIPE, and a pending sk_err \
+                 is returned first",
+                Facts {
+                    client: &[
+                        ("write#1", is("ECONNRESET")),
+                        ("exit", is("killed by SIGPIPE")),
+                    ],
+                    ..SERVER_RESETS
+                },
+            ),
             // Differs from Linux: sosendcheck() returns EPIPE for SS_CANTSENDMORE before it
             // looks at so_error, and soo_write(): `if (stat == EPIPE && !(so->so_flags &
             // SOF_NOSIGPIPE)) psignal(procp, SIGPIPE)`.
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: XNU_WRITE_EPIPE_SIGPIPE,
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: RESETTING_SERVER,
-                client: &[("exit", is("killed by SIGPIPE"))],
-                wire: &[],
-            },
+            Expect::macos(XNU_WRITE_EPIPE_SIGPIPE, BSD_DEFAULT_KILLS),
             // Differs from Linux: sosend_generic() returns EPIPE for SBS_CANTSENDMORE before it
             // looks at so_error, and sousrsend(): `if (error == EPIPE && (so->so_options &
             // SO_NOSIGPIPE) == 0 && (flags & MSG_NOSIGNAL) == 0) ... tdsignal(td, SIGPIPE)`.
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: FREEBSD_WRITE_EPIPE_SIGPIPE,
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: RESETTING_SERVER,
-                client: &[("exit", is("killed by SIGPIPE"))],
-                wire: &[],
-            },
+            Expect::freebsd(FREEBSD_WRITE_EPIPE_SIGPIPE, BSD_DEFAULT_KILLS),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "sigpipe.ignored_returns_epipe",
         doc: "Under SIG_IGN the same two writes return ECONNRESET, then EPIPE (macOS and \
               FreeBSD: EPIPE twice), and the process lives on.",
         source: "POSIX write(): EPIPE; signal(7) SIG_IGN",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: resetting_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: write_twice_after_reset,
-        },
+        server: Side::new(resetting_server),
+        client: Side::new(write_twice_after_reset),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux sk_stream_error(): a pending sk_err is returned first",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: RESETTING_SERVER,
-                client: &[
-                    ("write#1", is("ECONNRESET")),
-                    ("write#2", is("EPIPE")),
-                    ("exit", is("exit 0")),
-                ],
-                wire: &[],
-            },
+            Expect::linux(
+                "Linux sk_stream_error(): a pending sk_err is returned first",
+                Facts {
+                    client: &[
+                        ("write#1", is("ECONNRESET")),
+                        ("write#2", is("EPIPE")),
+                        ("exit", is("exit 0")),
+                    ],
+                    ..SERVER_RESETS
+                },
+            ),
             // Differs from Linux: EPIPE before the pending error, as in sigpipe.default_kills.
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: XNU_WRITE_EPIPE_SIGPIPE,
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: RESETTING_SERVER,
-                client: BSD_TWO_EPIPE_WRITES,
-                wire: &[],
-            },
+            Expect::macos(XNU_WRITE_EPIPE_SIGPIPE, BSD_IGNORED_RETURNS_EPIPE),
             // Differs from Linux: EPIPE before the pending error, as in sigpipe.default_kills.
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: FREEBSD_WRITE_EPIPE_SIGPIPE,
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: RESETTING_SERVER,
-                client: BSD_TWO_EPIPE_WRITES,
-                wire: &[],
-            },
+            Expect::freebsd(FREEBSD_WRITE_EPIPE_SIGPIPE, BSD_IGNORED_RETURNS_EPIPE),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "sigpipe.handler_runs",
@@ -138,121 +78,67 @@ pub static CASES: &[Case] = &[
               EPIPE, and write() then returns EPIPE: on Linux once (for the second write only, \
               not for the ECONNRESET one), on macOS and FreeBSD twice.",
         source: "POSIX write(): EPIPE and SIGPIPE; sigaction(2)",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: resetting_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::CountingHandler,
-            run: write_twice_after_reset,
-        },
+        server: Side::new(resetting_server),
+        client: Side::with_sigpipe(SigPipe::CountingHandler, write_twice_after_reset),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux sk_stream_error()",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: RESETTING_SERVER,
-                client: &[
-                    ("write#1", is("ECONNRESET")),
-                    ("write#2", is("EPIPE")),
-                    ("sigpipe.handler_runs", is("1")),
-                    ("exit", is("exit 0")),
-                ],
-                wire: &[],
-            },
+            Expect::linux(
+                "Linux sk_stream_error()",
+                Facts {
+                    client: &[
+                        ("write#1", is("ECONNRESET")),
+                        ("write#2", is("EPIPE")),
+                        ("sigpipe.handler_runs", is("1")),
+                        ("exit", is("exit 0")),
+                    ],
+                    ..SERVER_RESETS
+                },
+            ),
             // Differs from Linux: both writes are EPIPE, and each raises SIGPIPE.
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: XNU_WRITE_EPIPE_SIGPIPE,
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: RESETTING_SERVER,
-                client: BSD_TWO_EPIPE_WRITES_TWO_HANDLER_RUNS,
-                wire: &[],
-            },
+            Expect::macos(XNU_WRITE_EPIPE_SIGPIPE, BSD_HANDLER_RUNS),
             // Differs from Linux: both writes are EPIPE, and each raises SIGPIPE.
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: FREEBSD_WRITE_EPIPE_SIGPIPE,
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: RESETTING_SERVER,
-                client: BSD_TWO_EPIPE_WRITES_TWO_HANDLER_RUNS,
-                wire: &[],
-            },
+            Expect::freebsd(FREEBSD_WRITE_EPIPE_SIGPIPE, BSD_HANDLER_RUNS),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "sigpipe.msg_nosignal",
         doc: "Under SIG_DFL, send() with MSG_NOSIGNAL: ECONNRESET, then EPIPE (macOS and \
               FreeBSD: EPIPE twice), and no signal: the process lives.",
         source: "send(2) MSG_NOSIGNAL; POSIX.1-2008 send()",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: resetting_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Default,
-            run: send_nosignal_twice_after_reset,
-        },
+        server: Side::new(resetting_server),
+        client: Side::with_sigpipe(SigPipe::Default, send_nosignal_twice_after_reset),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux tcp_sendmsg_locked() -> sk_stream_error(): no send_sig() with \
-                         MSG_NOSIGNAL",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: RESETTING_SERVER,
-                client: &[
-                    ("send#1", is("ECONNRESET")),
-                    ("send#2", is("EPIPE")),
-                    ("exit", is("exit 0")),
-                ],
-                wire: &[],
-            },
+            Expect::linux(
+                "Linux tcp_sendmsg_locked() -> sk_stream_error(): no send_sig() with \
+                 MSG_NOSIGNAL",
+                Facts {
+                    client: &[
+                        ("send#1", is("ECONNRESET")),
+                        ("send#2", is("EPIPE")),
+                        ("exit", is("exit 0")),
+                    ],
+                    ..SERVER_RESETS
+                },
+            ),
             // Differs from Linux in send#1 (EPIPE before the pending error). MSG_NOSIGNAL is
             // XNU's too (bsd/sys/socket.h `#define MSG_NOSIGNAL 0x80000`), honoured by send().
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/kern/uipc_syscalls.c sendit(): `if (error == \
-                         EPIPE && !(so->so_flags & SOF_NOSIGPIPE) && !(flags & MSG_NOSIGNAL)) \
-                         psignal(p, SIGPIPE)`; bsd/kern/uipc_socket.c sosendcheck(): \
-                         SS_CANTSENDMORE -> EPIPE before so_error",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: RESETTING_SERVER,
-                client: BSD_TWO_EPIPE_SENDS,
-                wire: &[],
-            },
+            Expect::macos(
+                "xnu-11417.121.6 bsd/kern/uipc_syscalls.c sendit(): `if (error == \
+                 EPIPE && !(so->so_flags & SOF_NOSIGPIPE) && !(flags & MSG_NOSIGNAL)) \
+                 psignal(p, SIGPIPE)`; bsd/kern/uipc_socket.c sosendcheck(): \
+                 SS_CANTSENDMORE -> EPIPE before so_error",
+                BSD_MSG_NOSIGNAL,
+            ),
             // Differs from Linux in send#1 (EPIPE before the pending error).
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
-                         sousrsend(): SIGPIPE only `if (error == EPIPE && (so->so_options & \
-                         SO_NOSIGPIPE) == 0 && (flags & MSG_NOSIGNAL) == 0)`; sosend_generic(): \
-                         SBS_CANTSENDMORE -> EPIPE before so_error",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: RESETTING_SERVER,
-                client: BSD_TWO_EPIPE_SENDS,
-                wire: &[],
-            },
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
+                 sousrsend(): SIGPIPE only `if (error == EPIPE && (so->so_options & \
+                 SO_NOSIGPIPE) == 0 && (flags & MSG_NOSIGNAL) == 0)`; sosend_generic(): \
+                 SBS_CANTSENDMORE -> EPIPE before so_error",
+                BSD_MSG_NOSIGNAL,
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "sigpipe.so_nosigpipe",
@@ -264,95 +150,98 @@ pub static CASES: &[Case] = &[
             Os::Linux,
             "no SO_NOSIGPIPE on Linux (MSG_NOSIGNAL is its per-call equivalent)",
         )],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: resetting_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Default,
-            run: so_nosigpipe_client,
-        },
+        server: Side::new(resetting_server),
+        client: Side::with_sigpipe(SigPipe::Default, so_nosigpipe_client),
         expect: &[
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/kern/uipc_socket.c sosetoptlock(): SO_NOSIGPIPE \
-                         sets SOF_NOSIGPIPE; bsd/kern/sys_socket.c soo_write(): `if (stat == \
-                         EPIPE && !(so->so_flags & SOF_NOSIGPIPE)) psignal(procp, SIGPIPE)`",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: RESETTING_SERVER,
-                client: BSD_TWO_EPIPE_WRITES,
-                wire: &[],
-            },
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
-                         sosetopt(): SO_NOSIGPIPE is an so_options bit; sousrsend(): SIGPIPE \
-                         only `if (error == EPIPE && (so->so_options & SO_NOSIGPIPE) == 0 ...)`",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: RESETTING_SERVER,
-                client: BSD_TWO_EPIPE_WRITES,
-                wire: &[],
-            },
+            Expect::macos(
+                "xnu-11417.121.6 bsd/kern/uipc_socket.c sosetoptlock(): SO_NOSIGPIPE \
+                 sets SOF_NOSIGPIPE; bsd/kern/sys_socket.c soo_write(): `if (stat == \
+                 EPIPE && !(so->so_flags & SOF_NOSIGPIPE)) psignal(procp, SIGPIPE)`",
+                BSD_IGNORED_RETURNS_EPIPE,
+            ),
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/kern/uipc_socket.c \
+                 sosetopt(): SO_NOSIGPIPE is an so_options bit; sousrsend(): SIGPIPE \
+                 only `if (error == EPIPE && (so->so_options & SO_NOSIGPIPE) == 0 ...)`",
+                BSD_IGNORED_RETURNS_EPIPE,
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "sigpipe.after_own_shutdown",
         doc: "Under SIG_DFL, a write after the process's own shutdown(SHUT_WR) raises SIGPIPE and \
               kills it: no reset is needed, the socket is simply shut for sending.",
         source: "shutdown(2); POSIX send(): EPIPE 'shut down for writing', SIGPIPE",
-        needs: &[],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: accept_and_read_eof,
-        },
-        client: Side {
-            sigpipe: SigPipe::Default,
-            run: write_after_own_shutdown,
-        },
+        server: Side::new(accept_and_read_eof),
+        client: Side::with_sigpipe(SigPipe::Default, write_after_own_shutdown),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux tcp_sendmsg_locked(): SEND_SHUTDOWN -> sk_stream_error(-EPIPE)",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: READ_EOF_SERVER,
-                client: SHUTDOWN_THEN_KILLED_CLIENT,
-                wire: &[],
-            },
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: XNU_WRITE_EPIPE_SIGPIPE,
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: READ_EOF_SERVER,
-                client: SHUTDOWN_THEN_KILLED_CLIENT,
-                wire: &[],
-            },
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: FREEBSD_WRITE_EPIPE_SIGPIPE,
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: READ_EOF_SERVER,
-                client: SHUTDOWN_THEN_KILLED_CLIENT,
-                wire: &[],
-            },
+            Expect::linux(
+                "Linux tcp_sendmsg_locked(): SEND_SHUTDOWN -> sk_stream_error(-EPIPE)",
+                AFTER_OWN_SHUTDOWN,
+            ),
+            Expect::macos(XNU_WRITE_EPIPE_SIGPIPE, AFTER_OWN_SHUTDOWN),
+            Expect::freebsd(FREEBSD_WRITE_EPIPE_SIGPIPE, AFTER_OWN_SHUTDOWN),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
 ];
+
+// Facts that several OSes share. A list used by one OS only is written in its expectation.
+
+/// The server aborts the connection (SO_LINGER {1,0}, then close()), and the client writes to
+/// it: each case names what the client sees.
+const SERVER_RESETS: Facts = Facts {
+    server: ABORT_EXIT,
+    ..Facts::NONE
+};
+
+/// `sigpipe.default_kills` on macOS and FreeBSD.
+const BSD_DEFAULT_KILLS: Facts = Facts {
+    client: &[("exit", is("killed by SIGPIPE"))],
+    ..SERVER_RESETS
+};
+
+/// `sigpipe.ignored_returns_epipe` on macOS and FreeBSD.
+const BSD_IGNORED_RETURNS_EPIPE: Facts = Facts {
+    client: &[
+        ("write#1", is("EPIPE")),
+        ("write#2", is("EPIPE")),
+        ("exit", is("exit 0")),
+    ],
+    ..SERVER_RESETS
+};
+
+/// `sigpipe.handler_runs` on macOS and FreeBSD.
+const BSD_HANDLER_RUNS: Facts = Facts {
+    client: &[
+        ("write#1", is("EPIPE")),
+        ("write#2", is("EPIPE")),
+        ("sigpipe.handler_runs", is("2")),
+        ("exit", is("exit 0")),
+    ],
+    ..SERVER_RESETS
+};
+
+/// `sigpipe.msg_nosignal` on macOS and FreeBSD.
+const BSD_MSG_NOSIGNAL: Facts = Facts {
+    client: &[
+        ("send#1", is("EPIPE")),
+        ("send#2", is("EPIPE")),
+        ("exit", is("exit 0")),
+    ],
+    ..SERVER_RESETS
+};
+
+/// `sigpipe.after_own_shutdown`, the same on every OS.
+const AFTER_OWN_SHUTDOWN: Facts = Facts {
+    server: READ_EOF_EXIT,
+    client: &[
+        ("shutdown(SHUT_WR)", is("ok(0)")),
+        ("exit", is("killed by SIGPIPE")),
+    ],
+    wire: &[],
+};
 
 /// Where a write(2) on a socket that cannot send more fails, and SIGPIPE is raised.
 const XNU_WRITE_EPIPE_SIGPIPE: &str = "xnu-11417.121.6 bsd/kern/uipc_socket.c sosendcheck(): \
@@ -365,32 +254,6 @@ const FREEBSD_WRITE_EPIPE_SIGPIPE: &str =
      `so->so_snd.sb_state & SBS_CANTSENDMORE` -> EPIPE, tested before so_error; sousrsend(): \
      `if (error == EPIPE && (so->so_options & SO_NOSIGPIPE) == 0 && (flags & MSG_NOSIGNAL) == \
      0) ... tdsignal(td, SIGPIPE)`";
-
-// Facts that several OSes share. A list used by one OS only is written in its expectation.
-
-const RESETTING_SERVER: &[(&str, Matcher)] =
-    &[("close(linger 0)", is("ok(0)")), ("exit", is("exit 0"))];
-const READ_EOF_SERVER: &[(&str, Matcher)] = &[("read", is("EOF")), ("exit", is("exit 0"))];
-const BSD_TWO_EPIPE_WRITES: &[(&str, Matcher)] = &[
-    ("write#1", is("EPIPE")),
-    ("write#2", is("EPIPE")),
-    ("exit", is("exit 0")),
-];
-const BSD_TWO_EPIPE_WRITES_TWO_HANDLER_RUNS: &[(&str, Matcher)] = &[
-    ("write#1", is("EPIPE")),
-    ("write#2", is("EPIPE")),
-    ("sigpipe.handler_runs", is("2")),
-    ("exit", is("exit 0")),
-];
-const BSD_TWO_EPIPE_SENDS: &[(&str, Matcher)] = &[
-    ("send#1", is("EPIPE")),
-    ("send#2", is("EPIPE")),
-    ("exit", is("exit 0")),
-];
-const SHUTDOWN_THEN_KILLED_CLIENT: &[(&str, Matcher)] = &[
-    ("shutdown(SHUT_WR)", is("ok(0)")),
-    ("exit", is("killed by SIGPIPE")),
-];
 
 fn resetting_server(ctx: &mut Ctx) {
     let (_l, conn) = accept_one(ctx);

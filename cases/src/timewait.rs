@@ -14,9 +14,9 @@
 //! socket and draw the RST that would end it (see `close_first`).
 
 use crate::script::{accept_one, connect_to_server};
-use harness::judge::{Kernel, Provenance, FREEBSD_QEMU, LINUX_MATRIX};
+use harness::judge::Kernel;
 use harness::observe::sock::{local_port, peer_port, try_connect, KERNEL_WAIT};
-use harness::{any_ms, is, Case, Ctx, Expect, Need, Os, Side, SigPipe, Variant};
+use harness::{any_ms, is, Case, Ctx, Expect, Facts, Need, Os, Side, Variant};
 use socket2::Socket;
 use std::time::{Duration, Instant};
 
@@ -57,22 +57,28 @@ const REUSE_DELAY_PASSED: harness::Matcher = any_ms(900, 1_800);
 /// to 1000 ms after TIME_WAIT began. `make matrix` observed 628 to 904 ms on Debian's 6.1.0-56
 /// and 6.12.117 (under qemu), 1007 to 1010 ms on 6.18.
 const REUSE_ON_NEXT_SECOND: harness::Matcher = any_ms(0, 1_100);
-/// The kernel whose tcp_tw_reuse waits in milliseconds; 6.12 is the newest observed that does
-/// not, 6.18 the oldest observed that does.
-const TW_REUSE_DELAY_IN_MS: (u32, u32) = (6, 14);
+/// Where tw_reuse's behaviour is written down, before and since 6.14.
+const TW_REUSE_SOURCE: &str =
+    "Linux net/ipv4/tcp_ipv4.c tcp_twsk_unique() (tw_entry_stamp + reuse delay; before 6.14 \
+     tw_ts_recent_stamp in seconds, changed by \"tcp: Make TIME-WAIT reuse delay deterministic \
+     and configurable\"), net/ipv4/inet_hashtables.c __inet_hash_connect()";
+/// The kernels whose tcp_tw_reuse waits in milliseconds, and those that count seconds; 6.12 is
+/// the newest observed that does not, 6.18 the oldest observed that does.
+const TW_REUSE_DELAY_IN_MS: Kernel = Kernel::from(6, 14);
+const TW_REUSE_DELAY_IN_SECONDS: Kernel = Kernel::before(6, 14);
 
 /// The client of the cases where the server closes first: it reads EOF, closes, and records
 /// that nothing of its side is left once its FIN is acknowledged.
-const PASSIVE_CLOSER: Side = Side {
-    sigpipe: SigPipe::Ignore,
-    run: passive_close_client,
+const PASSIVE_CLOSER: Side = Side::new(passive_close_client);
+const PASSIVE_CLOSER_LEAVES_NOTHING: Facts = Facts {
+    client: &[
+        ("read", is("EOF")),
+        ("close", is("ok(0)")),
+        ("client conn.state", is("none")),
+        ("exit", is("exit 0")),
+    ],
+    ..Facts::NONE
 };
-const PASSIVE_CLOSER_LEAVES_NOTHING: &[(&str, harness::Matcher)] = &[
-    ("read", is("EOF")),
-    ("close", is("ok(0)")),
-    ("client conn.state", is("none")),
-    ("exit", is("exit 0")),
-];
 
 pub static CASES: &[Case] = &[
     Case {
@@ -86,79 +92,65 @@ pub static CASES: &[Case] = &[
               server's side is gone at once.",
         source: "RFC 9293 §3.6.1 (TIME-WAIT after the active close, 2×MSL)",
         needs: &[Need::SockDiag],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: holds_time_wait_server,
-        },
+        server: Side::new(holds_time_wait_server),
         client: PASSIVE_CLOSER,
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux net/ipv4/tcp_minisocks.c tcp_time_wait() with TCP_TIMEWAIT_LEN \
-                         (60 s, include/net/tcp.h); inet_diag idiag_timer 3 (time-wait)",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: &[
-                    ("close", is("ok(0)")),
-                    ("server conn.state", is("TIME_WAIT")),
-                    ("server conn.timer", is("time_wait")),
-                    ("server conn.left", TIME_WAIT_LEFT),
-                    ("exit", is("exit 0")),
-                ],
-                client: PASSIVE_CLOSER_LEAVES_NOTHING,
-                wire: &[],
-            },
+            Expect::linux(
+                "Linux net/ipv4/tcp_minisocks.c tcp_time_wait() with TCP_TIMEWAIT_LEN \
+                 (60 s, include/net/tcp.h); inet_diag idiag_timer 3 (time-wait)",
+                Facts {
+                    server: &[
+                        ("close", is("ok(0)")),
+                        ("server conn.state", is("TIME_WAIT")),
+                        ("server conn.timer", is("time_wait")),
+                        ("server conn.left", TIME_WAIT_LEFT),
+                        ("exit", is("exit 0")),
+                    ],
+                    ..PASSIVE_CLOSER_LEAVES_NOTHING
+                },
+            ),
             // Differs from Linux: 30 s, not 60 s (TCPTV_MSL is 15 s); not judged (no time left
             // in XNU's PCB list).
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): FIN in \
-                         FIN_WAIT_2 -> TIME_WAIT, add_to_time_wait(tp, 2 * tcp_msl); \
-                         bsd/netinet/tcp_timer.h TCPTV_MSL (15*TCP_RETRANSHZ, 15 s); \
-                         bsd/netinet/in_pcblist.c get_pcblist_n() -> get_tcp_inp_list() also \
-                         lists tcp_tw_tailq; the passive closer: tcp_input() LAST_ACK, \
-                         `if (ourfinisacked) tp = tcp_close(tp)`",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: &[
-                    ("close", is("ok(0)")),
-                    ("server conn.state", is("TIME_WAIT")),
-                    ("server conn.timer", BSD_TIME_WAIT_TIMER),
-                    ("exit", is("exit 0")),
-                ],
-                client: PASSIVE_CLOSER_LEAVES_NOTHING,
-                wire: &[],
-            },
+            Expect::macos(
+                "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): FIN in \
+                 FIN_WAIT_2 -> TIME_WAIT, add_to_time_wait(tp, 2 * tcp_msl); \
+                 bsd/netinet/tcp_timer.h TCPTV_MSL (15*TCP_RETRANSHZ, 15 s); \
+                 bsd/netinet/in_pcblist.c get_pcblist_n() -> get_tcp_inp_list() also \
+                 lists tcp_tw_tailq; the passive closer: tcp_input() LAST_ACK, \
+                 `if (ourfinisacked) tp = tcp_close(tp)`",
+                Facts {
+                    server: &[
+                        ("close", is("ok(0)")),
+                        ("server conn.state", is("TIME_WAIT")),
+                        ("server conn.timer", BSD_TIME_WAIT_TIMER),
+                        ("exit", is("exit 0")),
+                    ],
+                    ..PASSIVE_CLOSER_LEAVES_NOTHING
+                },
+            ),
             // Differs from Linux: no TIME_WAIT at all on a loopback connection by default.
             // tcp_twstart(): `if (V_nolocaltimewait && ... in_localip(inp->inp_faddr)) {
             // if ((tp = tcp_close(tp)) != NULL) ...; return; }`, before
             // `tcp_timer_activate(tp, TT_2MSL, 2 * V_tcp_msl)`; nolocaltimewait defaults to
             // true. The cases below that need a TIME_WAIT socket set it to 0.
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) \
-                         sys/netinet/tcp_timewait.c tcp_twstart(): `if (V_nolocaltimewait && \
-                         in_localip(inp->inp_faddr))` tcp_close() instead of the 2MSL timer \
-                         (net.inet.tcp.nolocaltimewait, default true); the passive closer: \
-                         sys/netinet/tcp_input.c tcp_do_segment() LAST_ACK, `if \
-                         (ourfinisacked) tp = tcp_close(tp)`",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: &[
-                    ("close", is("ok(0)")),
-                    ("server conn.state", is("none")),
-                    ("exit", is("exit 0")),
-                ],
-                client: PASSIVE_CLOSER_LEAVES_NOTHING,
-                wire: &[],
-            },
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) \
+                 sys/netinet/tcp_timewait.c tcp_twstart(): `if (V_nolocaltimewait && \
+                 in_localip(inp->inp_faddr))` tcp_close() instead of the 2MSL timer \
+                 (net.inet.tcp.nolocaltimewait, default true); the passive closer: \
+                 sys/netinet/tcp_input.c tcp_do_segment() LAST_ACK, `if \
+                 (ourfinisacked) tp = tcp_close(tp)`",
+                Facts {
+                    server: &[
+                        ("close", is("ok(0)")),
+                        ("server conn.state", is("none")),
+                        ("exit", is("exit 0")),
+                    ],
+                    ..PASSIVE_CLOSER_LEAVES_NOTHING
+                },
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "timewait.rebind_without_reuseaddr",
@@ -168,82 +160,68 @@ pub static CASES: &[Case] = &[
         source: "POSIX setsockopt() SO_REUSEADDR (bind()'s address validation allows reuse of \
                  local addresses); UNP §7.5",
         needs: &[Need::SockDiag, FREEBSD_LOCAL_TIME_WAIT],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: rebind_without_reuseaddr_server,
-        },
+        server: Side::new(rebind_without_reuseaddr_server),
         client: PASSIVE_CLOSER,
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "socket(7) SO_REUSEADDR; Linux net/ipv4/inet_connection_sock.c \
-                         inet_csk_get_port() -> inet_csk_bind_conflict(): a TIME_WAIT socket in \
-                         the port's bind bucket conflicts unless both sides reuse",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: &[
-                    ("close", is("ok(0)")),
-                    ("server conn.state", is("TIME_WAIT")),
-                    ("server conn.timer", is("time_wait")),
-                    ("server conn.left", TIME_WAIT_LEFT),
-                    ("close(listener)", is("ok(0)")),
-                    ("bind", is("EADDRINUSE")),
-                    ("exit", is("exit 0")),
-                ],
-                client: PASSIVE_CLOSER_LEAVES_NOTHING,
-                wire: &[],
-            },
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/netinet/in_pcb.c in_pcbbind(): without \
-                         SO_REUSEADDR|SO_REUSEPORT `wild = 1`; in_pcblookup_local(..., wild) \
-                         finds the TIME_WAIT pcb in the port hash (add_to_time_wait_locked() \
-                         takes it off the pcb list only), and `(reuseport & \
-                         t->inp_socket->so_options) == 0` -> EADDRINUSE; TIME_WAIT: \
-                         add_to_time_wait(tp, 2 * tcp_msl), TCPTV_MSL 15 s",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: &[
-                    ("close", is("ok(0)")),
-                    ("server conn.state", is("TIME_WAIT")),
-                    ("server conn.timer", BSD_TIME_WAIT_TIMER),
-                    ("close(listener)", is("ok(0)")),
-                    ("bind", is("EADDRINUSE")),
-                    ("exit", is("exit 0")),
-                ],
-                client: PASSIVE_CLOSER_LEAVES_NOTHING,
-                wire: &[],
-            },
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/in_pcb.c \
-                         in_pcbbind_setup(): without SO_REUSEADDR|SO_REUSEPORT|SO_REUSEPORT_LB \
-                         `lookupflags = INPLOOKUP_WILDCARD`; in_pcblookup_local() finds the \
-                         TIME_WAIT pcb on the port, and `(reuseport & \
-                         t->inp_socket->so_options) == 0` -> EADDRINUSE; \
-                         sys/netinet/tcp_timewait.c tcp_twstart(): 2 * V_tcp_msl (TCPTV_MSL \
-                         30 s), with nolocaltimewait = 0",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: &[
-                    ("close", is("ok(0)")),
-                    ("server conn.state", is("TIME_WAIT")),
-                    ("server conn.timer", BSD_TIME_WAIT_TIMER),
-                    ("server conn.left", FREEBSD_TIME_WAIT_LEFT),
-                    ("close(listener)", is("ok(0)")),
-                    ("bind", is("EADDRINUSE")),
-                    ("exit", is("exit 0")),
-                ],
-                client: PASSIVE_CLOSER_LEAVES_NOTHING,
-                wire: &[],
-            },
+            Expect::linux(
+                "socket(7) SO_REUSEADDR; Linux net/ipv4/inet_connection_sock.c \
+                 inet_csk_get_port() -> inet_csk_bind_conflict(): a TIME_WAIT socket in \
+                 the port's bind bucket conflicts unless both sides reuse",
+                Facts {
+                    server: &[
+                        ("close", is("ok(0)")),
+                        ("server conn.state", is("TIME_WAIT")),
+                        ("server conn.timer", is("time_wait")),
+                        ("server conn.left", TIME_WAIT_LEFT),
+                        ("close(listener)", is("ok(0)")),
+                        ("bind", is("EADDRINUSE")),
+                        ("exit", is("exit 0")),
+                    ],
+                    ..PASSIVE_CLOSER_LEAVES_NOTHING
+                },
+            ),
+            Expect::macos(
+                "xnu-11417.121.6 bsd/netinet/in_pcb.c in_pcbbind(): without \
+                 SO_REUSEADDR|SO_REUSEPORT `wild = 1`; in_pcblookup_local(..., wild) \
+                 finds the TIME_WAIT pcb in the port hash (add_to_time_wait_locked() \
+                 takes it off the pcb list only), and `(reuseport & \
+                 t->inp_socket->so_options) == 0` -> EADDRINUSE; TIME_WAIT: \
+                 add_to_time_wait(tp, 2 * tcp_msl), TCPTV_MSL 15 s",
+                Facts {
+                    server: &[
+                        ("close", is("ok(0)")),
+                        ("server conn.state", is("TIME_WAIT")),
+                        ("server conn.timer", BSD_TIME_WAIT_TIMER),
+                        ("close(listener)", is("ok(0)")),
+                        ("bind", is("EADDRINUSE")),
+                        ("exit", is("exit 0")),
+                    ],
+                    ..PASSIVE_CLOSER_LEAVES_NOTHING
+                },
+            ),
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/in_pcb.c \
+                 in_pcbbind_setup(): without SO_REUSEADDR|SO_REUSEPORT|SO_REUSEPORT_LB \
+                 `lookupflags = INPLOOKUP_WILDCARD`; in_pcblookup_local() finds the \
+                 TIME_WAIT pcb on the port, and `(reuseport & \
+                 t->inp_socket->so_options) == 0` -> EADDRINUSE; \
+                 sys/netinet/tcp_timewait.c tcp_twstart(): 2 * V_tcp_msl (TCPTV_MSL \
+                 30 s), with nolocaltimewait = 0",
+                Facts {
+                    server: &[
+                        ("close", is("ok(0)")),
+                        ("server conn.state", is("TIME_WAIT")),
+                        ("server conn.timer", BSD_TIME_WAIT_TIMER),
+                        ("server conn.left", FREEBSD_TIME_WAIT_LEFT),
+                        ("close(listener)", is("ok(0)")),
+                        ("bind", is("EADDRINUSE")),
+                        ("exit", is("exit 0")),
+                    ],
+                    ..PASSIVE_CLOSER_LEAVES_NOTHING
+                },
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "timewait.reuseaddr_matrix",
@@ -259,76 +237,63 @@ pub static CASES: &[Case] = &[
               there the new socket's option alone decides, and old_unset.new_set succeeds too.",
         source: "POSIX setsockopt() SO_REUSEADDR; UNP §7.5",
         needs: &[Need::SockDiag, FREEBSD_LOCAL_TIME_WAIT],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: reuseaddr_matrix_server,
-        },
+        server: Side::new(reuseaddr_matrix_server),
         client: PASSIVE_CLOSER,
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "socket(7) SO_REUSEADDR; Linux net/ipv4/inet_connection_sock.c \
-                         inet_csk_bind_conflict() (sk->sk_reuse && sk2->sk_reuse && sk2 not \
-                         LISTEN)",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: &reuseaddr_matrix_server_facts(
-                    LINUX_TIME_WAIT_TIMER,
-                    TIME_WAIT_LEFT,
-                    LINUX_REUSEADDR_BINDS,
-                ),
-                client: REUSEADDR_MATRIX_CLIENT,
-                wire: &[],
-            },
-            // Differs from Linux: old_unset.new_set binds. in_pcbbind(): `if \
+            Expect::linux(
+                "socket(7) SO_REUSEADDR; Linux net/ipv4/inet_connection_sock.c \
+                 inet_csk_bind_conflict() (sk->sk_reuse && sk2->sk_reuse && sk2 not \
+                 LISTEN)",
+                Facts {
+                    server: &reuseaddr_matrix_server_facts(
+                        LINUX_TIME_WAIT_TIMER,
+                        TIME_WAIT_LEFT,
+                        LINUX_REUSEADDR_BINDS,
+                    ),
+                    ..REUSEADDR_MATRIX_CLIENT
+                },
+            ),
+            // Differs from Linux: old_unset.new_set binds. in_pcbbind(): `if
             // (!(so->so_options & (SO_REUSEADDR | SO_REUSEPORT))) wild = 1;`, and
             // in_pcblookup_local() without wild_okay only matches `inp->inp_faddr.s_addr ==
             // INADDR_ANY`; the old socket's options only count through `reuseport &
             // t->inp_socket->so_options`, which SO_REUSEADDR does not enter.
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/netinet/in_pcb.c in_pcbbind(): `wild = 1` only \
-                         without SO_REUSEADDR|SO_REUSEPORT on the new socket; \
-                         in_pcblookup_local() without wild_okay finds only pcbs with \
-                         `inp_faddr.s_addr == INADDR_ANY`, never the connected TIME_WAIT one; \
-                         a pcb found conflicts when `(reuseport & t->inp_socket->so_options) == \
-                         0` (SO_REUSEPORT only)",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: XNU_REUSEADDR_MATRIX_SERVER,
-                client: REUSEADDR_MATRIX_CLIENT,
-                wire: &[],
-            },
+            Expect::macos(
+                "xnu-11417.121.6 bsd/netinet/in_pcb.c in_pcbbind(): `wild = 1` only \
+                 without SO_REUSEADDR|SO_REUSEPORT on the new socket; \
+                 in_pcblookup_local() without wild_okay finds only pcbs with \
+                 `inp_faddr.s_addr == INADDR_ANY`, never the connected TIME_WAIT one; \
+                 a pcb found conflicts when `(reuseport & t->inp_socket->so_options) == \
+                 0` (SO_REUSEPORT only)",
+                Facts {
+                    server: XNU_REUSEADDR_MATRIX_SERVER,
+                    ..REUSEADDR_MATRIX_CLIENT
+                },
+            ),
             // Differs from Linux: old_unset.new_set binds. in_pcbbind_setup(): `if
             // ((so->so_options & (SO_REUSEADDR|SO_REUSEPORT|SO_REUSEPORT_LB)) == 0)
             // lookupflags = INPLOOKUP_WILDCARD;`, and in_pcblookup_local() without it only
             // matches `inp->inp_faddr.s_addr == INADDR_ANY`. The accepted socket does not even
             // inherit SO_REUSEADDR (solisten_clone() keeps SO_KEEPALIVE, SO_DONTROUTE,
             // SO_LINGER, SO_OOBINLINE, SO_NOSIGPIPE).
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/in_pcb.c \
-                         in_pcbbind_setup(): `lookupflags = INPLOOKUP_WILDCARD` only without \
-                         SO_REUSEADDR|SO_REUSEPORT|SO_REUSEPORT_LB on the new socket; \
-                         in_pcblookup_local() without it finds only pcbs with `inp_faddr.s_addr \
-                         == INADDR_ANY`; a pcb found conflicts when `(reuseport & \
-                         t->inp_socket->so_options) == 0`; TIME_WAIT kept with \
-                         nolocaltimewait = 0 (sys/netinet/tcp_timewait.c tcp_twstart())",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: &reuseaddr_matrix_server_facts(
-                    BSD_TIME_WAIT_TIMER,
-                    FREEBSD_TIME_WAIT_LEFT,
-                    BSD_REUSEADDR_BINDS,
-                ),
-                client: REUSEADDR_MATRIX_CLIENT,
-                wire: &[],
-            },
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/in_pcb.c \
+                 in_pcbbind_setup(): `lookupflags = INPLOOKUP_WILDCARD` only without \
+                 SO_REUSEADDR|SO_REUSEPORT|SO_REUSEPORT_LB on the new socket; \
+                 in_pcblookup_local() without it finds only pcbs with `inp_faddr.s_addr \
+                 == INADDR_ANY`; a pcb found conflicts when `(reuseport & \
+                 t->inp_socket->so_options) == 0`; TIME_WAIT kept with \
+                 nolocaltimewait = 0 (sys/netinet/tcp_timewait.c tcp_twstart())",
+                Facts {
+                    server: &reuseaddr_matrix_server_facts(
+                        BSD_TIME_WAIT_TIMER,
+                        FREEBSD_TIME_WAIT_LEFT,
+                        BSD_REUSEADDR_BINDS,
+                    ),
+                    ..REUSEADDR_MATRIX_CLIENT
+                },
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
         variants: &[
             Variant {
                 name: "old_unset.new_unset",
@@ -351,7 +316,7 @@ pub static CASES: &[Case] = &[
                 switches: &[OLD_REUSEADDR, NEW_REUSEADDR],
             },
         ],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "timewait.rebind_while_listening",
@@ -360,61 +325,50 @@ pub static CASES: &[Case] = &[
               EADDRINUSE (SO_REUSEPORT would be needed for that).",
         source: "POSIX setsockopt() SO_REUSEADDR; UNP §7.5",
         needs: &[Need::SockDiag, FREEBSD_LOCAL_TIME_WAIT],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: rebind_while_listening_server,
-        },
+        server: Side::new(rebind_while_listening_server),
         client: PASSIVE_CLOSER,
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "socket(7) SO_REUSEADDR (\"unless there is an active listening socket \
-                         bound to the address\"); Linux net/ipv4/inet_connection_sock.c \
-                         inet_csk_bind_conflict(): sk2 in LISTEN always conflicts",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: &rebind_while_listening_facts(LINUX_TIME_WAIT_TIMER, TIME_WAIT_LEFT),
-                client: PASSIVE_CLOSER_LEAVES_NOTHING,
-                wire: &[],
-            },
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/netinet/in_pcb.c in_pcbbind(): with SO_REUSEADDR \
-                         the exact in_pcblookup_local() finds the listener (`inp_faddr.s_addr \
-                         == INADDR_ANY`, same address and port), and `(reuseport & \
-                         t->inp_socket->so_options) == 0` without SO_REUSEPORT -> EADDRINUSE",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: &[
-                    ("close", is("ok(0)")),
-                    ("server conn.state", is("TIME_WAIT")),
-                    ("server conn.timer", BSD_TIME_WAIT_TIMER),
-                    ("bind", is("EADDRINUSE")),
-                    ("exit", is("exit 0")),
-                ],
-                client: PASSIVE_CLOSER_LEAVES_NOTHING,
-                wire: &[],
-            },
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/in_pcb.c \
-                         in_pcbbind_setup(): with SO_REUSEADDR the exact in_pcblookup_local() \
-                         finds the listener (`inp_faddr.s_addr == INADDR_ANY`, same address \
-                         and port), and `(reuseport & t->inp_socket->so_options) == 0` without \
-                         SO_REUSEPORT -> EADDRINUSE; TIME_WAIT kept with nolocaltimewait = 0",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: &rebind_while_listening_facts(BSD_TIME_WAIT_TIMER, FREEBSD_TIME_WAIT_LEFT),
-                client: PASSIVE_CLOSER_LEAVES_NOTHING,
-                wire: &[],
-            },
+            Expect::linux(
+                "socket(7) SO_REUSEADDR (\"unless there is an active listening socket \
+                 bound to the address\"); Linux net/ipv4/inet_connection_sock.c \
+                 inet_csk_bind_conflict(): sk2 in LISTEN always conflicts",
+                Facts {
+                    server: &rebind_while_listening_facts(LINUX_TIME_WAIT_TIMER, TIME_WAIT_LEFT),
+                    ..PASSIVE_CLOSER_LEAVES_NOTHING
+                },
+            ),
+            Expect::macos(
+                "xnu-11417.121.6 bsd/netinet/in_pcb.c in_pcbbind(): with SO_REUSEADDR \
+                 the exact in_pcblookup_local() finds the listener (`inp_faddr.s_addr \
+                 == INADDR_ANY`, same address and port), and `(reuseport & \
+                 t->inp_socket->so_options) == 0` without SO_REUSEPORT -> EADDRINUSE",
+                Facts {
+                    server: &[
+                        ("close", is("ok(0)")),
+                        ("server conn.state", is("TIME_WAIT")),
+                        ("server conn.timer", BSD_TIME_WAIT_TIMER),
+                        ("bind", is("EADDRINUSE")),
+                        ("exit", is("exit 0")),
+                    ],
+                    ..PASSIVE_CLOSER_LEAVES_NOTHING
+                },
+            ),
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/in_pcb.c \
+                 in_pcbbind_setup(): with SO_REUSEADDR the exact in_pcblookup_local() \
+                 finds the listener (`inp_faddr.s_addr == INADDR_ANY`, same address \
+                 and port), and `(reuseport & t->inp_socket->so_options) == 0` without \
+                 SO_REUSEPORT -> EADDRINUSE; TIME_WAIT kept with nolocaltimewait = 0",
+                Facts {
+                    server: &rebind_while_listening_facts(
+                        BSD_TIME_WAIT_TIMER,
+                        FREEBSD_TIME_WAIT_LEFT,
+                    ),
+                    ..PASSIVE_CLOSER_LEAVES_NOTHING
+                },
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "timewait.passive_closer_can_rebind",
@@ -424,64 +378,50 @@ pub static CASES: &[Case] = &[
         source: "RFC 9293 §3.6 (only the active closer enters TIME-WAIT; the passive closer \
                  goes LAST-ACK -> CLOSED)",
         needs: &[Need::SockDiag, FREEBSD_LOCAL_TIME_WAIT],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: passive_closer_rebinds_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: active_close_client,
-        },
+        server: Side::new(passive_closer_rebinds_server),
+        client: Side::new(active_close_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::ANY,
-                source: "Linux net/ipv4/tcp_input.c tcp_rcv_state_process() LAST_ACK -> \
-                         tcp_done(); the client: tcp_time_wait() with TCP_TIMEWAIT_LEN (60 s)",
-                provenance: Provenance::Observed(LINUX_MATRIX),
-                kinds: &[],
-                server: PASSIVE_CLOSER_REBINDS,
-                client: &active_closer_time_wait_facts(LINUX_TIME_WAIT_TIMER, TIME_WAIT_LEFT),
-                wire: &[],
-            },
-            Expect {
-                os: Os::Macos,
-                kernel: Kernel::ANY,
-                source: "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): LAST_ACK, `if \
-                         (ourfinisacked) tp = tcp_close(tp)`; bsd/netinet/in_pcb.c \
-                         in_pcbbind() -> in_pcblookup_local_and_cleanup() disposes of a closed \
-                         pcb still hashed on the port (WNT_STOPUSING, so_usecount 0) and finds \
-                         none; the client: FIN in FIN_WAIT_2 -> add_to_time_wait(tp, 2 * \
-                         tcp_msl), TCPTV_MSL 15 s",
-                provenance: Provenance::FromSource,
-                kinds: &[],
-                server: PASSIVE_CLOSER_REBINDS,
-                client: &[
-                    ("close", is("ok(0)")),
-                    ("client conn.state", is("TIME_WAIT")),
-                    ("client conn.timer", BSD_TIME_WAIT_TIMER),
-                    ("exit", is("exit 0")),
-                ],
-                wire: &[],
-            },
-            Expect {
-                os: Os::Freebsd,
-                kernel: Kernel::ANY,
-                source: "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_input.c \
-                         tcp_do_segment(): LAST_ACK, `if (ourfinisacked) tp = tcp_close(tp)`; \
-                         the client: FIN in FIN_WAIT_2 -> sys/netinet/tcp_timewait.c \
-                         tcp_twstart(), 2 * V_tcp_msl (TCPTV_MSL 30 s), with nolocaltimewait = \
-                         0",
-                provenance: Provenance::Observed(FREEBSD_QEMU),
-                kinds: &[],
-                server: PASSIVE_CLOSER_REBINDS,
-                client: &active_closer_time_wait_facts(BSD_TIME_WAIT_TIMER, FREEBSD_TIME_WAIT_LEFT),
-                wire: &[],
-            },
+            Expect::linux(
+                "Linux net/ipv4/tcp_input.c tcp_rcv_state_process() LAST_ACK -> \
+                 tcp_done(); the client: tcp_time_wait() with TCP_TIMEWAIT_LEN (60 s)",
+                Facts {
+                    client: &active_closer_time_wait_facts(LINUX_TIME_WAIT_TIMER, TIME_WAIT_LEFT),
+                    ..PASSIVE_CLOSER_REBINDS
+                },
+            ),
+            Expect::macos(
+                "xnu-11417.121.6 bsd/netinet/tcp_input.c tcp_input(): LAST_ACK, `if \
+                 (ourfinisacked) tp = tcp_close(tp)`; bsd/netinet/in_pcb.c \
+                 in_pcbbind() -> in_pcblookup_local_and_cleanup() disposes of a closed \
+                 pcb still hashed on the port (WNT_STOPUSING, so_usecount 0) and finds \
+                 none; the client: FIN in FIN_WAIT_2 -> add_to_time_wait(tp, 2 * \
+                 tcp_msl), TCPTV_MSL 15 s",
+                Facts {
+                    client: &[
+                        ("close", is("ok(0)")),
+                        ("client conn.state", is("TIME_WAIT")),
+                        ("client conn.timer", BSD_TIME_WAIT_TIMER),
+                        ("exit", is("exit 0")),
+                    ],
+                    ..PASSIVE_CLOSER_REBINDS
+                },
+            ),
+            Expect::freebsd(
+                "FreeBSD 14.0-STABLE (ilnp-freebsd14 2f2a416) sys/netinet/tcp_input.c \
+                 tcp_do_segment(): LAST_ACK, `if (ourfinisacked) tp = tcp_close(tp)`; \
+                 the client: FIN in FIN_WAIT_2 -> sys/netinet/tcp_timewait.c \
+                 tcp_twstart(), 2 * V_tcp_msl (TCPTV_MSL 30 s), with nolocaltimewait = \
+                 0",
+                Facts {
+                    client: &active_closer_time_wait_facts(
+                        BSD_TIME_WAIT_TIMER,
+                        FREEBSD_TIME_WAIT_LEFT,
+                    ),
+                    ..PASSIVE_CLOSER_REBINDS
+                },
+            ),
         ],
-        step_deadline: Case::STEP_DEADLINE,
-        variants: &[],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
     Case {
         id: "timewait.tw_reuse",
@@ -514,43 +454,28 @@ pub static CASES: &[Case] = &[
             Need::Sysctl("net/ipv4/ip_local_port_range", ONLY_EPHEMERAL_PORT),
             Need::Sysctl("net/ipv4/tcp_timestamps", "1"),
         ],
-        server: Side {
-            sigpipe: SigPipe::Ignore,
-            run: tw_reuse_server,
-        },
-        client: Side {
-            sigpipe: SigPipe::Ignore,
-            run: tw_reuse_client,
-        },
+        server: Side::new(tw_reuse_server),
+        client: Side::new(tw_reuse_client),
         expect: &[
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::from(TW_REUSE_DELAY_IN_MS.0, TW_REUSE_DELAY_IN_MS.1),
-                source: "Linux net/ipv4/tcp_ipv4.c tcp_twsk_unique() (tw_entry_stamp + reuse \
-                         delay; before 6.14 tw_ts_recent_stamp in seconds, changed by \"tcp: \
-                         Make TIME-WAIT reuse delay deterministic and configurable\"), \
-                         net/ipv4/inet_hashtables.c __inet_hash_connect()",
-                provenance: Provenance::Observed(&["linux 6.18", "linux 7.2"]),
-                kinds: &[],
-                server: TW_REUSE_SERVER,
-                client: &tw_reuse_client_facts(REUSE_DELAY_PASSED),
-                wire: &[],
-            },
-            Expect {
-                os: Os::Linux,
-                kernel: Kernel::before(TW_REUSE_DELAY_IN_MS.0, TW_REUSE_DELAY_IN_MS.1),
-                source: "Linux net/ipv4/tcp_ipv4.c tcp_twsk_unique() (tw_entry_stamp + reuse \
-                         delay; before 6.14 tw_ts_recent_stamp in seconds, changed by \"tcp: \
-                         Make TIME-WAIT reuse delay deterministic and configurable\"), \
-                         net/ipv4/inet_hashtables.c __inet_hash_connect()",
-                provenance: Provenance::Observed(&["linux 5.10", "linux 6.1", "linux 6.12"]),
-                kinds: &[],
-                server: TW_REUSE_SERVER,
-                client: &tw_reuse_client_facts(REUSE_ON_NEXT_SECOND),
-                wire: &[],
-            },
+            Expect::linux(
+                TW_REUSE_SOURCE,
+                Facts {
+                    client: &tw_reuse_client_facts(REUSE_DELAY_PASSED),
+                    ..TW_REUSE_SERVER
+                },
+            )
+            .observed(&["linux 6.18", "linux 7.2"])
+            .kernel(TW_REUSE_DELAY_IN_MS),
+            Expect::linux(
+                TW_REUSE_SOURCE,
+                Facts {
+                    client: &tw_reuse_client_facts(REUSE_ON_NEXT_SECOND),
+                    ..TW_REUSE_SERVER
+                },
+            )
+            .observed(&["linux 5.10", "linux 6.1", "linux 6.12"])
+            .kernel(TW_REUSE_DELAY_IN_SECONDS),
         ],
-        step_deadline: Case::STEP_DEADLINE,
         variants: &[
             Variant {
                 name: "tw_reuse_0",
@@ -568,7 +493,7 @@ pub static CASES: &[Case] = &[
                 switches: &[],
             },
         ],
-        kinds: harness::Kind::TCP,
+        ..Case::DEFAULTS
     },
 ];
 
@@ -650,24 +575,27 @@ const XNU_REUSEADDR_MATRIX_SERVER: &[(&str, harness::Matcher)] = &[
 ];
 
 /// The reuseaddr matrix's client, the same on every OS.
-const REUSEADDR_MATRIX_CLIENT: &[(&str, harness::Matcher)] = &[
-    ("old_unset.new_unset: read", is("EOF")),
-    ("old_unset.new_unset: close", is("ok(0)")),
-    ("old_unset.new_unset: client conn.state", is("none")),
-    ("old_unset.new_unset: exit", is("exit 0")),
-    ("old_unset.new_set: read", is("EOF")),
-    ("old_unset.new_set: close", is("ok(0)")),
-    ("old_unset.new_set: client conn.state", is("none")),
-    ("old_unset.new_set: exit", is("exit 0")),
-    ("old_set.new_unset: read", is("EOF")),
-    ("old_set.new_unset: close", is("ok(0)")),
-    ("old_set.new_unset: client conn.state", is("none")),
-    ("old_set.new_unset: exit", is("exit 0")),
-    ("old_set.new_set: read", is("EOF")),
-    ("old_set.new_set: close", is("ok(0)")),
-    ("old_set.new_set: client conn.state", is("none")),
-    ("old_set.new_set: exit", is("exit 0")),
-];
+const REUSEADDR_MATRIX_CLIENT: Facts = Facts {
+    client: &[
+        ("old_unset.new_unset: read", is("EOF")),
+        ("old_unset.new_unset: close", is("ok(0)")),
+        ("old_unset.new_unset: client conn.state", is("none")),
+        ("old_unset.new_unset: exit", is("exit 0")),
+        ("old_unset.new_set: read", is("EOF")),
+        ("old_unset.new_set: close", is("ok(0)")),
+        ("old_unset.new_set: client conn.state", is("none")),
+        ("old_unset.new_set: exit", is("exit 0")),
+        ("old_set.new_unset: read", is("EOF")),
+        ("old_set.new_unset: close", is("ok(0)")),
+        ("old_set.new_unset: client conn.state", is("none")),
+        ("old_set.new_unset: exit", is("exit 0")),
+        ("old_set.new_set: read", is("EOF")),
+        ("old_set.new_set: close", is("ok(0)")),
+        ("old_set.new_set: client conn.state", is("none")),
+        ("old_set.new_set: exit", is("exit 0")),
+    ],
+    ..Facts::NONE
+};
 
 /// rebind_while_listening's server, with its TIME_WAIT timer `timer` and `left` on it.
 const fn rebind_while_listening_facts(
@@ -686,14 +614,17 @@ const fn rebind_while_listening_facts(
 
 /// passive_closer_can_rebind's server: nothing left once its FIN is acknowledged, so the port
 /// is free.
-const PASSIVE_CLOSER_REBINDS: &[(&str, harness::Matcher)] = &[
-    ("read", is("EOF")),
-    ("close", is("ok(0)")),
-    ("server conn.state", is("none")),
-    ("close(listener)", is("ok(0)")),
-    ("bind", is("ok(0)")),
-    ("exit", is("exit 0")),
-];
+const PASSIVE_CLOSER_REBINDS: Facts = Facts {
+    server: &[
+        ("read", is("EOF")),
+        ("close", is("ok(0)")),
+        ("server conn.state", is("none")),
+        ("close(listener)", is("ok(0)")),
+        ("bind", is("ok(0)")),
+        ("exit", is("exit 0")),
+    ],
+    ..Facts::NONE
+};
 
 /// passive_closer_can_rebind's client, with its TIME_WAIT timer `timer` and `left` on it.
 const fn active_closer_time_wait_facts(
@@ -710,17 +641,20 @@ const fn active_closer_time_wait_facts(
 }
 
 /// tw_reuse's server: each variant's connection ends the same way.
-const TW_REUSE_SERVER: &[(&str, harness::Matcher)] = &[
-    ("tw_reuse_0: read", is("EOF")),
-    ("tw_reuse_0: close", is("ok(0)")),
-    ("tw_reuse_0: exit", is("exit 0")),
-    ("tw_reuse_1: read", is("EOF")),
-    ("tw_reuse_1: close", is("ok(0)")),
-    ("tw_reuse_1: exit", is("exit 0")),
-    ("tw_reuse_2: read", is("EOF")),
-    ("tw_reuse_2: close", is("ok(0)")),
-    ("tw_reuse_2: exit", is("exit 0")),
-];
+const TW_REUSE_SERVER: Facts = Facts {
+    server: &[
+        ("tw_reuse_0: read", is("EOF")),
+        ("tw_reuse_0: close", is("ok(0)")),
+        ("tw_reuse_0: exit", is("exit 0")),
+        ("tw_reuse_1: read", is("EOF")),
+        ("tw_reuse_1: close", is("ok(0)")),
+        ("tw_reuse_1: exit", is("exit 0")),
+        ("tw_reuse_2: read", is("EOF")),
+        ("tw_reuse_2: close", is("ok(0)")),
+        ("tw_reuse_2: exit", is("exit 0")),
+    ],
+    ..Facts::NONE
+};
 
 /// tw_reuse's client, with when the TIME_WAIT pair became reusable (which moved in 6.14).
 const fn tw_reuse_client_facts(

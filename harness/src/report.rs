@@ -77,6 +77,10 @@ pub struct ExpectationReport {
     /// and writes back unchanged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wire: Vec<String>,
+    /// The kinds it is limited to ([`Expect::kinds`]); omitted when it applies to every kind
+    /// the case runs over.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<Kind>,
 }
 
 /// [`Provenance`] as data: `{"kind": "observed", "on": ["linux 6.1", ...]}` or
@@ -145,6 +149,7 @@ impl From<&Expect> for ExpectationReport {
             server: facts(e.server),
             client: facts(e.client),
             wire: e.wire.iter().map(ToString::to_string).collect(),
+            kinds: e.kinds.to_vec(),
         }
     }
 }
@@ -319,7 +324,7 @@ pub struct RunReport {
 impl RunReport {
     /// The document for these cases, in its stable order.
     pub fn new(environment: Environment, mut cases: Vec<CaseReport>) -> RunReport {
-        cases.sort_by(|a, b| a.id.cmp(&b.id));
+        cases.sort_by(|a, b| (&a.id, a.kind).cmp(&(&b.id, b.kind)));
         RunReport {
             schema_version: SCHEMA_VERSION,
             environment,

@@ -370,10 +370,7 @@ impl Page<'_> {
     fn case_single(&self, out: &mut String, c: &CaseReport) {
         why_and_notes(out, c);
         out.push_str("<div class=\"detail\"><div class=\"info\">\n");
-        let catalogued = c
-            .expectation
-            .as_ref()
-            .and_then(|e| self.catalogued(&c.id, e));
+        let catalogued = c.expectation.as_ref().and_then(|e| self.catalogued(c, e));
         facts_table(out, c, catalogued);
         if let Some(e) = &c.expectation {
             wire_facts(out, e);
@@ -409,7 +406,7 @@ impl Page<'_> {
         let Some(wire) = c
             .expectation
             .as_ref()
-            .and_then(|e| self.expected_wire(&c.id, e))
+            .and_then(|e| self.expected_wire(c, e))
         else {
             return false;
         };
@@ -428,20 +425,22 @@ impl Page<'_> {
     }
 
     /// The catalogue's expectation that a report's expectation names (by OS and kernel range).
-    fn catalogued(&self, id: &str, e: &ExpectationReport) -> Option<&'static Expect> {
-        let case = self.catalogue.get(id)?;
+    /// The catalogue's expectation that a report's instance was judged against: same OS,
+    /// kernel range and kind.
+    fn catalogued(&self, c: &CaseReport, e: &ExpectationReport) -> Option<&'static Expect> {
+        let case = self.catalogue.get(c.id.as_str())?;
         case.expect
             .iter()
-            .find(|x| x.os == e.os && x.kernel.describe() == e.kernel)
+            .find(|x| x.os == e.os && x.kernel.describe() == e.kernel && x.applies_to(c.kind))
     }
 
     /// The wire facts of the catalogue's expectation that a report's expectation names.
     fn expected_wire(
         &self,
-        id: &str,
+        c: &CaseReport,
         e: &ExpectationReport,
     ) -> Option<&'static [harness::WireFact]> {
-        self.catalogued(id, e)
+        self.catalogued(c, e)
             .map(|x| x.wire)
             .filter(|w| !w.is_empty())
     }
@@ -514,7 +513,7 @@ impl Page<'_> {
                 return "<span class=\"absent\">none</span>".into();
             };
             let mut cell = text(&format!("{}, {}", e.os.name(), e.kernel));
-            if let Some(x) = self.catalogued(&c.id, e) {
+            if let Some(x) = self.catalogued(c, e) {
                 let _ = write!(cell, "<br/>{}", text(&x.provenance.describe()));
             }
             cell
