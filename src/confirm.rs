@@ -224,10 +224,7 @@ mod tests {
             md.contains("| confirmed: read in the source, passed here | 1 |"),
             "{md}"
         );
-        assert!(
-            md.contains("`.observed(&[\"macos 24.1.0\"])`"),
-            "{md}"
-        );
+        assert!(md.contains("`.observed(&[\"macos 24.1.0\"])`"), "{md}");
         assert!(
             md.contains("- `close.b@ipv4` (macos, any kernel; source: xnu-11215 tcp_usrreq.c)\n  - client #0 read#1: expected ECONNRESET, observed EOF"),
             "{md}"

@@ -9,6 +9,7 @@
 //! 2f2a416: sys/kern/uipc_usrreq.c, uipc_socket.c). macOS has no AF_UNIX SOCK_SEQPACKET: its
 //! instances over that kind cannot apply there (`Kind::cannot_apply_on`).
 
+use crate::facts::CLOSE_EXIT;
 use crate::fork::{close_one_holder_client, close_one_holder_server};
 use crate::script::{accept_one, connect_to_server, io_outcome};
 use crate::sigpipe::MSG_NOSIGNAL;
@@ -38,11 +39,11 @@ pub static CASES: &[Case] = &[
         client: Side::new(close_unread_client),
         expect: &[
             Expect::linux(
-                "Linux net/unix/af_unix.c unix_release_sock(): `skpair->sk_shutdown = \
-                 SHUTDOWN_MASK; if (!skb_queue_empty(&sk->sk_receive_queue) || embrion) \
-                 skpair->sk_err = ECONNRESET`; unix_stream_sendmsg(): peer RCV_SHUTDOWN -> \
-                 EPIPE without looking at sk_err; unix_stream_read_generic(): sock_error() \
-                 before RCV_SHUTDOWN",
+                "Linux net/unix/af_unix.c unix_release_sock(): the peer's sk_shutdown = \
+                 SHUTDOWN_MASK, and sk_err = ECONNRESET when the closing socket's receive \
+                 queue holds unread data; unix_stream_sendmsg(): own SEND_SHUTDOWN -> out_pipe: \
+                 EPIPE, sk_err not looked at; unix_stream_read_generic(): sock_error() before \
+                 RCV_SHUTDOWN (\"POSIX 1003.1g mandates this order\")",
                 CLOSE_UNREAD_LINUX_STREAM,
             )
             .kinds(STREAM),
@@ -89,7 +90,7 @@ pub static CASES: &[Case] = &[
                 "Linux net/unix/af_unix.c unix_release_sock(): peer sk_shutdown = \
                  SHUTDOWN_MASK; unix_stream_sendmsg(): -> EPIPE",
                 Facts {
-                    server: CLOSING_SERVER,
+                    server: CLOSE_EXIT,
                     client: &[
                         ("read", is("EOF")),
                         ("write#1", is("EPIPE")),
@@ -418,10 +419,8 @@ const FREEBSD_CLOSED_PEER_EPIPE: &str =
      sosend_generic(): -> EPIPE; sousrsend(): `if (error == EPIPE && (so->so_options & \
      SO_NOSIGPIPE) == 0 && (flags & MSG_NOSIGNAL) == 0) ... tdsignal(td, SIGPIPE)`";
 
-const CLOSE_UNREAD_SERVER: &[(&str, harness::Matcher)] =
-    &[("close", is("ok(0)")), ("exit", is("exit 0"))];
 const CLOSE_UNREAD_LINUX_STREAM: Facts = Facts {
-    server: CLOSE_UNREAD_SERVER,
+    server: CLOSE_EXIT,
     client: &[
         ("write#1", is("ok(5)")),
         ("write#2", is("EPIPE")),
@@ -432,7 +431,7 @@ const CLOSE_UNREAD_LINUX_STREAM: Facts = Facts {
     wire: &[],
 };
 const CLOSE_UNREAD_LINUX_SEQPACKET: Facts = Facts {
-    server: CLOSE_UNREAD_SERVER,
+    server: CLOSE_EXIT,
     client: &[
         ("write#1", is("ok(5)")),
         ("write#2", is("ECONNRESET")),
@@ -443,7 +442,7 @@ const CLOSE_UNREAD_LINUX_SEQPACKET: Facts = Facts {
     wire: &[],
 };
 const CLOSE_UNREAD_BSD: Facts = Facts {
-    server: CLOSE_UNREAD_SERVER,
+    server: CLOSE_EXIT,
     client: &[
         ("write#1", is("ok(5)")),
         ("write#2", is("EPIPE")),
@@ -453,10 +452,8 @@ const CLOSE_UNREAD_BSD: Facts = Facts {
     ],
     wire: &[],
 };
-const CLOSING_SERVER: &[(&str, harness::Matcher)] =
-    &[("close", is("ok(0)")), ("exit", is("exit 0"))];
 const WRITE_TWICE_EPIPE: Facts = Facts {
-    server: CLOSING_SERVER,
+    server: CLOSE_EXIT,
     client: &[
         ("read", is("EOF")),
         ("write#1", is("EPIPE")),
@@ -466,12 +463,12 @@ const WRITE_TWICE_EPIPE: Facts = Facts {
     wire: &[],
 };
 const READ_EOF_THEN_KILLED: Facts = Facts {
-    server: CLOSING_SERVER,
+    server: CLOSE_EXIT,
     client: &[("read", is("EOF")), ("exit", is("killed by SIGPIPE"))],
     wire: &[],
 };
 const SEND_TWICE_EPIPE: Facts = Facts {
-    server: CLOSING_SERVER,
+    server: CLOSE_EXIT,
     client: &[
         ("read", is("EOF")),
         ("send#1", is("EPIPE")),
