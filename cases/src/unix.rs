@@ -327,7 +327,8 @@ pub static CASES: &[Case] = &[
                  net/unix/af_unix.c unix_stream_connect(): `if (unix_recvq_full_lockless(other)) \
                  { err = -EAGAIN; if (!timeo) goto out_unlock; timeo = unix_wait_for_peer(other, \
                  timeo); ...}`; unix_recvq_full(): `skb_queue_len(&sk->sk_receive_queue) > \
-                 sk->sk_max_ack_backlog`",
+                 sk->sk_max_ack_backlog` (backlog + 1 queue); unix_accept(): \
+                 `wake_up_interruptible(&unix_sk(sk)->peer_wait)` wakes the waiting connect",
                 Facts {
                     server: BACKLOG_SERVER,
                     client: &[
