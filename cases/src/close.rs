@@ -13,7 +13,7 @@
 //!   write reports EPIPE and leaves ECONNRESET for the next read (FreeBSD sosend_generic(),
 //!   XNU sosendcheck()); Linux's write reports the pending ECONNRESET first.
 
-use crate::facts::{ABORT_EXIT, CLOSE_EXIT, EXIT_ONLY, READ_EOF_EXIT};
+use crate::facts::{ABORT_EXIT, CLIENT_CLOSES_FIRST_ORDERLY, CLOSE_EXIT, EXIT_ONLY, READ_EOF_EXIT};
 use crate::script::{abort, accept_one, connect_to_server};
 use harness::Role::{Client, Server};
 use harness::{is, Case, Ctx, Expect, Facts, Matcher, Seg, Side, WireFact};
@@ -443,13 +443,7 @@ const FIN_THEN_EOF: Facts = Facts {
         ("close", is("ok(0)")),
         ("exit", is("exit 0")),
     ],
-    wire: &[
-        WireFact::Before((Client, Seg::Fin), (Server, Seg::Fin)),
-        WireFact::FinAcked(Client),
-        WireFact::FinAcked(Server),
-        WireFact::Count(Client, Seg::Rst, 0),
-        WireFact::Count(Server, Seg::Rst, 0),
-    ],
+    wire: CLIENT_CLOSES_FIRST_ORDERLY,
 };
 
 /// The server's close() with unread data sent RST: the client reads the reset once, then EOF,

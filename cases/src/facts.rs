@@ -1,7 +1,8 @@
 //! Fact lists that cases of several families expect of a side, named once. A list that only
 //! one family uses is named in its file.
 
-use harness::{is, Matcher};
+use harness::Role::{Client, Server};
+use harness::{is, Matcher, Seg, WireFact};
 
 /// The side close()s and exits.
 pub const CLOSE_EXIT: &[(&str, Matcher)] = &[("close", is("ok(0)")), ("exit", is("exit 0"))];
@@ -16,3 +17,13 @@ pub const READ_EOF_EXIT: &[(&str, Matcher)] = &[("read", is("EOF")), ("exit", is
 
 /// The side records nothing but its normal exit.
 pub const EXIT_ONLY: &[(&str, Matcher)] = &[("exit", is("exit 0"))];
+
+/// On the wire, an orderly close that the client begins: its FIN goes first, each FIN is
+/// acknowledged, and neither end resets.
+pub const CLIENT_CLOSES_FIRST_ORDERLY: &[WireFact] = &[
+    WireFact::Before((Client, Seg::Fin), (Server, Seg::Fin)),
+    WireFact::FinAcked(Client),
+    WireFact::FinAcked(Server),
+    WireFact::Count(Client, Seg::Rst, 0),
+    WireFact::Count(Server, Seg::Rst, 0),
+];

@@ -9,9 +9,9 @@
 use crate::script::{accept_one, connect_to_server};
 use harness::observe::sock::{local_port, peer_port};
 use harness::spawn::netdev;
-use harness::{any_ms, is, Case, Ctx, Expect, Facts, Need, Os, Side, Value};
+use harness::{any_ms, is, Case, Ctx, Expect, Facts, Kind, Need, Os, Side, Value};
 use socket2::{SockAddr, Socket, TcpKeepalive};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// The probes' pacing: TCP_KEEPIDLE and TCP_KEEPINTVL.
@@ -21,13 +21,33 @@ const UNANSWERED_PROBES: u32 = 3;
 /// A step may wait for idle + count × interval = 4 s of probing.
 const STEP_DEADLINE: Duration = Duration::from_secs(10);
 
-/// The veth pair between the case's namespace (server) and the client's own namespace, on the
-/// documentation prefix 192.0.2.0/24 (RFC 5737): it exists only inside those namespaces.
+/// The veth pair between the case's namespace (server) and the client's own namespace, on a
+/// documentation prefix of the instance's family: 192.0.2.0/24 (RFC 5737) or 2001:db8::/64
+/// (RFC 3849). They exist only inside those namespaces.
 const SERVER_LINK: &str = "sc-server";
 const CLIENT_LINK: &str = "sc-client";
-const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
-const LINK_PREFIX: u8 = 24;
+
+/// The two ends' addresses and their prefix length, for the instance's kind.
+struct LinkAddrs {
+    server: IpAddr,
+    client: IpAddr,
+    prefix: u8,
+}
+
+fn link_addrs(kind: Kind) -> LinkAddrs {
+    match kind {
+        Kind::Ipv6 => LinkAddrs {
+            server: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1).into(),
+            client: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2).into(),
+            prefix: 64,
+        },
+        _ => LinkAddrs {
+            server: Ipv4Addr::new(192, 0, 2, 1).into(),
+            client: Ipv4Addr::new(192, 0, 2, 2).into(),
+            prefix: 24,
+        },
+    }
+}
 
 pub static CASES: &[Case] = &[
     Case {
@@ -142,7 +162,11 @@ pub static CASES: &[Case] = &[
              tcp_write_err() (ETIMEDOUT), and TCP_RESOURCE_PROBE_INTERVAL when \
              tcp_write_wakeup() fails; net/ipv4/route.c ip_route_input_slow() and \
              ip_error(): with forwarding off, a packet for an address that is not local \
-             is dropped without ICMP",
+             is dropped without ICMP; over IPv6, net/ipv6/route.c ip6_pkt_discard() (the \
+             null route's) calls icmp6_send(), which gives up when icmpv6_route_lookup() \
+             finds no route back (the client's prefix route left with its address), so \
+             no ICMPv6 error sets the server's sk_err_soft, which tcp_write_err() would \
+             report instead of ETIMEDOUT",
             Facts {
                 server: &[
                     ("read", is("ETIMEDOUT")),
@@ -220,16 +244,16 @@ fn set_repair(_sock: &Socket) -> Value {
 }
 
 fn unanswered_server(ctx: &mut Ctx) {
+    let addrs = link_addrs(ctx.kind());
     ctx.sync("linked");
-    netdev::set_ipv4(SERVER_LINK, SERVER_ADDR, LINK_PREFIX).expect("address the server's veth");
+    // Up before addressed: an IPv6 address is usable once its local route is in, and a down
+    // device has no routes (netdev::set_addr).
     netdev::set_up(SERVER_LINK, true).expect("bring the server's veth up");
+    netdev::set_addr(SERVER_LINK, addrs.server, addrs.prefix).expect("address the server's veth");
     let listener = ctx.tcp_socket();
     listener
-        .bind(&SockAddr::from(SocketAddr::V4(SocketAddrV4::new(
-            SERVER_ADDR,
-            0,
-        ))))
-        .expect("bind(192.0.2.1)");
+        .bind(&SockAddr::from(SocketAddr::new(addrs.server, 0)))
+        .expect("bind the server's veth address");
     listener.listen(8).expect("listen");
     ctx.sync_with("listening", local_port(&listener).into());
     let conn = ctx.accept(&listener);
@@ -241,6 +265,7 @@ fn unanswered_server(ctx: &mut Ctx) {
 }
 
 fn unanswered_client(ctx: &mut Ctx) {
+    let addrs = link_addrs(ctx.kind());
     let server_netns = netdev::enter_new_netns().expect("a network namespace for the client");
     netdev::create_veth(
         CLIENT_LINK,
@@ -248,22 +273,19 @@ fn unanswered_client(ctx: &mut Ctx) {
         std::os::fd::AsFd::as_fd(&server_netns),
     )
     .expect("a veth pair to the server's namespace");
-    netdev::set_ipv4(CLIENT_LINK, CLIENT_ADDR, LINK_PREFIX).expect("address the client's veth");
     netdev::set_up(CLIENT_LINK, true).expect("bring the client's veth up");
+    netdev::set_addr(CLIENT_LINK, addrs.client, addrs.prefix).expect("address the client's veth");
     ctx.sync("linked");
     let port = ctx.sync_with("listening", 0) as u16;
     let conn = ctx.tcp_socket();
     ctx.begin("connect");
-    conn.connect(&SockAddr::from(SocketAddr::V4(SocketAddrV4::new(
-        SERVER_ADDR,
-        port,
-    ))))
-    .expect("connect(192.0.2.1)");
+    conn.connect(&SockAddr::from(SocketAddr::new(addrs.server, port)))
+        .expect("connect to the server's veth address");
     ctx.sync("connected");
     // Removing the address, rather than taking the link down, keeps the server's veth and its
     // queue untouched: every probe leaves the server (and is counted) and is dropped on arrival.
     ctx.begin("remove the client's address");
-    let removed = netdev::clear_ipv4(CLIENT_LINK).map(|()| 0);
+    let removed = netdev::clear_addr(CLIENT_LINK, addrs.client, addrs.prefix).map(|()| 0);
     ctx.record("address removed", Value::from_ret(removed));
     ctx.sync("address removed");
     // Hold the socket until the server has given up: closing it would send a FIN.

@@ -3,6 +3,7 @@
 
 pub mod backlog;
 pub mod close;
+pub mod dualstack;
 mod facts;
 pub mod finwait2;
 pub mod fork;
@@ -28,6 +29,7 @@ pub fn all() -> Vec<&'static Case> {
         timewait::CASES,
         finwait2::CASES,
         keepalive::CASES,
+        dualstack::CASES,
         unix::CASES,
     ]
     .into_iter()

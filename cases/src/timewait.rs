@@ -22,25 +22,25 @@ use std::time::{Duration, Instant};
 
 /// TIME_WAIT lasts TCP_TIMEWAIT_LEN = 60 s on Linux (`include/net/tcp.h`), fixed at build time;
 /// judged as time left right after the connection entered it, with room for a slow machine.
-const TIME_WAIT_LEFT: harness::Matcher = any_ms(50_000, 60_000);
+pub(crate) const TIME_WAIT_LEFT: harness::Matcher = any_ms(50_000, 60_000);
 /// FreeBSD: 2 × net.inet.tcp.msl, TCPTV_MSL = 30 s (`sys/netinet/tcp_timer.h`), so 60 s. XNU's
 /// is 2 × 15 s (TCPTV_MSL in `bsd/netinet/tcp_timer.h`), but XNU's PCB list gives no time left
 /// (its timers count from clocks it does not export), so there only the timer's kind is judged.
-const FREEBSD_TIME_WAIT_LEFT: harness::Matcher = any_ms(50_000, 60_000);
+pub(crate) const FREEBSD_TIME_WAIT_LEFT: harness::Matcher = any_ms(50_000, 60_000);
 /// The timer a TIME_WAIT socket runs, as each OS's socket table names it: Linux's
 /// `idiag_timer` 3, the BSDs' 2MSL timer (`tt_2msl`, `t_timer[TCPT_2MSL]`).
-const LINUX_TIME_WAIT_TIMER: harness::Matcher = is("time_wait");
-const BSD_TIME_WAIT_TIMER: harness::Matcher = is("2msl");
+pub(crate) const LINUX_TIME_WAIT_TIMER: harness::Matcher = is("time_wait");
+pub(crate) const BSD_TIME_WAIT_TIMER: harness::Matcher = is("2msl");
 
 /// FreeBSD skips TIME_WAIT for a connection whose peer is a local address, loopback included,
 /// unless this is 0 (`tcp_twstart()`: `if (V_nolocaltimewait && in_localip(inp->inp_faddr))
 /// tcp_close(tp)`; default true). The cases about binding over a TIME_WAIT socket need one.
-const FREEBSD_LOCAL_TIME_WAIT: Need =
+pub(crate) const FREEBSD_LOCAL_TIME_WAIT: Need =
     Need::HostSysctl(Os::Freebsd, "net.inet.tcp.nolocaltimewait", "0");
 
 /// The switches of the reuseaddr matrix: SO_REUSEADDR on the old listener, on the new socket.
-const OLD_REUSEADDR: &str = "old_reuseaddr";
-const NEW_REUSEADDR: &str = "new_reuseaddr";
+pub(crate) const OLD_REUSEADDR: &str = "old_reuseaddr";
+pub(crate) const NEW_REUSEADDR: &str = "new_reuseaddr";
 
 /// tw_reuse: the only ephemeral port left, and the server's fixed port outside that range.
 const ONLY_EPHEMERAL_PORT: &str = "40000 40000";
@@ -69,7 +69,7 @@ const TW_REUSE_DELAY_IN_SECONDS: Kernel = Kernel::before(6, 14);
 
 /// The client of the cases where the server closes first: it reads EOF, closes, and records
 /// that nothing of its side is left once its FIN is acknowledged.
-const PASSIVE_CLOSER: Side = Side::new(passive_close_client);
+pub(crate) const PASSIVE_CLOSER: Side = Side::new(passive_close_client);
 const PASSIVE_CLOSER_LEAVES_NOTHING: Facts = Facts {
     client: &[
         ("read", is("EOF")),
@@ -692,7 +692,7 @@ const fn tw_reuse_client_facts(
 }
 
 /// A socket with SO_REUSEADDR set or not (never left to a library's default).
-fn socket_with_reuseaddr(ctx: &Ctx, on: bool) -> Socket {
+pub(crate) fn socket_with_reuseaddr(ctx: &Ctx, on: bool) -> Socket {
     let sock = ctx.tcp_socket();
     sock.set_reuse_address(on)
         .expect("setsockopt(SO_REUSEADDR)");
@@ -719,7 +719,7 @@ fn close_first(ctx: &mut Ctx, conn: Socket, local: u16, remote: u16) {
 /// Server: accept on a listener with SO_REUSEADDR `reuseaddr`, close first, and wait until its
 /// side is in TIME_WAIT; records it. Returns the listener and its port. Barriers: `listening`,
 /// `server closed`, `client closed`.
-fn close_into_time_wait(ctx: &mut Ctx, reuseaddr: bool) -> (Socket, u16) {
+pub(crate) fn close_into_time_wait(ctx: &mut Ctx, reuseaddr: bool) -> (Socket, u16) {
     let (listener, port) = ctx.listen_with(socket_with_reuseaddr(ctx, reuseaddr), 8);
     ctx.sync_with("listening", port.into());
     let conn = ctx.accept(&listener);

@@ -115,6 +115,34 @@ impl Kind {
     }
 }
 
+/// An IP address family, as the harness looks for a kind's sockets and segments: in the
+/// kernel's socket table (Linux's sock_diag dumps one family per request,
+/// `inet_diag_dump_icsk()` skipping a socket whose `sk_family` is not the request's; the BSDs
+/// list every PCB and mark each with the families it carries, `inp_vflag`) and in a capture
+/// on a shared loopback (by the IP version of each frame).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Inet,
+    Inet6,
+}
+
+impl Family {
+    /// The families an instance of `kind` makes its sockets and segments in, so the ones
+    /// the harness looks for: AF_INET for IPv4, AF_INET6 for IPv6, and both for the dual-stack
+    /// kind, whose AF_INET6 sockets carry v4-mapped traffic (listed under AF_INET6 on Linux;
+    /// on the BSDs such a connected PCB is marked INP_IPV4 instead of INP_IPV6) and whose
+    /// peers may be AF_INET sockets. AF_INET6 is 10 on Linux, 28 on FreeBSD, 30 on XNU; an
+    /// AF_UNIX kind has no TCP sockets.
+    pub fn of(kind: Kind) -> &'static [Family] {
+        match kind {
+            Kind::Ipv4 => &[Family::Inet],
+            Kind::Ipv6 => &[Family::Inet6],
+            Kind::DualStack => &[Family::Inet, Family::Inet6],
+            Kind::UnixStream | Kind::UnixSeqpacket => &[],
+        }
+    }
+}
+
 impl std::fmt::Display for Kind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())

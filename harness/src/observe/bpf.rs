@@ -64,7 +64,12 @@ pub const XNU_LP64: HdrLayout = HdrLayout {
 };
 
 /// DLT_NULL's address families (sys/sys/socket.h of each): AF_INET is 2 on both; AF_INET6 is
-/// 28 on FreeBSD and 30 on XNU.
+/// 28 on FreeBSD and 30 on XNU. Each kernel writes its own: FreeBSD's `looutput()` passes the
+/// destination's family to `if_simloop()`, which taps it; XNU's `lo_pre_output()` puts the
+/// protocol family (PF_INET6 = AF_INET6) in the loopback header that `LO_BPF_TAP_OUT` taps. 24,
+/// AF_INET6 on NetBSD and OpenBSD (which libpcap also reads as IPv6 in DLT_NULL files), comes
+/// from neither. Either BSD's value is read on both: no other family on lo0 carries those
+/// numbers (28 and 30 are IPv6 on one, unused on lo0 on the other).
 pub const AF_INET: u32 = 2;
 pub const FREEBSD_AF_INET6: u32 = 28;
 pub const XNU_AF_INET6: u32 = 30;
@@ -365,6 +370,17 @@ mod tests {
         assert_eq!(word_align(XNU_LP64.hdrlen_at + 2 + 4, 4) - 4, 20);
     }
 
+    /// An IPv6 TCP packet from [::1]:`src` to [::1]:`dst`, as lo0 carries it after DLT_NULL's
+    /// family.
+    fn ipv6_packet(src: u16, dst: u16, syn_ack: bool, payload: &[u8]) -> Vec<u8> {
+        let loopback = std::net::Ipv6Addr::LOCALHOST.octets();
+        let mut out = vec![];
+        let tcp = PacketBuilder::ipv6(loopback, loopback, 64).tcp(src, dst, 9000, 65535);
+        let tcp = if syn_ack { tcp.syn().ack(1001) } else { tcp };
+        tcp.write(&mut out, payload).unwrap();
+        out
+    }
+
     fn two_records(fixture: &Fixture, layout: &HdrLayout, af_inet6: u32) {
         let first = ip_packet(40000, 5000, b"");
         let second = ip_packet(5000, 40000, b"hello");
@@ -375,11 +391,7 @@ mod tests {
         assert_eq!(second_at % fixture.align, 0);
         // A record of another family (not IP) is skipped; an IPv6 one is kept.
         buf.extend(record(fixture, 1_700_000_002, 0, 17, &[0u8; 20]));
-        let mut v6 = vec![];
-        PacketBuilder::ipv6([0; 16], [0; 16], 64)
-            .tcp(1, 2, 3, 4)
-            .write(&mut v6, &[])
-            .unwrap();
+        let v6 = ipv6_packet(6000, 40001, true, b"");
         buf.extend(record(fixture, 1_700_000_003, 0, af_inet6, &v6));
 
         let frames = frames(&buf, layout);
@@ -396,6 +408,7 @@ mod tests {
             14 + second.len() + CUT as usize
         );
         assert_eq!(&frames[2].data[12..14], &[0x86, 0xdd]);
+        assert_eq!(&frames[2].data[14..], &v6[..]);
 
         // The segment parser reads them as it reads Linux's lo frames.
         let segs = crate::observe::segment::parse(
@@ -407,6 +420,61 @@ mod tests {
         assert_eq!(segs[0].at_us, 250_000);
         assert_eq!(segs[0].flags.to_string(), "SYN");
         assert_eq!(segs[1].len, 5);
+        assert_eq!(segs[2].flags.to_string(), "SYN|ACK");
+        assert_eq!(segs[2].at_us, 3_000_000);
+        let loopback = std::net::Ipv6Addr::LOCALHOST.into();
+        assert_eq!(
+            crate::observe::segment::tcp_ends(&frames[2].data),
+            Some((
+                std::net::SocketAddr::new(loopback, 6000),
+                std::net::SocketAddr::new(loopback, 40001)
+            ))
+        );
+    }
+
+    /// A capture of an IPv6 connection on lo0 (FreeBSD's family number and XNU's), written as
+    /// a pcap and read back: an Ethernet link type, and IPv6 TCP packets that etherparse reads
+    /// as they were sent, as tcpdump and Wireshark then do.
+    #[test]
+    fn ipv6_frames_make_a_pcap_of_ipv6_packets() {
+        use pcap_file::pcap::PcapReader;
+        for (fixture, layout, af_inet6) in [
+            (&FREEBSD, &FREEBSD_LP64, FREEBSD_AF_INET6),
+            (&XNU, &XNU_LP64, XNU_AF_INET6),
+        ] {
+            let syn_ack = ipv6_packet(5000, 40000, true, b"");
+            let data = ipv6_packet(40000, 5000, false, b"hello");
+            let mut buf = record(fixture, 1_700_000_000, 1, af_inet6, &syn_ack);
+            buf.extend(record(fixture, 1_700_000_000, 2, af_inet6, &data));
+            let frames = frames(&buf, layout);
+            let dir = std::env::temp_dir().join(format!(
+                "sockconf-bpf-pcap-{}-{af_inet6}",
+                std::process::id()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("ipv6.pcap");
+            crate::observe::capture::write_pcap(&path, &frames).unwrap();
+            let mut reader = PcapReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+            assert_eq!(reader.header().datalink, pcap_file::DataLink::ETHERNET);
+            let mut read = vec![];
+            while let Some(packet) = reader.next_packet() {
+                let packet = packet.unwrap();
+                let sliced = etherparse::SlicedPacket::from_ethernet(&packet.data).unwrap();
+                let Some(etherparse::NetSlice::Ipv6(ip)) = sliced.net else {
+                    panic!("not an IPv6 packet: {:?}", sliced.net);
+                };
+                assert_eq!(ip.header().source_addr(), std::net::Ipv6Addr::LOCALHOST);
+                let Some(etherparse::TransportSlice::Tcp(tcp)) = sliced.transport else {
+                    panic!("not TCP");
+                };
+                read.push((tcp.source_port(), tcp.syn(), tcp.payload().to_vec()));
+            }
+            std::fs::remove_dir_all(&dir).unwrap();
+            assert_eq!(
+                read,
+                [(5000, true, vec![]), (40000, false, b"hello".to_vec())]
+            );
+        }
     }
 
     #[test]

@@ -15,9 +15,12 @@
 //! On FreeBSD and macOS it is BPF on the host's lo0 ([`super::bpf`]), where the process may
 //! open a BPF device (root); otherwise the wire facts are skipped with the reason. lo0 is
 //! shared with other programs and with the cases running beside this one, so the runner keeps
-//! only the frames of connections with an end on a port the case's sides used
-//! ([`Capture::keep_ports`]).
+//! only the frames of connections with an end on a port the case's sides used, in the
+//! families of the instance's kind ([`Capture::keep_ports`]): an IPv4 and an IPv6 socket may
+//! hold the same port at once, so the two instances of a case running side by side may both
+//! be given it.
 
+use crate::kind::Family;
 use crate::report::Isolation;
 use std::collections::BTreeSet;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -46,7 +49,28 @@ pub struct Capture {
     handle: imp::Handle,
     frames: Vec<Frame>,
     /// When set, only TCP frames with an end on one of these ports are kept.
-    ports: Option<BTreeSet<u16>>,
+    ports: Option<Kept>,
+}
+
+/// The frames a capture on a shared loopback keeps: TCP over one of `families` with an end on
+/// one of `ports`.
+struct Kept {
+    ports: BTreeSet<u16>,
+    families: &'static [Family],
+}
+
+impl Kept {
+    fn keeps(&self, frame: &Frame) -> bool {
+        super::segment::tcp_ends(&frame.data).is_some_and(|(src, dst)| {
+            let family = if src.is_ipv4() {
+                Family::Inet
+            } else {
+                Family::Inet6
+            };
+            self.families.contains(&family)
+                && (self.ports.contains(&src.port()) || self.ports.contains(&dst.port()))
+        })
+    }
 }
 
 impl Capture {
@@ -70,22 +94,30 @@ impl Capture {
         })
     }
 
-    /// From now on keep only the frames of TCP connections with an end on one of `ports`
-    /// (those the case's sides bound, listened on or connected from), dropping the others
-    /// already drained: on the host's loopback, other programs' traffic passes too.
-    pub fn keep_ports(&mut self, ports: impl IntoIterator<Item = u16>) {
-        let ports: BTreeSet<u16> = ports.into_iter().collect();
-        self.frames.retain(|f| of_ports(f, &ports));
-        self.ports = Some(ports);
+    /// From now on keep only the frames of TCP connections over `families` (those of the
+    /// instance's kind, [`Family::of`]) with an end on one of `ports` (those the case's sides
+    /// bound, listened on or connected from), dropping the others already drained: on the
+    /// host's loopback, other programs' traffic passes too.
+    pub fn keep_ports(
+        &mut self,
+        ports: impl IntoIterator<Item = u16>,
+        families: &'static [Family],
+    ) {
+        let kept = Kept {
+            ports: ports.into_iter().collect(),
+            families,
+        };
+        self.frames.retain(|f| kept.keeps(f));
+        self.ports = Some(kept);
     }
 
     /// Read every frame queued now, without blocking.
     pub fn drain(&mut self) {
         let from = self.frames.len();
         imp::drain(&self.handle, &mut self.frames);
-        if let Some(ports) = &self.ports {
+        if let Some(kept) = &self.ports {
             let mut new = self.frames.split_off(from);
-            new.retain(|f| of_ports(f, ports));
+            new.retain(|f| kept.keeps(f));
             self.frames.extend(new);
         }
     }
@@ -109,12 +141,6 @@ impl AsFd for Capture {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.handle.as_fd()
     }
-}
-
-/// Whether `frame` is a TCP segment with an end on one of `ports`.
-fn of_ports(frame: &Frame, ports: &BTreeSet<u16>) -> bool {
-    super::segment::tcp_ports(&frame.data)
-        .is_some_and(|(src, dst)| ports.contains(&src) || ports.contains(&dst))
 }
 
 #[cfg(target_os = "linux")]
@@ -364,13 +390,17 @@ mod tests {
     use super::*;
     use etherparse::PacketBuilder;
 
-    fn tcp_frame(src: u16, dst: u16) -> Frame {
+    /// A TCP frame between loopback ports `src` and `dst`: 127.0.0.1, or ::1 when `v6`.
+    fn tcp_frame(v6: bool, src: u16, dst: u16) -> Frame {
+        let loopback = std::net::Ipv6Addr::LOCALHOST.octets();
+        let ether = PacketBuilder::ethernet2([0; 6], [0; 6]);
+        let ip = if v6 {
+            ether.ipv6(loopback, loopback, 64)
+        } else {
+            ether.ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
+        };
         let mut data = vec![];
-        PacketBuilder::ethernet2([0; 6], [0; 6])
-            .ipv4([127, 0, 0, 1], [127, 0, 0, 1], 64)
-            .tcp(src, dst, 1, 65535)
-            .write(&mut data, &[])
-            .unwrap();
+        ip.tcp(src, dst, 1, 65535).write(&mut data, &[]).unwrap();
         Frame {
             epoch_ns: 0,
             orig_len: data.len() as u32,
@@ -379,15 +409,31 @@ mod tests {
     }
 
     /// On a shared loopback a case keeps the connections with an end on its ports, in both
-    /// directions, and drops everyone else's.
+    /// directions, over its kind's families, and drops everyone else's: the same ports over
+    /// the other family are another instance's.
     #[test]
-    fn keeps_the_connections_on_the_case_s_ports() {
-        let ports = BTreeSet::from([5000, 40000]);
-        assert!(of_ports(&tcp_frame(40000, 5000), &ports));
-        assert!(of_ports(&tcp_frame(5000, 40001), &ports));
-        assert!(!of_ports(&tcp_frame(6000, 6001), &ports));
-        let mut not_tcp = tcp_frame(5000, 5000);
+    fn keeps_the_connections_on_the_case_s_ports_and_families() {
+        use crate::kind::Kind;
+        let kept = |kind| Kept {
+            ports: BTreeSet::from([5000, 40000]),
+            families: Family::of(kind),
+        };
+        let v4 = kept(Kind::Ipv4);
+        assert!(v4.keeps(&tcp_frame(false, 40000, 5000)));
+        assert!(v4.keeps(&tcp_frame(false, 5000, 40001)));
+        assert!(!v4.keeps(&tcp_frame(false, 6000, 6001)));
+        assert!(!v4.keeps(&tcp_frame(true, 40000, 5000)));
+        let v6 = kept(Kind::Ipv6);
+        assert!(v6.keeps(&tcp_frame(true, 40000, 5000)));
+        assert!(v6.keeps(&tcp_frame(true, 5000, 40001)));
+        assert!(!v6.keeps(&tcp_frame(true, 6000, 6001)));
+        assert!(!v6.keeps(&tcp_frame(false, 40000, 5000)));
+        let dual = kept(Kind::DualStack);
+        assert!(
+            dual.keeps(&tcp_frame(false, 40000, 5000)) && dual.keeps(&tcp_frame(true, 40000, 5000))
+        );
+        let mut not_tcp = tcp_frame(false, 5000, 5000);
         not_tcp.data.truncate(20);
-        assert!(!of_ports(&not_tcp, &ports));
+        assert!(!v4.keeps(&not_tcp));
     }
 }

@@ -11,11 +11,29 @@
 
 use super::sock_diag::{TcpSock, Timer};
 use super::tcp_state::bsd_state_name;
+use crate::kind::Family;
 use std::time::Duration;
 
-/// `INP_IPV4` in `inp_vflag` (FreeBSD sys/netinet/in_pcb.h, XNU bsd/netinet/in_pcb.h): the
-/// PCB carries IPv4. Like Linux's sock_diag dump, the table lists IPv4 sockets only.
+/// `INP_IPV4` and `INP_IPV6` in `inp_vflag` (FreeBSD sys/netinet/in_pcb.h, XNU
+/// bsd/netinet/in_pcb.h): the families the PCB carries. An AF_INET socket's PCB is INP_IPV4;
+/// an AF_INET6 one's INP_IPV6, plus INP_IPV4 when bound to the unspecified address with
+/// IPV6_V6ONLY off, and INP_IPV4 alone once bound or connected to a v4-mapped address or
+/// accepted from an IPv4 peer on such a listener (both kernels' tcp6_usr_bind() and
+/// tcp6_usr_connect(); FreeBSD syncache_socket(), XNU tcp_input()).
 pub const INP_IPV4: u8 = 0x1;
+pub const INP_IPV6: u8 = 0x2;
+
+/// The `inp_vflag` bits of `families`: the table keeps a PCB that carries any of them, as
+/// Linux's sock_diag keeps a socket of the family asked for.
+fn vflag_mask(families: &[Family]) -> u8 {
+    families
+        .iter()
+        .map(|f| match f {
+            Family::Inet => INP_IPV4,
+            Family::Inet6 => INP_IPV6,
+        })
+        .fold(0, |mask, bit| mask | bit)
+}
 
 fn u16_be(buf: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([buf[at], buf[at + 1]])
@@ -110,8 +128,9 @@ pub mod freebsd {
     pub const XI_LPORT: usize = 254;
     pub const XI_VFLAG: usize = 392;
 
-    /// The IPv4 TCP sockets in a `net.inet.tcp.pcblist` dump.
-    pub fn parse(buf: &[u8]) -> Result<Vec<TcpSock>, String> {
+    /// The TCP sockets of `families` in a `net.inet.tcp.pcblist` dump.
+    pub fn parse(buf: &[u8], families: &[Family]) -> Result<Vec<TcpSock>, String> {
+        let wanted = vflag_mask(families);
         if buf.len() < XINPGEN_SIZE {
             return Err(format!(
                 "{SYSCTL}: {} bytes, shorter than its struct xinpgen",
@@ -140,7 +159,7 @@ pub mod freebsd {
             let Some(rec) = buf.get(at..at + len) else {
                 return Err(format!("{SYSCTL}: the record at {at} is cut short"));
             };
-            if rec[XT_INP + XI_VFLAG] & INP_IPV4 != 0 {
+            if rec[XT_INP + XI_VFLAG] & wanted != 0 {
                 let timers = Timers {
                     two_msl: i32_ne(rec, TT_2MSL),
                     rexmt: i32_ne(rec, TT_REXMT),
@@ -223,9 +242,9 @@ pub mod xnu {
     }
 
     impl Pending {
-        fn into_sock(self) -> Option<TcpSock> {
+        fn into_sock(self, wanted: u8) -> Option<TcpSock> {
             let (state, timers) = self.tcp?;
-            (self.vflag & INP_IPV4 != 0).then(|| TcpSock {
+            (self.vflag & wanted != 0).then(|| TcpSock {
                 state: state_name(state),
                 local_port: self.local_port,
                 remote_port: self.remote_port,
@@ -236,8 +255,10 @@ pub mod xnu {
         }
     }
 
-    /// The IPv4 TCP sockets in a `net.inet.tcp.pcblist_n` dump.
-    pub fn parse(buf: &[u8]) -> Result<Vec<TcpSock>, String> {
+    /// The TCP sockets of `families` in a `net.inet.tcp.pcblist_n` dump.
+    pub fn parse(buf: &[u8], families: &[Family]) -> Result<Vec<TcpSock>, String> {
+        let wanted = vflag_mask(families);
+        let finish = |p: Pending| p.into_sock(wanted);
         if buf.len() < XINPGEN_SIZE {
             return Err(format!(
                 "{SYSCTL}: {} bytes, shorter than its struct xinpgen",
@@ -269,7 +290,7 @@ pub mod xnu {
                             "{SYSCTL}: an xinpcb_n of {len} bytes, but XNU's is {XINPCB_N_SIZE}"
                         ));
                     }
-                    sockets.extend(pending.take().and_then(Pending::into_sock));
+                    sockets.extend(pending.take().and_then(finish));
                     pending = Some(Pending {
                         vflag: rec[XI_VFLAG],
                         local_port: u16_be(rec, XI_LPORT),
@@ -302,7 +323,7 @@ pub mod xnu {
             }
             at += roundup64(len);
         }
-        sockets.extend(pending.take().and_then(Pending::into_sock));
+        sockets.extend(pending.take().and_then(finish));
         Ok(sockets)
     }
 }
@@ -377,6 +398,34 @@ mod tests {
         buf[at..at + 8].copy_from_slice(&v.to_ne_bytes());
     }
 
+    /// The foreign and local addresses of a PCB, two 16-byte `union in_dependaddr`s (FreeBSD)
+    /// or `inp_dependfaddr`/`inp_dependladdr` unions (XNU) from `at`, both loopback: ::1 in
+    /// the whole `in6_addr` for an INP_IPV6 PCB, else 127.0.0.1 in the last 4 bytes of
+    /// `struct in_addr_4in6` (after `ia46_pad32[3]`). The parsers match on ports only, so the
+    /// addresses are there to be read past.
+    fn put_loopback_addrs(buf: &mut [u8], at: usize, vflag: u8) {
+        for addr in [at, at + 16] {
+            if vflag & INP_IPV6 != 0 {
+                buf[addr..addr + 16].copy_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+            } else {
+                buf[addr + 12..addr + 16].copy_from_slice(&[127, 0, 0, 1]);
+            }
+        }
+    }
+
+    /// The (local, remote) ports of each socket listed, in order.
+    fn ports(socks: &[TcpSock]) -> Vec<(u16, u16)> {
+        socks
+            .iter()
+            .map(|s| (s.local_port, s.remote_port))
+            .collect()
+    }
+
+    /// The families one at a time and together.
+    const INET: &[Family] = &[Family::Inet];
+    const INET6: &[Family] = &[Family::Inet6];
+    const BOTH: &[Family] = &[Family::Inet, Family::Inet6];
+
     mod freebsd_layout {
         use super::*;
         use crate::observe::pcblist::freebsd::*;
@@ -399,8 +448,7 @@ mod tests {
             put_u64(&mut r, 16, 240); // xt_inp.xi_socket.xso_len
             put_u16_be(&mut r, 8 + 252, fport); // xt_inp.inp_inc.inc_ie.ie_fport
             put_u16_be(&mut r, 8 + 254, lport); // ie_lport
-            r[8 + 268..8 + 272].copy_from_slice(&[127, 0, 0, 1]); // ie_faddr
-            r[8 + 284..8 + 288].copy_from_slice(&[127, 0, 0, 1]); // ie_laddr
+            put_loopback_addrs(&mut r, 8 + 256, vflag); // ie_dependfaddr, ie_dependladdr
             r[8 + 392] = vflag; // xt_inp.inp_vflag
             r[408..415].copy_from_slice(b"freebsd"); // xt_stack
             put_i32(&mut r, 568, state.into()); // t_state
@@ -436,8 +484,8 @@ mod tests {
         }
 
         #[test]
-        fn lists_ipv4_sockets_with_state_ports_and_the_2msl_timer() {
-            let mut dump = xinpgen(3);
+        fn lists_the_sockets_of_the_families_asked_for_with_state_ports_and_the_2msl_timer() {
+            let mut dump = xinpgen(5);
             dump.extend(xtcpcb(
                 INP_IPV4,
                 40000,
@@ -446,14 +494,15 @@ mod tests {
                 [59_123, 0, 0, 0],
             ));
             dump.extend(xtcpcb(INP_IPV4, 5000, 0, tcps::LISTEN, [0; 4]));
-            // An IPv6 socket is left out, as Linux's AF_INET dump leaves it out.
             dump.extend(xtcpcb(
-                0x2,
+                INP_IPV6,
                 6000,
                 6001,
                 tcps::ESTABLISHED,
                 [0, 0, 0, 7_200_000],
             ));
+            // A dual-stack listener ([::], IPV6_V6ONLY off) carries both families.
+            dump.extend(xtcpcb(INP_IPV4 | INP_IPV6, 7000, 0, tcps::LISTEN, [0; 4]));
             dump.extend(xtcpcb(
                 INP_IPV4,
                 5000,
@@ -461,10 +510,10 @@ mod tests {
                 tcps::ESTABLISHED,
                 [0, 0, 0, 7_199_000],
             ));
-            dump.extend(xinpgen(3));
-            let socks = parse(&dump).unwrap();
+            dump.extend(xinpgen(5));
+            let socks = parse(&dump, INET).unwrap();
             assert_eq!(
-                socks,
+                socks[..2],
                 [
                     TcpSock {
                         state: "TIME_WAIT",
@@ -481,17 +530,35 @@ mod tests {
                         remote_port: 0,
                         timer: None,
                     },
-                    TcpSock {
-                        state: "ESTABLISHED",
-                        local_port: 5000,
-                        remote_port: 40001,
-                        timer: Some(Timer {
-                            kind: "keep",
-                            left: Some(Duration::from_millis(7_199_000))
-                        }),
-                    },
                 ]
             );
+            assert_eq!(
+                socks[3],
+                TcpSock {
+                    state: "ESTABLISHED",
+                    local_port: 5000,
+                    remote_port: 40001,
+                    timer: Some(Timer {
+                        kind: "keep",
+                        left: Some(Duration::from_millis(7_199_000))
+                    }),
+                }
+            );
+            assert_eq!(
+                ports(&socks),
+                [(40000, 5000), (5000, 0), (7000, 0), (5000, 40001)]
+            );
+            let v6 = parse(&dump, INET6).unwrap();
+            assert_eq!(ports(&v6), [(6000, 6001), (7000, 0)]);
+            assert_eq!(
+                v6[0].timer,
+                Some(Timer {
+                    kind: "keep",
+                    left: Some(Duration::from_millis(7_200_000))
+                })
+            );
+            assert_eq!(parse(&dump, BOTH).unwrap().len(), 5);
+            assert_eq!(parse(&dump, &[]).unwrap(), []);
         }
 
         #[test]
@@ -505,7 +572,7 @@ mod tests {
                 [1_800, 0, 0, 5_000],
             ));
             dump.extend(xinpgen(1));
-            let sock = parse(&dump).unwrap()[0];
+            let sock = parse(&dump, INET).unwrap()[0];
             assert_eq!(sock.state, "FIN_WAIT2");
             assert_eq!(sock.timer.map(|t| t.kind), Some("2msl"));
         }
@@ -517,11 +584,11 @@ mod tests {
             put_u64(&mut other, 0, 752);
             other.extend([0u8; 8]);
             dump.extend(other);
-            assert!(parse(&dump).unwrap_err().contains("752 bytes"));
-            assert!(parse(&dump[..10]).is_err());
+            assert!(parse(&dump, INET).unwrap_err().contains("752 bytes"));
+            assert!(parse(&dump[..10], INET).is_err());
             let mut cut = xinpgen(1);
             cut.extend(&xtcpcb(INP_IPV4, 1, 2, 4, [0; 4])[..100]);
-            assert!(parse(&cut).unwrap_err().contains("cut short"));
+            assert!(parse(&cut, INET).unwrap_err().contains("cut short"));
         }
     }
 
@@ -554,8 +621,7 @@ mod tests {
             inp[44] = vflag; // inp_vflag
             inp[45] = 64; // inp_ip_ttl
             inp[46] = 6; // inp_ip_p
-            inp[60..64].copy_from_slice(&[127, 0, 0, 1]); // inp46_foreign.ia46_addr4
-            inp[76..80].copy_from_slice(&[127, 0, 0, 1]); // inp46_local.ia46_addr4
+            put_loopback_addrs(&mut inp, 48, vflag); // inp_dependfaddr, inp_dependladdr
             let mut tcp = record(204, XSO_TCPCB);
             for (i, t) in timers.iter().enumerate() {
                 put_i32(&mut tcp, 20 + 4 * i, *t); // t_timer[i]
@@ -587,7 +653,7 @@ mod tests {
         }
 
         #[test]
-        fn lists_ipv4_sockets_with_state_ports_and_which_timer_runs() {
+        fn lists_the_sockets_of_the_families_asked_for_with_state_ports_and_which_timer_runs() {
             let mut dump = xinpgen();
             dump.extend(pcb(
                 INP_IPV4,
@@ -597,11 +663,36 @@ mod tests {
                 [0, 0, 0, 123_456],
             ));
             dump.extend(pcb(INP_IPV4, 5000, 0, tcps::LISTEN, [0; 4]));
-            dump.extend(pcb(0x2, 6000, 6001, tcps::ESTABLISHED, [0; 4]));
+            dump.extend(pcb(
+                INP_IPV6,
+                6000,
+                6001,
+                tcps::FIN_WAIT_2,
+                [0, 0, 0, 75_000],
+            ));
+            dump.extend(pcb(INP_IPV4 | INP_IPV6, 7000, 0, tcps::LISTEN, [0; 4]));
             dump.extend(pcb(INP_IPV4, 5000, 40000, tcps::LAST_ACK, [1_200, 0, 0, 0]));
             dump.extend(xinpgen());
+            let v6 = parse(&dump, INET6).unwrap();
+            assert_eq!(ports(&v6), [(6000, 6001), (7000, 0)]);
             assert_eq!(
-                parse(&dump).unwrap(),
+                (v6[0].state, v6[0].timer),
+                (
+                    "FIN_WAIT2",
+                    Some(Timer {
+                        kind: "2msl",
+                        left: None
+                    })
+                )
+            );
+            assert_eq!(parse(&dump, BOTH).unwrap().len(), 5);
+            let v4 = parse(&dump, INET).unwrap();
+            assert_eq!(
+                ports(&v4),
+                [(40000, 5000), (5000, 0), (7000, 0), (5000, 40000)]
+            );
+            assert_eq!(
+                [v4[0], v4[1], v4[3]],
                 [
                     TcpSock {
                         state: "TIME_WAIT",
@@ -640,17 +731,17 @@ mod tests {
             let whole = pcb(INP_IPV4, 1, 2, tcps::ESTABLISHED, [0; 4]);
             dump.extend(&whole[..whole.len() - roundup64(XTCPCB_N_SIZE)]);
             dump.extend(xinpgen());
-            assert_eq!(parse(&dump).unwrap(), []);
+            assert_eq!(parse(&dump, BOTH).unwrap(), []);
         }
 
         #[test]
         fn refuses_records_of_another_release() {
             let mut dump = xinpgen();
             dump.extend(record(XINPCB_N_SIZE + 8, XSO_INPCB));
-            assert!(parse(&dump).unwrap_err().contains("112 bytes"));
+            assert!(parse(&dump, INET).unwrap_err().contains("112 bytes"));
             let mut head = xinpgen();
             put_u32(&mut head, 0, 32);
-            assert!(parse(&head).is_err());
+            assert!(parse(&head, INET).is_err());
         }
     }
 }

@@ -172,9 +172,9 @@ pub fn parse(frames: &[Frame], origin: Origin) -> Vec<Segment> {
     segments
 }
 
-/// The source and destination ports of a TCP frame.
-pub fn tcp_ports(data: &[u8]) -> Option<(u16, u16)> {
-    tcp_of(data).map(|(src, dst, _)| (src.port(), dst.port()))
+/// The source and destination (address and port) of a TCP frame.
+pub fn tcp_ends(data: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
+    tcp_of(data).map(|(src, dst, _)| (src, dst))
 }
 
 /// Source, destination, and (flags, seq, ack, payload length) of a TCP frame.

@@ -19,6 +19,7 @@
 //!   fact `left` is then not recorded, rather than guessed.
 
 use super::{Ctx, Value};
+use crate::kind::{Family, Kind};
 use std::time::{Duration, Instant};
 
 /// The timer a socket has running: its kind, as its OS names it (above), and the time left
@@ -29,7 +30,7 @@ pub struct Timer {
     pub left: Option<Duration>,
 }
 
-/// One IPv4 TCP socket of the namespace (the host, where there is no namespace), as the
+/// One TCP socket of the namespace (the host, where there is no namespace), as the
 /// kernel's socket table reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpSock {
@@ -60,7 +61,7 @@ impl Ctx {
     /// time left, a duration judged with a range); see the module's documentation.
     pub fn sock_diag(&mut self, name: &str, local: u16, remote: u16) -> Option<TcpSock> {
         self.begin(TABLE);
-        let found = find(local, remote);
+        let found = find(self.kind(), local, remote);
         let state = found.map_or("none", |s| s.state);
         self.record(&format!("{name}.state"), Value::State(state.to_string()));
         if let Some(timer) = found.and_then(|s| s.timer) {
@@ -91,7 +92,7 @@ impl Ctx {
         ));
         let start = Instant::now();
         loop {
-            if find(local, remote).map(|s| s.state) == state {
+            if find(self.kind(), local, remote).map(|s| s.state) == state {
                 return Some(start.elapsed());
             }
             if start.elapsed() >= within {
@@ -103,41 +104,47 @@ impl Ctx {
     }
 }
 
-/// The socket from `local` to `remote` port, if the namespace has one. A failed dump panics: it
-/// is the harness's failure, not an observation of the behaviour under test.
-fn find(local: u16, remote: u16) -> Option<TcpSock> {
-    tcp_sockets()
+/// The socket of `kind`'s families from `local` to `remote` port, if the namespace has one. A
+/// failed dump panics: it is the harness's failure, not an observation of the behaviour under
+/// test.
+fn find(kind: Kind, local: u16, remote: u16) -> Option<TcpSock> {
+    tcp_sockets(Family::of(kind))
         .expect("a dump of the kernel's TCP socket table")
         .into_iter()
         .find(|s| s.local_port == local && s.remote_port == remote)
 }
 
-/// Every IPv4 TCP socket of this network namespace, in every state.
+/// Every TCP socket of `families` in this network namespace, in every state: one dump per
+/// family.
 #[cfg(target_os = "linux")]
-pub fn tcp_sockets() -> std::io::Result<Vec<TcpSock>> {
-    imp::dump()
+pub fn tcp_sockets(families: &[Family]) -> std::io::Result<Vec<TcpSock>> {
+    let mut sockets = vec![];
+    for family in families {
+        sockets.extend(imp::dump(*family)?);
+    }
+    Ok(sockets)
 }
 
-/// Every IPv4 TCP socket of the host, from FreeBSD's `net.inet.tcp.pcblist`.
+/// Every TCP socket of `families` on the host, from FreeBSD's `net.inet.tcp.pcblist`.
 #[cfg(target_os = "freebsd")]
-pub fn tcp_sockets() -> std::io::Result<Vec<TcpSock>> {
+pub fn tcp_sockets(families: &[Family]) -> std::io::Result<Vec<TcpSock>> {
     let table = super::pcblist::read_sysctl(super::pcblist::freebsd::SYSCTL)?;
-    super::pcblist::freebsd::parse(&table)
+    super::pcblist::freebsd::parse(&table, families)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
-/// Every IPv4 TCP socket of the host, from XNU's `net.inet.tcp.pcblist_n`.
+/// Every TCP socket of `families` on the host, from XNU's `net.inet.tcp.pcblist_n`.
 #[cfg(target_os = "macos")]
-pub fn tcp_sockets() -> std::io::Result<Vec<TcpSock>> {
+pub fn tcp_sockets(families: &[Family]) -> std::io::Result<Vec<TcpSock>> {
     let table = super::pcblist::read_sysctl(super::pcblist::xnu::SYSCTL)?;
-    super::pcblist::xnu::parse(&table)
+    super::pcblist::xnu::parse(&table, families)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// No socket table here; cases that need it are skipped before they run
 /// ([`crate::Need::SockDiag`]).
 #[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "macos")))]
-pub fn tcp_sockets() -> std::io::Result<Vec<TcpSock>> {
+pub fn tcp_sockets(_families: &[Family]) -> std::io::Result<Vec<TcpSock>> {
     Err(std::io::Error::new(
         std::io::ErrorKind::Unsupported,
         "no socket table reader for this OS",
@@ -153,13 +160,13 @@ pub const AVAILABLE: bool = cfg!(any(
 
 #[cfg(target_os = "linux")]
 mod imp {
-    use super::{TcpSock, Timer};
+    use super::{Family, TcpSock, Timer};
     use crate::observe::tcp_state::linux_state_name;
     use netlink_packet_core::{
         NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
     };
     use netlink_packet_sock_diag::{
-        constants::{AF_INET, IPPROTO_TCP},
+        constants::{AF_INET, AF_INET6, IPPROTO_TCP},
         inet::{ExtensionFlags, InetRequest, SocketId, StateFlags},
         SockDiagMessage,
     };
@@ -173,7 +180,7 @@ mod imp {
     /// and the time TIME_WAIT has left is what the cases record.
     const EXPIRES_AT: usize = 16 + 4 + 48;
 
-    pub fn dump() -> io::Result<Vec<TcpSock>> {
+    pub fn dump(family: Family) -> io::Result<Vec<TcpSock>> {
         let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
         socket.bind_auto()?;
         socket.connect(&SocketAddr::new(0, 0))?;
@@ -183,11 +190,17 @@ mod imp {
         let mut request = NetlinkMessage::new(
             header,
             SockDiagMessage::InetRequest(InetRequest {
-                family: AF_INET,
+                family: match family {
+                    Family::Inet => AF_INET,
+                    Family::Inet6 => AF_INET6,
+                },
                 protocol: IPPROTO_TCP,
                 extensions: ExtensionFlags::empty(),
                 states: StateFlags::all(),
-                socket_id: SocketId::new_v4(),
+                socket_id: match family {
+                    Family::Inet => SocketId::new_v4(),
+                    Family::Inet6 => SocketId::new_v6(),
+                },
             })
             .into(),
         );
@@ -254,21 +267,43 @@ mod imp {
 ))]
 mod tests {
     use super::*;
-    use crate::kind::Kind;
     use crate::observe::sock::{local_port, tcp_socket};
 
+    /// A listener on 127.0.0.1 and one on [::1], on other ports: each kind's families list
+    /// its own and not the other's (matching on ports alone, as the cases do), the dual-stack
+    /// kind both, an AF_UNIX kind neither.
     #[test]
-    fn lists_a_listener_of_this_process() {
-        let listener = tcp_socket(Kind::Ipv4);
-        listener
-            .bind(&Kind::Ipv4.loopback(0).into())
-            .expect("bind an ephemeral port");
-        listener.listen(1).expect("listen");
-        let port = local_port(&listener);
-        let found = tcp_sockets()
-            .expect("sock_diag dump")
-            .into_iter()
-            .find(|s| s.local_port == port && s.remote_port == 0);
-        assert_eq!(found.map(|s| (s.state, s.timer)), Some(("LISTEN", None)));
+    fn lists_the_listeners_of_each_kinds_families() {
+        let listen = |kind: Kind| {
+            let listener = tcp_socket(kind);
+            listener
+                .bind(&kind.loopback(0).into())
+                .expect("bind an ephemeral port");
+            listener.listen(1).expect("listen");
+            let port = local_port(&listener);
+            (listener, port)
+        };
+        let (_v4, v4_port) = listen(Kind::Ipv4);
+        // Another family may be given the same ephemeral port: ask again until it is not.
+        let (_v6, v6_port) = std::iter::repeat_with(|| listen(Kind::Ipv6))
+            .take(8)
+            .find(|(_, port)| *port != v4_port)
+            .expect("an IPv6 port other than the IPv4 listener's");
+        let listening = |kind: Kind| {
+            let mut ports: Vec<u16> = tcp_sockets(Family::of(kind))
+                .expect("a dump of the socket table")
+                .into_iter()
+                .filter(|s| s.state == "LISTEN" && [v4_port, v6_port].contains(&s.local_port))
+                .map(|s| s.local_port)
+                .collect();
+            ports.sort_unstable();
+            ports
+        };
+        let mut both = vec![v4_port, v6_port];
+        both.sort_unstable();
+        assert_eq!(listening(Kind::Ipv4), [v4_port]);
+        assert_eq!(listening(Kind::Ipv6), [v6_port]);
+        assert_eq!(listening(Kind::DualStack), both);
+        assert!(listening(Kind::UnixStream).is_empty());
     }
 }

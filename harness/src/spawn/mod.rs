@@ -15,7 +15,7 @@ pub use pair::children_of_self;
 use crate::case::{Instance, Need};
 use crate::judge::wire::{self, diff_wire, WireFact};
 use crate::judge::{diff_side, Expect};
-use crate::kind::Kind;
+use crate::kind::{Family, Kind};
 use crate::observe::capture::Capture;
 use crate::observe::clock::Origin;
 use crate::observe::segment::{self, Segment};
@@ -94,7 +94,7 @@ pub fn run_case_capturing(instance: Instance) -> CaseRun {
             let mut outcome = pair::run_pair(case, kind, None, origin, capture.as_mut().ok());
             if let (Isolation::Host { .. }, Ok(c)) = (&isolation, capture.as_mut()) {
                 // The host's loopback carries other traffic too: keep this case's.
-                c.keep_ports(outcome.ports.iter().copied());
+                c.keep_ports(outcome.ports.iter().copied(), Family::of(kind));
             }
             outcome.host_sysctls = host_sysctl::changes();
             outcome.errors.extend(host_sysctl::restore_all());
@@ -281,13 +281,15 @@ fn prepare<'a>(
 
 /// Why this machine cannot run `kind` at all (a property of the machine, so the instance is
 /// skipped with it): no IPv6, or no ::1 on its loopback (a kernel booted with ipv6.disable=1,
-/// a namespace whose lo has `disable_ipv6` set).
+/// a namespace whose lo has `disable_ipv6` set). The dual-stack kind needs IPv6 as much as the
+/// IPv6 kind does (its AF_INET6 sockets), though it starts from IPv4's loopback.
 fn machine_lacks(kind: Kind) -> Option<String> {
-    if kind != Kind::Ipv6 {
+    if !matches!(kind, Kind::Ipv6 | Kind::DualStack) {
         return None;
     }
+    let ipv6_loopback = Kind::Ipv6.loopback(0);
     let probe = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::STREAM, None)
-        .and_then(|s| s.bind(&kind.loopback(0).into()));
+        .and_then(|s| s.bind(&ipv6_loopback.into()));
     probe
         .err()
         .map(|e| format!("this machine has no IPv6 loopback: binding [::1]:0 failed ({e})"))
