@@ -292,7 +292,12 @@ fn interrupt(signal: i32) {
     // A runner ended while it had a host sysctl set (`--allow-host-sysctl`) left its restore
     // file behind: put the values back now that no runner of this run is left to do it.
     let me = std::process::id();
-    let restored = harness::spawn::host_sysctl::restore_leftovers(|owner, _| owner == me);
+    let mut restored = harness::spawn::host_sysctl::restore_leftovers(|owner, _| owner == me);
+    // So did a runner of an AF_UNIX instance that had to make its socket's directory under
+    // $TMPDIR (no private mount namespace): remove it.
+    restored.extend(harness::spawn::unix_dir::remove_leftovers(|owner, _| {
+        owner == me
+    }));
     let state = state();
     let mut removed = vec![];
     for path in &state.partial {

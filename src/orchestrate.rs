@@ -5,6 +5,7 @@ use crate::interrupt::{OutputFile, SpawnOwned, Started};
 use crate::{render, schedule, Format};
 use harness::report::{CaseReport, Environment, RunReport, Verdict};
 use harness::spawn::host_sysctl::{self, alive};
+use harness::spawn::unix_dir;
 use harness::Instance;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -276,8 +277,11 @@ pub(crate) fn run_all(
 
 /// Restore the host sysctls left set in restore files that `pick` chooses by (owner, runner)
 /// pid, saying so on stderr.
+/// Also remove the AF_UNIX directories left under $TMPDIR that `pick` chooses
+/// (`harness::spawn::unix_dir`): both are what a runner killed mid-case leaves behind.
 fn restore_host_sysctls(pick: impl Fn(u32, u32) -> bool) {
-    for line in host_sysctl::restore_leftovers(pick) {
+    let lines = host_sysctl::restore_leftovers(&pick);
+    for line in lines.into_iter().chain(unix_dir::remove_leftovers(&pick)) {
         eprintln!("sockconf: {line}");
     }
 }
@@ -341,7 +345,7 @@ pub(crate) fn report_of_runner(
     }
     let stderr = String::from_utf8_lossy(&stderr);
     let waited = child.wait();
-    // A runner that died mid-case may have left a host sysctl set.
+    // A runner that died mid-case may have left a host sysctl set, or its AF_UNIX directory.
     let runner_pid = child.id();
     restore_host_sysctls(|_, runner| runner == runner_pid);
     let report = match waited {

@@ -20,14 +20,14 @@
 
 mod common;
 
-use harness::{Case, Need, Os};
+use harness::{Instance, Need, Os};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
 /// Why `cargo test` does not run `case` here, from its declaration: it cannot apply on this OS,
 /// or it needs a host sysctl changed that this run may not change.
-fn ignored_because(case: &Case) -> Option<String> {
-    let os = Os::current();
-    if let Some(why) = case.cannot_apply_on(os) {
+fn ignored_because(instance: Instance) -> Option<String> {
+    let (case, os) = (instance.case, Os::current());
+    if let Some(why) = instance.cannot_apply_on(os) {
         return Some(why);
     }
     if std::env::var(common::ALLOW_HOST_SYSCTL_ENV).as_deref() == Ok("1") {
@@ -59,7 +59,7 @@ fn main() {
         .into_iter()
         .map(|instance| {
             let name = instance.name();
-            let ignored = ignored_because(instance.case);
+            let ignored = ignored_because(instance);
             let test = format!(
                 "{}::{}",
                 instance.case.id.replacen('.', "::", 1),

@@ -329,3 +329,120 @@ fn a_killed_test_process_takes_its_sockconf_along(
         ),
     }
 }
+
+/// How a run that has an AF_UNIX directory under $TMPDIR is cut short.
+#[derive(Clone, Copy, Debug)]
+enum CutShort {
+    /// Ctrl-C to `sockconf run`: its interrupt path removes the directory.
+    CtrlC,
+    /// SIGKILL to the runner: `sockconf run` removes it when the runner dies without a report.
+    RunnerKilled,
+    /// SIGKILL to `sockconf run` (its runner dies with it): the next `sockconf run` removes it.
+    OwnerKilled,
+}
+
+/// The AF_UNIX directory a runner made under `tmp` (the fallback without a mount namespace,
+/// forced here with SOCKCONF_ISOLATION=host), with the runner's pid from its name
+/// (`sockconf-unix.<owner>.<runner>.XXXXXX`).
+fn af_unix_dirs(tmp: &Path) -> Vec<(PathBuf, i32)> {
+    std::fs::read_dir(tmp)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let runner = name.strip_prefix("sockconf-unix.")?.split('.').nth(1)?;
+            Some((e.path(), runner.parse().ok()?))
+        })
+        .collect()
+}
+
+/// `sockconf run ID` with its AF_UNIX directories under `tmp`, not in a mount namespace.
+fn af_unix_run(tmp: &Path, id: &str) -> Command {
+    let mut sockconf = Command::new(env!("CARGO_BIN_EXE_sockconf"));
+    sockconf
+        .args(["run", id, "--format", "json"])
+        .env("TMPDIR", tmp)
+        .env("SOCKCONF_ISOLATION", "host");
+    sockconf
+}
+
+/// An AF_UNIX instance's socket file and directory are removed however its run is cut short.
+/// The runner is frozen (SIGSTOP) once its directory exists, so that it cannot remove it itself:
+/// whoever removes it then is the path under test.
+#[rstest]
+#[case::ctrl_c(CutShort::CtrlC)]
+#[case::runner_killed(CutShort::RunnerKilled)]
+#[case::owner_killed(CutShort::OwnerKilled)]
+fn an_af_unix_directory_is_removed_however_the_run_is_cut_short(#[case] how: CutShort) {
+    let _one = ONE_RUN.lock().unwrap_or_else(|e| e.into_inner());
+    be_subreaper();
+    let tmp = temp_dir(&format!("unix-{how:?}"));
+    // Its client watches for 200 ms that nothing arrives: the directory lives that long.
+    let mut run = start_in_own_session(af_unix_run(&tmp, "unix.fork_close_one_holder"));
+    let sid = run.id() as i32;
+    let deadline = Instant::now() + MID_SUITE;
+    // Frozen once the server has bound its socket file (the sides run on while the runner is
+    // frozen, up to their next barrier, which it never relays).
+    let (dir, runner) = loop {
+        if let Some(found) = af_unix_dirs(&tmp)
+            .into_iter()
+            .find(|(dir, _)| dir.join("socket").exists())
+        {
+            break found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no AF_UNIX socket file in {MID_SUITE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    kill(Pid::from_raw(runner), Signal::SIGSTOP).expect("freeze the runner");
+    assert!(
+        dir.join("socket").exists(),
+        "the runner removed {} before it froze",
+        dir.display()
+    );
+
+    let cut = Instant::now();
+    match how {
+        CutShort::CtrlC => kill(Pid::from_raw(sid), Signal::SIGINT).expect("SIGINT"),
+        CutShort::RunnerKilled => kill(Pid::from_raw(runner), Signal::SIGKILL).expect("SIGKILL"),
+        CutShort::OwnerKilled => run.kill().expect("SIGKILL sockconf"),
+    }
+    let status = reap_by(&mut run, cut + ALL_GONE);
+    let mut stderr = String::new();
+    if let Some(mut err) = run.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut err, &mut stderr);
+    }
+    if let Err(left) = gone_by(sid, cut + ALL_GONE) {
+        panic!("{how:?}: left {left:?}");
+    }
+    match how {
+        CutShort::CtrlC => assert_eq!(status.code(), Some(130), "{stderr}"),
+        CutShort::RunnerKilled => assert_eq!(status.code(), Some(1), "{stderr}"),
+        CutShort::OwnerKilled => {
+            assert_eq!(status.code(), None);
+            assert!(dir.exists(), "nobody was left to remove it");
+            // The next run removes what a dead owner's dead runner left behind.
+            let next = af_unix_run(&tmp, "unix.shut_wr_then_eof@unix_stream")
+                .output()
+                .expect("the next run");
+            let next_err = String::from_utf8_lossy(&next.stderr);
+            assert!(next.status.success(), "{next_err}");
+            assert!(
+                next_err.contains(&format!("removed {}", dir.display())),
+                "{next_err}"
+            );
+        }
+    }
+    if !matches!(how, CutShort::OwnerKilled) {
+        assert!(
+            stderr.contains(&format!("removed {}", dir.display())),
+            "{how:?}: says what it removed: {stderr}"
+        );
+    }
+    assert!(!dir.exists(), "{how:?}: {} is left", dir.display());
+    assert_eq!(af_unix_dirs(&tmp), vec![], "{how:?}: nothing else is left");
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -401,13 +401,13 @@ fn watch_for_nothing(ctx: &mut Ctx, conn: &Socket, after: &str, name: &str) {
     ctx.sync("polled");
 }
 
-fn close_one_holder_server(ctx: &mut Ctx) {
+pub(crate) fn close_one_holder_server(ctx: &mut Ctx) {
     let (_listener, conn) = accept_one(ctx);
     let child = Holder::fork(ctx, &conn);
     parent_then_child_close(ctx, conn, child);
 }
 
-fn close_one_holder_client(ctx: &mut Ctx) {
+pub(crate) fn close_one_holder_client(ctx: &mut Ctx) {
     let conn = connect_to_server(ctx);
     watch_for_nothing(ctx, &conn, "parent closed", "poll after parent close");
     ctx.sync("child closed");

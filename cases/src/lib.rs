@@ -13,6 +13,7 @@ mod script;
 pub mod shutdown;
 pub mod sigpipe;
 pub mod timewait;
+pub mod unix;
 
 use harness::{Case, Instance};
 
@@ -29,6 +30,7 @@ pub fn all() -> Vec<&'static Case> {
         finwait2::CASES,
         keepalive::CASES,
         dualstack::CASES,
+        unix::CASES,
     ]
     .into_iter()
     .flatten()

@@ -286,9 +286,9 @@ fn send_nosignal_twice_after_reset(ctx: &mut Ctx) {
 /// MSG_NOSIGNAL. nix names it everywhere but on macOS, whose kernel has it all the same
 /// (xnu bsd/sys/socket.h `MSG_NOSIGNAL 0x80000`, honoured by sendit()); libc has the value.
 #[cfg(not(target_os = "macos"))]
-const MSG_NOSIGNAL: MsgFlags = MsgFlags::MSG_NOSIGNAL;
+pub(crate) const MSG_NOSIGNAL: MsgFlags = MsgFlags::MSG_NOSIGNAL;
 #[cfg(target_os = "macos")]
-const MSG_NOSIGNAL: MsgFlags = MsgFlags::from_bits_retain(libc::MSG_NOSIGNAL);
+pub(crate) const MSG_NOSIGNAL: MsgFlags = MsgFlags::from_bits_retain(libc::MSG_NOSIGNAL);
 
 fn so_nosigpipe_client(ctx: &mut Ctx) {
     let conn = reset_connection(ctx);

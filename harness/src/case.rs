@@ -101,6 +101,15 @@ impl Instance {
     pub fn name(&self) -> String {
         format!("{}@{}", self.case.id, self.kind.name())
     }
+
+    /// Why this instance cannot apply on `os` at all: its case's reason
+    /// ([`Case::cannot_apply_on`]), or its kind's ([`Kind::cannot_apply_on`]: no AF_UNIX
+    /// SOCK_SEQPACKET on macOS).
+    pub fn cannot_apply_on(&self, os: Os) -> Option<String> {
+        self.case
+            .cannot_apply_on(os)
+            .or_else(|| self.kind.cannot_apply_on(os).map(str::to_string))
+    }
 }
 
 /// One side of the connection: the SIGPIPE disposition it tests under, and its script.

@@ -77,6 +77,34 @@ impl Kind {
         SocketAddr::new(self.loopback_ip(), port)
     }
 
+    /// Whether this kind's sockets are AF_UNIX (over a pathname in the instance's private
+    /// directory, `harness::spawn::unix_dir`).
+    pub fn is_unix(self) -> bool {
+        matches!(self, Kind::UnixStream | Kind::UnixSeqpacket)
+    }
+
+    /// socket2's socket type for this kind: SOCK_SEQPACKET for AF_UNIX's, else SOCK_STREAM.
+    pub fn socket_type(self) -> socket2::Type {
+        match self {
+            Kind::UnixSeqpacket => socket2::Type::SEQPACKET,
+            _ => socket2::Type::STREAM,
+        }
+    }
+
+    /// Why no case can run over this kind on `os` at all (a property of the OS, not of the
+    /// machine or the case): the instance is skipped, and ignored in `cargo test`, with it.
+    pub fn cannot_apply_on(self, os: crate::platform::Os) -> Option<&'static str> {
+        match (self, os) {
+            (Kind::UnixSeqpacket, crate::platform::Os::Macos) => Some(
+                "macOS has no SOCK_SEQPACKET for AF_UNIX: xnu-11417.121.6 \
+                 bsd/kern/uipc_proto.c localsw[] declares SOCK_STREAM and SOCK_DGRAM only, so \
+                 socket() fails with EPROTONOSUPPORT (bsd/kern/uipc_socket.c \
+                 socreate_internal(): pffindtype() finds no protocol)",
+            ),
+            _ => None,
+        }
+    }
+
     /// socket2's domain for this kind's sockets.
     pub fn domain(self) -> socket2::Domain {
         match self {

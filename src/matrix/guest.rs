@@ -40,6 +40,9 @@ mod imp {
             ("proc", "/proc", "proc"),
             ("sysfs", "/sys", "sysfs"),
             ("devtmpfs", "/dev", "devtmpfs"),
+            // Where each AF_UNIX instance's runner mounts its private tmpfs
+            // (harness::spawn::unix_dir); the initramfs has no /tmp of its own.
+            ("tmpfs", "/tmp", "tmpfs"),
         ] {
             let _ = std::fs::create_dir_all(target);
             if let Err(e) = mount(

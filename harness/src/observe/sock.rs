@@ -120,10 +120,56 @@ impl Ctx {
         self.kind().loopback(port)
     }
 
-    /// A listener on loopback, port chosen by the kernel, with no options set.
+    /// A listener on loopback, port chosen by the kernel, with no options set. For an AF_UNIX
+    /// kind, [`Ctx::unix_listen`], and port 0.
     pub fn listen(&mut self, backlog: i32) -> (Socket, u16) {
+        if self.kind().is_unix() {
+            return (self.unix_listen(backlog), 0);
+        }
         let sock = self.tcp_socket();
         self.listen_with(sock, backlog)
+    }
+
+    /// A fresh AF_UNIX socket of this instance's type (SOCK_STREAM, or SOCK_SEQPACKET for
+    /// [`Kind::UnixSeqpacket`]), with no options set.
+    pub fn unix_socket(&self) -> Socket {
+        let ty = self.kind().socket_type();
+        Socket::new(socket2::Domain::UNIX, ty, None)
+            .unwrap_or_else(|e| panic!("socket(AF_UNIX, {ty:?}): {e}"))
+    }
+
+    /// The pathname both sides of an AF_UNIX instance use: a file in the instance's private
+    /// directory, which the runner made before it forked them ([`crate::spawn::unix_dir`]).
+    pub fn unix_path(&self) -> std::path::PathBuf {
+        crate::spawn::unix_dir::socket_path()
+    }
+
+    /// A fresh AF_UNIX socket bound to [`Ctx::unix_path`], listening with `backlog`.
+    pub fn unix_listen(&mut self, backlog: i32) -> Socket {
+        let sock = self.unix_socket();
+        let path = self.unix_path();
+        let addr = SockAddr::unix(&path).expect("a pathname that fits sun_path");
+        sock.bind(&addr)
+            .unwrap_or_else(|e| panic!("bind({}): {e}", path.display()));
+        sock.listen(backlog).expect("listen");
+        sock
+    }
+
+    /// connect() `sock` to [`Ctx::unix_path`], unrecorded: ok, or the errno.
+    pub fn unix_try_connect(&self, sock: &Socket) -> Result<(), Errno> {
+        let addr = SockAddr::unix(self.unix_path()).expect("a pathname that fits sun_path");
+        sock.connect(&addr)
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+    }
+
+    /// A fresh AF_UNIX socket connected to the server's [`Ctx::unix_path`].
+    pub fn unix_connect(&mut self) -> Socket {
+        let sock = self.unix_socket();
+        self.begin("connect");
+        if let Err(e) = self.unix_try_connect(&sock) {
+            panic!("connect({}): {e}", self.unix_path().display());
+        }
+        sock
     }
 
     /// Bind `sock` (options already set by the case) to loopback port 0 and listen.
@@ -156,8 +202,12 @@ impl Ctx {
         value
     }
 
-    /// Connect a fresh socket to loopback:`port`.
+    /// Connect a fresh socket to loopback:`port`; for an AF_UNIX kind, to the server's path
+    /// ([`Ctx::unix_connect`], the port is not used).
     pub fn connect(&mut self, port: u16) -> Socket {
+        if self.kind().is_unix() {
+            return self.unix_connect();
+        }
         let sock = self.tcp_socket();
         let addr = self.loopback(port);
         self.begin("connect");

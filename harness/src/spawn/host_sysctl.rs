@@ -174,11 +174,17 @@ impl Drop for RestoreOnDrop {
 }
 
 fn restore_path(runner: u32, seq: u32) -> PathBuf {
-    let owner = std::env::var(OWNER_ENV)
+    let owner = owner_pid();
+    Path::new(RESTORE_DIR).join(format!("{PREFIX}{owner}.{runner}.{seq}.json"))
+}
+
+/// The `sockconf run` that owns this runner and cleans up after it: [`OWNER_ENV`], or the
+/// parent (a runner is started by its owner).
+pub fn owner_pid() -> u32 {
+    std::env::var(OWNER_ENV)
         .ok()
         .and_then(|p| p.parse::<u32>().ok())
-        .unwrap_or_else(|| nix::unistd::getppid().as_raw() as u32);
-    Path::new(RESTORE_DIR).join(format!("{PREFIX}{owner}.{runner}.{seq}.json"))
+        .unwrap_or_else(|| nix::unistd::getppid().as_raw() as u32)
 }
 
 /// Write back the value a restore file holds, then remove it. What was restored.

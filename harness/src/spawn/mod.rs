@@ -7,6 +7,7 @@ pub mod netdev;
 mod pair;
 pub mod parent_death;
 mod side;
+pub mod unix_dir;
 mod variants;
 
 pub use pair::children_of_self;
@@ -55,8 +56,10 @@ impl From<CaseReport> for CaseRun {
 /// [`run_case`], also returning the open capture.
 pub fn run_case_capturing(instance: Instance) -> CaseRun {
     let Instance { case, kind } = instance;
-    // Whatever host sysctl this case sets is put back, also if the runner panics.
+    // Whatever host sysctl this case sets is put back, also if the runner panics; so is the
+    // directory of an AF_UNIX instance's socket removed.
     let _restore = host_sysctl::RestoreOnDrop;
+    let _remove = unix_dir::RemoveOnDrop;
     let start = Instant::now();
     let mut report = CaseReport::new(case.id, kind);
     let finish = |mut r: CaseReport, verdict: Verdict, why: Vec<String>| {
@@ -66,7 +69,7 @@ pub fn run_case_capturing(instance: Instance) -> CaseRun {
     };
 
     let os = Os::current();
-    if let Some(reason) = case.cannot_apply_on(os) {
+    if let Some(reason) = instance.cannot_apply_on(os) {
         return finish(report, Verdict::Skip, vec![reason]).into();
     }
     if let Some(why) = kind.no_wire_because() {
@@ -84,7 +87,7 @@ pub fn run_case_capturing(instance: Instance) -> CaseRun {
         None => "the case runs one namespace per variant; the capture watches one".into(),
     });
     let outcome = if case.variants.is_empty() {
-        prepare(case.needs.iter(), kind).map(|isolation| {
+        prepare(case.needs.iter(), kind, &mut report.notes).map(|isolation| {
             if kind.has_wire() {
                 capture = Capture::open(&isolation);
             }
@@ -95,6 +98,7 @@ pub fn run_case_capturing(instance: Instance) -> CaseRun {
             }
             outcome.host_sysctls = host_sysctl::changes();
             outcome.errors.extend(host_sysctl::restore_all());
+            outcome.errors.extend(unix_dir::remove_own());
             (isolation, outcome)
         })
     } else {
@@ -226,6 +230,7 @@ fn settle(capture: &mut Capture, origin: Origin) {
 fn prepare<'a>(
     needs: impl Iterator<Item = &'a Need>,
     kind: Kind,
+    notes: &mut Vec<String>,
 ) -> Result<Isolation, (Isolation, String)> {
     let isolation = isolate::isolate();
     become_subreaper();
@@ -258,6 +263,17 @@ fn prepare<'a>(
         };
         if let Some(reason) = unmet {
             return Err((isolation, reason));
+        }
+    }
+    if kind.is_unix() {
+        match unix_dir::make(&isolation) {
+            Ok(note) => notes.push(note),
+            Err(why) => {
+                return Err((
+                    isolation,
+                    format!("no directory for the AF_UNIX socket: {why}"),
+                ))
+            }
         }
     }
     Ok(isolation)

@@ -80,14 +80,17 @@ fn run_one(case: &Case, kind: Kind, variant: &'static Variant, origin: Origin) -
                 unsafe { libc::_exit(SUB_RUNNER_PANICKED) };
             }
             let outcome = std::panic::catch_unwind(|| {
-                let prepared = prepare(case.needs.iter().chain(variant.needs), kind);
+                // The sub-runner's notes (where an AF_UNIX socket lives) stay with it.
+                let prepared = prepare(case.needs.iter().chain(variant.needs), kind, &mut vec![]);
                 let outcome = prepared.map(|isolation| {
                     let mut outcome = pair::run_pair(case, kind, Some(variant), origin, None);
                     outcome.host_sysctls = host_sysctl::changes();
                     (isolation, outcome)
                 });
-                // The sub-runner set them; it puts them back before it goes.
-                let failed = host_sysctl::restore_all();
+                // The sub-runner set them (and made its AF_UNIX directory); it puts them back
+                // (and removes it) before it goes.
+                let mut failed = host_sysctl::restore_all();
+                failed.extend(super::unix_dir::remove_own());
                 outcome.map(|(isolation, mut outcome)| {
                     outcome.errors.extend(failed);
                     (isolation, outcome)
@@ -95,6 +98,7 @@ fn run_one(case: &Case, kind: Kind, variant: &'static Variant, origin: Origin) -
             });
             if outcome.is_err() {
                 host_sysctl::restore_all();
+                super::unix_dir::remove_own();
             }
             let code = match outcome {
                 Ok(outcome) => {
