@@ -207,23 +207,9 @@ fn restore_file(path: &Path) -> Result<HostSysctlChange, String> {
 /// Restore the values left in restore files whose (owner, runner) pids `pick` chooses; what
 /// was restored or failed, one line each.
 pub fn restore_leftovers(pick: impl Fn(u32, u32) -> bool) -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir(RESTORE_DIR) else {
-        return vec![];
-    };
     let mut lines = vec![];
-    for entry in dir.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(PREFIX) else {
-            continue;
-        };
-        let mut pids = rest.split('.').map(|p| p.parse::<u32>().ok());
-        let (Some(Some(owner)), Some(Some(runner))) = (pids.next(), pids.next()) else {
-            continue;
-        };
-        if !pick(owner, runner) {
-            continue;
-        }
-        lines.push(match restore_file(&entry.path()) {
+    for (path, _, runner) in left_by(Path::new(RESTORE_DIR), PREFIX, pick) {
+        lines.push(match restore_file(&path) {
             Ok(c) => format!(
                 "restored host sysctl {} to {} (runner {runner} set it to {} and did not restore it)",
                 c.name, c.was, c.set
@@ -232,6 +218,33 @@ pub fn restore_leftovers(pick: impl Fn(u32, u32) -> bool) -> Vec<String> {
         });
     }
     lines
+}
+
+/// The entries of `dir` named `<prefix><owner pid>.<runner pid>...` whose pids `pick` chooses:
+/// what a runner leaves for its owner, or the next run, to clean up when it cannot (restore
+/// files here, AF_UNIX directories in `unix_dir`). Each with its owner and runner pid.
+pub(crate) fn left_by(
+    dir: &Path,
+    prefix: &str,
+    pick: impl Fn(u32, u32) -> bool,
+) -> Vec<(PathBuf, u32, u32)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let mut pids = name
+                .strip_prefix(prefix)?
+                .split('.')
+                .map(|p| p.parse::<u32>().ok());
+            let (Some(Some(owner)), Some(Some(runner))) = (pids.next(), pids.next()) else {
+                return None;
+            };
+            pick(owner, runner).then(|| (entry.path(), owner, runner))
+        })
+        .collect()
 }
 
 /// Whether a process with this pid exists.

@@ -153,32 +153,16 @@ pub fn remove_leftovers(pick: impl Fn(u32, u32) -> bool) -> Vec<String> {
 }
 
 fn leftovers_in(tmp: &Path, pick: impl Fn(u32, u32) -> bool) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(tmp) else {
-        return vec![];
-    };
-    let mut lines = vec![];
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(PREFIX) else {
-            continue;
-        };
-        let mut pids = rest.split('.').map(|p| p.parse::<u32>().ok());
-        let (Some(Some(owner)), Some(Some(runner))) = (pids.next(), pids.next()) else {
-            continue;
-        };
-        if !pick(owner, runner) {
-            continue;
-        }
-        let path = entry.path();
-        lines.push(match std::fs::remove_dir_all(&path) {
+    super::host_sysctl::left_by(tmp, PREFIX, pick)
+        .into_iter()
+        .map(|(path, _, runner)| match std::fs::remove_dir_all(&path) {
             Ok(()) => format!(
                 "removed {} (runner {runner} ended without removing it)",
                 path.display()
             ),
             Err(e) => format!("cannot remove {}: {e}", path.display()),
-        });
-    }
-    lines
+        })
+        .collect()
 }
 
 #[cfg(test)]
