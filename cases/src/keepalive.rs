@@ -116,8 +116,9 @@ pub static CASES: &[Case] = &[
         id: "keepalive.unanswered_probes_time_out",
         doc: "The client lives in a second namespace, joined to the server's by a veth pair; once \
               connected it removes its address, so every segment the server sends crosses the \
-              veth and is dropped on arrival, unrouted and unanswered (no forwarding, so no \
-              ICMP). The server, with SO_KEEPALIVE, TCP_KEEPIDLE 1 s, TCP_KEEPINTVL 1 s and \
+              veth and is dropped on arrival, unrouted and unanswered (over IPv4 no \
+              forwarding, so no ICMP; over IPv6 the kernel would send ICMPv6 unreachable but \
+              has no route back, so none arrives either). The server, with SO_KEEPALIVE, TCP_KEEPIDLE 1 s, TCP_KEEPINTVL 1 s and \
               TCP_KEEPCNT 3, is blocked in read(): three probes go unanswered, and the read fails \
               with ETIMEDOUT after idle + cnt × intvl = 4 s (4.08 s here: each 1 s timer lands \
               on the timer wheel's 32 ms granularity). The client does not take its link down \
