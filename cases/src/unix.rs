@@ -22,10 +22,6 @@ use socket2::{SockAddr, Socket};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// The kernels these cases were run on (`make matrix KERNELS="5.10 sid"` and the host), all
-/// observations alike; the matrix's 6.1 and 6.12 have not run them yet.
-const LINUX_RUN: &[&str] = &["linux 5.10", "linux 6.18", "linux 7.2"];
-
 /// Both AF_UNIX kinds, for the cases where SOCK_SEQPACKET is worth observing too.
 const BOTH: &[Kind] = &[Kind::UnixStream, Kind::UnixSeqpacket];
 const STREAM: &[Kind] = &[Kind::UnixStream];
@@ -52,7 +48,6 @@ pub static CASES: &[Case] = &[
                  RCV_SHUTDOWN (\"POSIX 1003.1g mandates this order\")",
                 CLOSE_UNREAD_LINUX_STREAM,
             )
-            .observed(LINUX_RUN)
             .kinds(STREAM),
             Expect::linux(
                 "Linux net/unix/af_unix.c unix_release_sock() (as for SOCK_STREAM); \
@@ -60,7 +55,6 @@ pub static CASES: &[Case] = &[
                  before unix_dgram_sendmsg()",
                 CLOSE_UNREAD_LINUX_SEQPACKET,
             )
-            .observed(LINUX_RUN)
             .kinds(&[Kind::UnixSeqpacket]),
             Expect::macos(
                 "xnu-11417.121.6 bsd/kern/uipc_socket.c soclose_locked() -> \
@@ -106,8 +100,7 @@ pub static CASES: &[Case] = &[
                     ],
                     wire: &[],
                 },
-            )
-            .observed(LINUX_RUN),
+            ),
             Expect::macos(XNU_CLOSED_PEER_EPIPE, WRITE_TWICE_EPIPE),
             Expect::freebsd(FREEBSD_CLOSED_PEER_EPIPE, WRITE_TWICE_EPIPE),
         ],
@@ -130,7 +123,6 @@ pub static CASES: &[Case] = &[
                  -EPIPE`",
                 READ_EOF_THEN_KILLED,
             )
-            .observed(LINUX_RUN)
             .kinds(STREAM),
             // Differs from SOCK_STREAM: the SOCK_SEQPACKET send path is the datagram one.
             Expect::linux(
@@ -140,7 +132,6 @@ pub static CASES: &[Case] = &[
                  raises it)",
                 WRITE_TWICE_EPIPE,
             )
-            .observed(LINUX_RUN)
             .kinds(&[Kind::UnixSeqpacket]),
             Expect::macos(XNU_CLOSED_PEER_EPIPE, READ_EOF_THEN_KILLED),
             Expect::freebsd(FREEBSD_CLOSED_PEER_EPIPE, READ_EOF_THEN_KILLED),
@@ -160,8 +151,7 @@ pub static CASES: &[Case] = &[
                 "Linux net/unix/af_unix.c unix_stream_sendmsg(): EPIPE, SIGPIPE only without \
                  MSG_NOSIGNAL",
                 SEND_TWICE_EPIPE,
-            )
-            .observed(LINUX_RUN),
+            ),
             Expect::macos(
                 "xnu-11417.121.6 bsd/kern/uipc_syscalls.c sendit(): `if (error == EPIPE && \
                  !(so->so_flags & SOF_NOSIGPIPE) && !(flags & MSG_NOSIGNAL)) psignal(p, \
@@ -204,8 +194,7 @@ pub static CASES: &[Case] = &[
                     ],
                     wire: &[],
                 },
-            )
-            .observed(LINUX_RUN),
+            ),
             Expect::macos(
                 "xnu-11417.121.6 bsd/kern/uipc_socket.c soshutdownlock_final(): SHUT_RD -> \
                  sorflush(): SS_CANTRCVMORE and `sb->sb_flags |= SB_DROP` (the peer is not \
@@ -253,8 +242,7 @@ pub static CASES: &[Case] = &[
                  RCV_SHUTDOWN; unix_stream_read_generic(): queued data first, then 0 on \
                  RCV_SHUTDOWN; unix_stream_sendmsg(): own SEND_SHUTDOWN -> EPIPE",
                 SHUT_WR_THEN_EOF,
-            )
-            .observed(LINUX_RUN),
+            ),
             Expect::macos(
                 "xnu-11417.121.6 bsd/kern/uipc_usrreq.c uipc_shutdown(): socantsendmore(), \
                  unp_shutdown() -> socantrcvmore(peer) (SOCK_STREAM); bsd/kern/uipc_socket.c \
@@ -286,8 +274,7 @@ pub static CASES: &[Case] = &[
                 "Linux fs/file_table.c __fput() -> sock_close() -> unix_release() -> \
                  unix_release_sock() only on the file's last reference",
                 FORK_CLOSE_ONE_HOLDER,
-            )
-            .observed(LINUX_RUN),
+            ),
             Expect::macos(
                 "xnu-11417.121.6 bsd/kern/kern_descrip.c fg_drop(): fo_close() -> soclose() \
                  -> sodisconnectlocked() -> bsd/kern/uipc_usrreq.c unp_disconnect() only when the \
@@ -340,8 +327,7 @@ pub static CASES: &[Case] = &[
                     ],
                     wire: &[],
                 },
-            )
-            .observed(LINUX_RUN),
+            ),
             Expect::macos(
                 "xnu-11417.121.6 bsd/kern/uipc_socket.c solisten(): `backlog <= 0 || backlog > \
                  somaxconn` -> somaxconn; bsd/kern/uipc_usrreq.c unp_connect(): `(so3 = \
@@ -394,8 +380,7 @@ pub static CASES: &[Case] = &[
                  net/unix/af_unix.c unix_release_sock() never reads sk_lingertime: the peer \
                  gets SHUTDOWN_MASK, its queued data stays readable",
                 LINGER_ZERO_CHANGES_NOTHING,
-            )
-            .observed(LINUX_RUN),
+            ),
             Expect::macos(
                 "xnu-11417.121.6 bsd/kern/uipc_socket.c sosetoptlock(): SO_LINGER sets \
                  so_linger for any socket; soclose_locked(): sodisconnectlocked() -> \
