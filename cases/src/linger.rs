@@ -370,6 +370,10 @@ fn zero_after_shutdown_server(ctx: &mut Ctx) {
     ctx.shutdown("shutdown(SHUT_WR)", &conn, Shutdown::Write);
     ctx.sync("shut");
     ctx.sync("eof read");
+    // The client's ACK of the FIN must have been processed before the abort: under load it can
+    // otherwise reach the server after the RST (loopback does not keep order across CPUs),
+    // and the closed socket answers it with a second RST.
+    ctx.await_tcp_state(&conn, "FIN_WAIT2");
     abort(ctx, conn);
     ctx.sync("closed");
 }
