@@ -167,9 +167,7 @@ fn case_text(out: &mut String, case: &CaseReport) {
     };
     // A failure line about one variant's facts goes under that variant, without the prefix;
     // the rest (and a line that names several variants) after them all.
-    let declared: Vec<&str> = cases::all()
-        .into_iter()
-        .find(|c| c.id == case.id)
+    let declared: Vec<&str> = cases::by_id(&case.id)
         .map(|c| c.variants.iter().map(|v| v.name).collect())
         .unwrap_or_default();
     let mut why: Vec<(Option<&str>, String)> = vec![];
@@ -246,7 +244,7 @@ fn by_variant<'a>(case_id: &str, facts: &'a [Fact]) -> Vec<VariantFacts<'a>> {
 /// no variant the name starts with.
 pub fn split_variant<'a>(case_id: &str, fact: &'a str) -> Option<(&'a str, &'a str)> {
     let (variant, name) = fact.split_once(": ")?;
-    let case = cases::all().into_iter().find(|c| c.id == case_id)?;
+    let case = cases::by_id(case_id)?;
     case.variants
         .iter()
         .any(|v| v.name == variant)

@@ -49,7 +49,7 @@ pub fn default_jobs(selected: &[Instance], history: &History) -> usize {
 /// order.
 pub fn longest_first(selected: &[Instance], order: &mut [usize], history: &History) {
     let here = here();
-    order.sort_by_key(|&i| std::cmp::Reverse(history.estimate(selected[i], here)));
+    order.sort_by_cached_key(|&i| std::cmp::Reverse(history.estimate(selected[i], here)));
 }
 
 /// This OS and kernel release, as expectations are selected by.
