@@ -290,14 +290,10 @@ fn interrupt(signal: i32) {
     }
     let left = end_children();
     // A runner ended while it had a host sysctl set (`--allow-host-sysctl`) left its restore
-    // file behind: put the values back now that no runner of this run is left to do it.
+    // file behind, and one of an AF_UNIX instance its socket's directory under $TMPDIR (no
+    // private mount namespace): undo both now that no runner of this run is left to do it.
     let me = std::process::id();
-    let mut restored = harness::spawn::host_sysctl::restore_leftovers(|owner, _| owner == me);
-    // So did a runner of an AF_UNIX instance that had to make its socket's directory under
-    // $TMPDIR (no private mount namespace): remove it.
-    restored.extend(harness::spawn::unix_dir::remove_leftovers(|owner, _| {
-        owner == me
-    }));
+    let restored = harness::spawn::undo_leftovers(|owner, _| owner == me);
     let state = state();
     let mut removed = vec![];
     for path in &state.partial {

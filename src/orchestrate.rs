@@ -5,7 +5,6 @@ use crate::interrupt::{OutputFile, SpawnOwned, Started};
 use crate::{render, schedule, Format};
 use harness::report::{CaseReport, Environment, RunReport, Verdict};
 use harness::spawn::host_sysctl::{self, alive};
-use harness::spawn::unix_dir;
 use harness::Instance;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -181,7 +180,7 @@ pub fn run_report(
     pcap: Option<&Path>,
     allow_host_sysctl: bool,
 ) -> RunReport {
-    restore_host_sysctls(|owner, runner| !alive(owner) && !alive(runner));
+    undo_leftovers(|owner, runner| !alive(owner) && !alive(runner));
     let environment_before = Environment {
         case_sysctls: case_sysctls(),
         ..Environment::here(vec![])
@@ -261,7 +260,7 @@ pub(crate) fn run_all(
     }
     if allow_host_sysctl {
         let me = std::process::id();
-        restore_host_sysctls(|owner, _| owner == me);
+        undo_leftovers(|owner, _| owner == me);
     }
     let reports: Vec<CaseReport> = results
         .into_inner()
@@ -275,13 +274,10 @@ pub(crate) fn run_all(
     reports
 }
 
-/// Restore the host sysctls left set in restore files that `pick` chooses by (owner, runner)
-/// pid, saying so on stderr.
-/// Also remove the AF_UNIX directories left under $TMPDIR that `pick` chooses
-/// (`harness::spawn::unix_dir`): both are what a runner killed mid-case leaves behind.
-fn restore_host_sysctls(pick: impl Fn(u32, u32) -> bool) {
-    let lines = host_sysctl::restore_leftovers(&pick);
-    for line in lines.into_iter().chain(unix_dir::remove_leftovers(&pick)) {
+/// Undo what the runners that `pick` chooses by (owner, runner) pid left behind (host
+/// sysctls, AF_UNIX directories: `harness::spawn::undo_leftovers`), saying so on stderr.
+fn undo_leftovers(pick: impl Fn(u32, u32) -> bool) {
+    for line in harness::spawn::undo_leftovers(pick) {
         eprintln!("sockconf: {line}");
     }
 }
@@ -347,7 +343,7 @@ pub(crate) fn report_of_runner(
     let waited = child.wait();
     // A runner that died mid-case may have left a host sysctl set, or its AF_UNIX directory.
     let runner_pid = child.id();
-    restore_host_sysctls(|_, runner| runner == runner_pid);
+    undo_leftovers(|_, runner| runner == runner_pid);
     let report = match waited {
         Err(e) => failure(
             Verdict::Fail,

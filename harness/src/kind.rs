@@ -52,7 +52,7 @@ impl Kind {
     /// Whether segments go over a wire the harness can capture: every IP kind; an AF_UNIX
     /// socket never makes a segment.
     pub fn has_wire(self) -> bool {
-        matches!(self, Kind::Ipv4 | Kind::Ipv6 | Kind::DualStack)
+        !self.is_unix()
     }
 
     /// Why there is nothing on the wire, for the report's notes; None for the IP kinds.

@@ -28,6 +28,17 @@ use std::time::{Duration, Instant};
 /// unless every connection has visibly ended before (reset, or both FINs acknowledged).
 pub const SETTLE_MAX: Duration = Duration::from_millis(100);
 
+/// Undo what runners whose (owner, runner) pids `pick` chooses left behind when they could
+/// not undo it themselves (killed mid-case): restore the host sysctls of their restore files
+/// ([`host_sysctl`]) and remove their AF_UNIX directories under $TMPDIR ([`unix_dir`]). What
+/// was done or failed, one line each. For `sockconf run` (after a runner died, at the start of
+/// a run for dead owners' runners) and its interrupt path alike.
+pub fn undo_leftovers(pick: impl Fn(u32, u32) -> bool) -> Vec<String> {
+    let mut lines = host_sysctl::restore_leftovers(&pick);
+    lines.extend(unix_dir::remove_leftovers(&pick));
+    lines
+}
+
 /// Run one instance of a case in this process: check its needs, isolate, write its sysctls,
 /// fork the pair, judge. The process should exit afterwards: it has left the host's network
 /// namespace.
@@ -72,7 +83,8 @@ pub fn run_case_capturing(instance: Instance) -> CaseRun {
     if let Some(reason) = instance.cannot_apply_on(os) {
         return finish(report, Verdict::Skip, vec![reason]).into();
     }
-    if let Some(why) = kind.no_wire_because() {
+    let no_wire = kind.no_wire_because();
+    if let Some(why) = no_wire {
         report.notes.push(format!("no wire facts: {why}"));
     }
     let release = kernel_release();
@@ -82,13 +94,13 @@ pub fn run_case_capturing(instance: Instance) -> CaseRun {
     let origin = Origin::now();
     // A case with variants runs each in a sub-runner's namespace of its own; the capture
     // watches one namespace, so such cases are not captured.
-    let mut capture: Result<Capture, String> = Err(match kind.no_wire_because() {
+    let mut capture: Result<Capture, String> = Err(match no_wire {
         Some(why) => why.into(),
         None => "the case runs one namespace per variant; the capture watches one".into(),
     });
     let outcome = if case.variants.is_empty() {
         prepare(case.needs.iter(), kind, &mut report.notes).map(|isolation| {
-            if kind.has_wire() {
+            if no_wire.is_none() {
                 capture = Capture::open(&isolation);
             }
             let mut outcome = pair::run_pair(case, kind, None, origin, capture.as_mut().ok());
@@ -284,7 +296,7 @@ fn prepare<'a>(
 /// a namespace whose lo has `disable_ipv6` set). The dual-stack kind needs IPv6 as much as the
 /// IPv6 kind does (its AF_INET6 sockets), though it starts from IPv4's loopback.
 fn machine_lacks(kind: Kind) -> Option<String> {
-    if !matches!(kind, Kind::Ipv6 | Kind::DualStack) {
+    if !Family::of(kind).contains(&Family::Inet6) {
         return None;
     }
     let ipv6_loopback = Kind::Ipv6.loopback(0);
