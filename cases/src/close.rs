@@ -14,7 +14,7 @@
 //!   XNU sosendcheck()); Linux's write reports the pending ECONNRESET first.
 
 use crate::facts::{ABORT_EXIT, CLIENT_CLOSES_FIRST_ORDERLY, CLOSE_EXIT, EXIT_ONLY, READ_EOF_EXIT};
-use crate::script::{abort, accept_one, connect_to_server};
+use crate::script::{abort, accept_one, connect_to_server, write_twice};
 use harness::Role::{Client, Server};
 use harness::{is, Case, Ctx, Expect, Facts, Matcher, Seg, Side, WireFact};
 use nix::sys::signal::{raise, Signal};
@@ -638,8 +638,7 @@ fn write_after_reset_server(ctx: &mut Ctx) {
     ctx.sync("connected");
     ctx.sync("aborted");
     ctx.await_reset(&conn);
-    ctx.write("write#1", &conn, b"hello");
-    ctx.write("write#2", &conn, b"hello");
+    write_twice(ctx, &conn);
 }
 
 fn read_eof_server(ctx: &mut Ctx) {

@@ -2,6 +2,7 @@
 
 use harness::observe::sock::set_linger;
 use harness::{Ctx, Value};
+use nix::sys::socket::MsgFlags;
 use socket2::{SockAddr, Socket};
 
 /// Server: listen on loopback, tell the client the port, accept. Barriers: `listening`.
@@ -57,3 +58,24 @@ pub fn connect_with(ctx: &mut Ctx, sock: Socket) -> Socket {
         .expect("connect(127.0.0.1)");
     sock
 }
+
+/// Write 5 bytes twice (`write#1`, `write#2`): the first write to a broken connection, and the
+/// one after it, which shows whether the first changed anything.
+pub fn write_twice(ctx: &mut Ctx, conn: &Socket) {
+    ctx.write("write#1", conn, b"hello");
+    ctx.write("write#2", conn, b"hello");
+}
+
+/// [`write_twice`] with send() and MSG_NOSIGNAL (`send#1`, `send#2`): no SIGPIPE whatever the
+/// disposition.
+pub fn send_nosignal_twice(ctx: &mut Ctx, conn: &Socket) {
+    ctx.send("send#1", conn, b"hello", MSG_NOSIGNAL);
+    ctx.send("send#2", conn, b"hello", MSG_NOSIGNAL);
+}
+
+/// MSG_NOSIGNAL. nix names it everywhere but on macOS, whose kernel has it all the same
+/// (xnu bsd/sys/socket.h `MSG_NOSIGNAL 0x80000`, honoured by sendit()); libc has the value.
+#[cfg(not(target_os = "macos"))]
+const MSG_NOSIGNAL: MsgFlags = MsgFlags::MSG_NOSIGNAL;
+#[cfg(target_os = "macos")]
+const MSG_NOSIGNAL: MsgFlags = MsgFlags::from_bits_retain(libc::MSG_NOSIGNAL);

@@ -9,9 +9,11 @@
 //! (ilnp-freebsd14 2f2a416); see `close.rs` for the trees.
 
 use crate::facts::{ABORT_EXIT, READ_EOF_EXIT};
-use crate::script::{abort, accept_and_read_eof, accept_one, connect_to_server};
+use crate::script::{
+    abort, accept_and_read_eof, accept_one, connect_to_server, send_nosignal_twice, write_twice,
+};
 use harness::{is, Case, Ctx, Expect, Facts, Need, Os, Side, SigPipe};
-use nix::sys::socket::{MsgFlags, Shutdown};
+use nix::sys::socket::Shutdown;
 
 pub static CASES: &[Case] = &[
     Case {
@@ -273,28 +275,18 @@ fn reset_connection(ctx: &mut Ctx) -> socket2::Socket {
 
 fn write_twice_after_reset(ctx: &mut Ctx) {
     let conn = reset_connection(ctx);
-    ctx.write("write#1", &conn, b"hello");
-    ctx.write("write#2", &conn, b"hello");
+    write_twice(ctx, &conn);
 }
 
 fn send_nosignal_twice_after_reset(ctx: &mut Ctx) {
     let conn = reset_connection(ctx);
-    ctx.send("send#1", &conn, b"hello", MSG_NOSIGNAL);
-    ctx.send("send#2", &conn, b"hello", MSG_NOSIGNAL);
+    send_nosignal_twice(ctx, &conn);
 }
-
-/// MSG_NOSIGNAL. nix names it everywhere but on macOS, whose kernel has it all the same
-/// (xnu bsd/sys/socket.h `MSG_NOSIGNAL 0x80000`, honoured by sendit()); libc has the value.
-#[cfg(not(target_os = "macos"))]
-pub(crate) const MSG_NOSIGNAL: MsgFlags = MsgFlags::MSG_NOSIGNAL;
-#[cfg(target_os = "macos")]
-pub(crate) const MSG_NOSIGNAL: MsgFlags = MsgFlags::from_bits_retain(libc::MSG_NOSIGNAL);
 
 fn so_nosigpipe_client(ctx: &mut Ctx) {
     let conn = reset_connection(ctx);
     set_nosigpipe(&conn);
-    ctx.write("write#1", &conn, b"hello");
-    ctx.write("write#2", &conn, b"hello");
+    write_twice(ctx, &conn);
 }
 
 /// SO_NOSIGPIPE exists only on the BSD family; the case's need keeps it from running elsewhere.

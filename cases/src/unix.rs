@@ -13,8 +13,7 @@
 
 use crate::facts::CLOSE_EXIT;
 use crate::fork::{close_one_holder_client, close_one_holder_server};
-use crate::script::{accept_one, connect_to_server, io_outcome};
-use crate::sigpipe::MSG_NOSIGNAL;
+use crate::script::{accept_one, connect_to_server, io_outcome, send_nosignal_twice, write_twice};
 use harness::observe::sock::KERNEL_WAIT;
 use harness::{is, Case, Ctx, Expect, Facts, Kind, Need, Os, Side, SigPipe, Value};
 use nix::sys::socket::Shutdown;
@@ -567,14 +566,12 @@ fn read_eof_after_close(ctx: &mut Ctx) -> Socket {
 
 fn write_twice_after_close(ctx: &mut Ctx) {
     let conn = read_eof_after_close(ctx);
-    ctx.write("write#1", &conn, b"hello");
-    ctx.write("write#2", &conn, b"hello");
+    write_twice(ctx, &conn);
 }
 
 fn send_nosignal_twice_after_close(ctx: &mut Ctx) {
     let conn = read_eof_after_close(ctx);
-    ctx.send("send#1", &conn, b"hello", MSG_NOSIGNAL);
-    ctx.send("send#2", &conn, b"hello", MSG_NOSIGNAL);
+    send_nosignal_twice(ctx, &conn);
 }
 
 fn shut_rd_server(ctx: &mut Ctx) {
